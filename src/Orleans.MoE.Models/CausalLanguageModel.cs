@@ -1,0 +1,129 @@
+using Orleans.MoE.Models.Checkpoints;
+using Orleans.MoE.Models.Configuration;
+using Orleans.MoE.Models.Layers;
+using Orleans.MoE.Tensors;
+using Orleans.MoE.Tensors.Cpu;
+
+namespace Orleans.MoE.Models;
+
+/// <summary>
+/// A decoder-only MoE language model on the CPU: embeddings, decoder layers, final norm, LM head.
+/// Built by an architecture from a checkpoint whose mapping it keeps open; weights stay in their
+/// stored dtype. Thread-safe for concurrent forwards on different caches.
+/// </summary>
+public sealed class CausalLanguageModel : IDisposable
+{
+    private readonly Checkpoint _checkpoint;
+    private readonly WeightMatrix _embedding;
+    private readonly RmsNorm _norm;
+    private readonly WeightMatrix _lmHead;
+
+    public CausalLanguageModel(ModelConfig config, Checkpoint checkpoint, WeightMatrix embedding, IReadOnlyList<DecoderLayer> layers, RmsNorm norm, WeightMatrix lmHead)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        Config = config;
+        _checkpoint = checkpoint;
+        _embedding = embedding;
+        Layers = layers;
+        _norm = norm;
+        _lmHead = lmHead;
+    }
+
+    public ModelConfig Config { get; }
+
+    public IReadOnlyList<DecoderLayer> Layers { get; }
+
+    public int HiddenSize => _embedding.Cols;
+
+    public int VocabSize => _lmHead.Rows;
+
+    public Checkpoint Checkpoint => _checkpoint;
+
+    public KvCache CreateCache(int capacity = 256) =>
+        new(Layers.Select(l => new LayerCache(l.Attention.CacheShape.KeyWidth, l.Attention.CacheShape.ValueWidth, capacity)).ToArray());
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> at the positions after what <paramref name="cache"/> holds, appending
+    /// to it. Returns logits [T, vocab] when <paramref name="allLogits"/>, else [1, vocab] for the last token.
+    /// </summary>
+    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, bool allLogits = false, ForwardTrace? trace = null)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (tokens.IsEmpty)
+        {
+            throw new ArgumentException("no tokens to run", nameof(tokens));
+        }
+
+        var count = tokens.Length;
+        var hiddenSize = HiddenSize;
+        var hidden = new float[count * hiddenSize];
+        for (var t = 0; t < count; t++)
+        {
+            var id = tokens[t];
+            if ((uint)id >= (uint)_embedding.Rows)
+            {
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} outside the vocabulary [0, {_embedding.Rows})");
+            }
+
+            _embedding.ReadRow(id, hidden.AsSpan(t * hiddenSize, hiddenSize));
+        }
+
+        trace?.HiddenStates.Add((float[])hidden.Clone());
+        var start = cache.Length;
+        var layerTrace = trace is null ? null : new LayerTrace();
+        for (var l = 0; l < Layers.Count; l++)
+        {
+            Layers[l].Forward(hidden, count, cache.Layers[l], layerTrace);
+            cache.Layers[l].Commit(start + count);
+            if (trace is not null)
+            {
+                trace.HiddenStates.Add((float[])hidden.Clone());
+                if (layerTrace!.RouterLogits is { } routerLogits)
+                {
+                    trace.RouterLogits.Add(routerLogits);
+                    layerTrace.RouterLogits = null;
+                }
+            }
+        }
+
+        _norm.ForwardInPlace(hidden);
+        if (trace is not null)
+        {
+            trace.HiddenStates[^1] = (float[])hidden.Clone();
+        }
+
+        var rows = allLogits ? count : 1;
+        var logits = new float[rows * VocabSize];
+        var input = allLogits ? hidden.AsSpan() : hidden.AsSpan((count - 1) * hiddenSize, hiddenSize);
+        MatMul.Multiply(input, rows, _lmHead, logits);
+        return logits;
+    }
+
+    /// <summary>Bytes of weights one token reads: attention, dense MLPs, routers, k routed and shared experts, embedding row, LM head.</summary>
+    public long WeightBytesPerToken()
+    {
+        long total = _lmHead.ByteCount + ((long)_embedding.Cols * _embedding.DType.Size());
+        foreach (var layer in Layers)
+        {
+            total += layer.FeedForward switch
+            {
+                SparseMoeBlock moe => moe.Router.Weight.ByteCount
+                    + (moe.TopK * moe.Experts.Average(e => e.WeightBytes) is var experts ? (long)experts : 0)
+                    + (moe.SharedExpert?.WeightBytes ?? 0),
+                SwiGluMlp mlp => mlp.WeightBytes,
+                _ => 0,
+            };
+        }
+
+        return total + AttentionBytes();
+    }
+
+    public void Dispose() => _checkpoint.Dispose();
+
+    private long AttentionBytes()
+    {
+        // Every attention weight is read once per token: all checkpoint tensors under self_attn.
+        return _checkpoint.TensorNames.Where(n => n.Contains(".self_attn.", StringComparison.Ordinal))
+            .Sum(n => _checkpoint.Entry(n).ByteLength);
+    }
+}

@@ -1,0 +1,162 @@
+using System.Text.RegularExpressions;
+using Orleans.MoE.Models.Checkpoints;
+
+namespace Orleans.MoE.Models.Verification;
+
+/// <summary>
+/// Reproduces a reference file computed by the Hugging Face implementation. Two formats:
+/// the fixtures' (<c>input_ids</c> [B, T], <c>logits</c> [B, T, V], <c>hidden_states</c>,
+/// <c>router_logits</c>, <c>greedy_prompt</c>, <c>greedy_output</c>) and the demo model's prompts
+/// (<c>promptK_ids</c>, <c>promptK_logits</c>, <c>promptK_greedy</c>). Logits are checked through the
+/// full-sequence path and the token-by-token KV-cache path; greedy ids through the KV cache.
+/// Tolerance: max |ours − reference| ≤ 1e-4 · max(1, max |reference|).
+/// </summary>
+public static partial class ReferenceVerifier
+{
+    public const double RelativeTolerance = 1e-4;
+
+    public static IEnumerable<VerificationCheck> Verify(CausalLanguageModel model, string referencePath, string modelName)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var reference = Checkpoint.Open(referencePath);
+        return reference.Contains("input_ids")
+            ? VerifyFixture(model, reference, modelName).ToList()
+            : VerifyPrompts(model, reference, modelName).ToList();
+    }
+
+    private static IEnumerable<VerificationCheck> VerifyFixture(CausalLanguageModel model, Checkpoint reference, string name)
+    {
+        var ids = reference.Entry("input_ids");
+        var (batch, length) = ((int)ids.Shape[0], (int)ids.Shape[1]);
+        var inputIds = reference.ReadInt64s("input_ids");
+        var logits = reference.ReadSingles("logits");
+        var vocab = model.VocabSize;
+        var hidden = reference.Contains("hidden_states") ? reference.ReadSingles("hidden_states") : null;
+        var router = reference.Contains("router_logits") ? reference.ReadSingles("router_logits") : null;
+        var routerExperts = router is null ? 0 : (int)reference.Entry("router_logits").Shape[2];
+        var hiddenSize = model.HiddenSize;
+
+        for (var b = 0; b < batch; b++)
+        {
+            var tokens = ToInts(inputIds.AsSpan(b * length, length));
+            var expected = logits.AsMemory(b * length * vocab, length * vocab);
+            var trace = new ForwardTrace();
+            var full = model.Forward(tokens, model.CreateCache(length), allLogits: true, trace);
+            yield return Compare(name, $"logits[{b}]", full, expected.Span);
+            yield return Compare(name, $"decode_logits[{b}]", DecodeLogits(model, tokens), expected.Span);
+
+            if (hidden is not null)
+            {
+                var worst = (Diff: 0.0, Tolerance: 0.0, Passed: true);
+                for (var l = 0; l < trace.HiddenStates.Count; l++)
+                {
+                    var offset = ((l * batch) + b) * length * hiddenSize;
+                    var c = Compare(name, "", trace.HiddenStates[l], hidden.AsSpan(offset, length * hiddenSize));
+                    worst = (Math.Max(worst.Diff, c.MaxAbsDiff), Math.Max(worst.Tolerance, c.Tolerance), worst.Passed && c.Passed);
+                }
+
+                yield return new VerificationCheck(name, $"hidden_states[{b}]", worst.Diff, worst.Tolerance, worst.Passed);
+            }
+
+            if (router is not null)
+            {
+                var worst = (Diff: 0.0, Tolerance: 0.0, Passed: true);
+                for (var l = 0; l < trace.RouterLogits.Count; l++)
+                {
+                    var offset = ((l * batch * length) + (b * length)) * routerExperts;
+                    var c = Compare(name, "", trace.RouterLogits[l], router.AsSpan(offset, length * routerExperts));
+                    worst = (Math.Max(worst.Diff, c.MaxAbsDiff), Math.Max(worst.Tolerance, c.Tolerance), worst.Passed && c.Passed);
+                }
+
+                yield return new VerificationCheck(name, $"router_logits[{b}]", worst.Diff, worst.Tolerance, worst.Passed);
+            }
+        }
+
+        if (reference.Contains("greedy_prompt"))
+        {
+            yield return CompareGreedy(model, name, "greedy", reference.ReadInt64s("greedy_prompt"), reference.ReadInt64s("greedy_output"));
+        }
+    }
+
+    private static IEnumerable<VerificationCheck> VerifyPrompts(CausalLanguageModel model, Checkpoint reference, string name)
+    {
+        var prompts = reference.TensorNames.Select(n => PromptName().Match(n)).Where(m => m.Success)
+            .Select(m => m.Groups[1].Value).Distinct().OrderBy(p => p.Length).ThenBy(p => p, StringComparer.Ordinal).ToArray();
+        if (prompts.Length == 0)
+        {
+            throw new CheckpointException($"{reference.Location}: neither 'input_ids' nor 'promptK_ids' tensors: not a reference file");
+        }
+
+        foreach (var prompt in prompts)
+        {
+            var ids = ToInts(reference.ReadInt64s($"{prompt}_ids"));
+            if (reference.Contains($"{prompt}_logits"))
+            {
+                var expected = reference.ReadSingles($"{prompt}_logits");
+                yield return Compare(name, $"{prompt}.logits", model.Forward(ids, model.CreateCache(ids.Length), allLogits: true), expected);
+                yield return Compare(name, $"{prompt}.decode_logits", DecodeLogits(model, ids), expected);
+            }
+
+            if (reference.Contains($"{prompt}_greedy"))
+            {
+                yield return CompareGreedy(model, name, $"{prompt}.greedy", reference.ReadInt64s($"{prompt}_ids"), reference.ReadInt64s($"{prompt}_greedy"));
+            }
+        }
+    }
+
+    /// <summary>Logits of every position, computed one token at a time through the KV cache.</summary>
+    private static float[] DecodeLogits(CausalLanguageModel model, int[] tokens)
+    {
+        var cache = model.CreateCache(tokens.Length);
+        var result = new float[tokens.Length * model.VocabSize];
+        for (var t = 0; t < tokens.Length; t++)
+        {
+            model.Forward(tokens.AsSpan(t, 1), cache).CopyTo(result.AsSpan(t * model.VocabSize));
+        }
+
+        return result;
+    }
+
+    private static VerificationCheck CompareGreedy(CausalLanguageModel model, string name, string check, long[] prompt, long[] expected)
+    {
+        var generated = Generation.GreedyDecoder.Generate(model, ToInts(prompt), expected.Length - prompt.Length);
+        var actual = ToInts(prompt).Concat(generated).ToArray();
+        var mismatches = actual.Zip(expected).Count(p => p.First != p.Second) + Math.Abs(actual.Length - expected.Length);
+        var firstMismatch = Enumerable.Range(0, Math.Min(actual.Length, expected.Length)).FirstOrDefault(i => actual[i] != expected[i], -1);
+        return new VerificationCheck(name, check, mismatches, 0, mismatches == 0,
+            mismatches == 0 ? null : $"{mismatches} ids differ, first at position {firstMismatch}: expected [{string.Join(",", expected)}], got [{string.Join(",", actual)}]");
+    }
+
+    private static VerificationCheck Compare(string name, string check, ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        if (actual.Length != expected.Length)
+        {
+            return new VerificationCheck(name, check, double.PositiveInfinity, 0, false, $"{actual.Length} values, reference has {expected.Length}");
+        }
+
+        double maxDiff = 0, maxReference = 0;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            var diff = Math.Abs((double)actual[i] - expected[i]);
+            maxDiff = double.IsNaN(diff) ? double.PositiveInfinity : Math.Max(maxDiff, diff);
+            maxReference = Math.Max(maxReference, Math.Abs(expected[i]));
+        }
+
+        var tolerance = RelativeTolerance * Math.Max(1, maxReference);
+        return new VerificationCheck(name, check, maxDiff, tolerance, maxDiff <= tolerance);
+    }
+
+    private static int[] ToInts(ReadOnlySpan<long> ids)
+    {
+        var result = new int[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            result[i] = checked((int)ids[i]);
+        }
+
+        return result;
+    }
+
+    [GeneratedRegex(@"^(prompt\d+)_(ids|logits|greedy)$")]
+    private static partial Regex PromptName();
+}

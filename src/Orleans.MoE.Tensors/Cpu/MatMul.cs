@@ -1,0 +1,223 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Orleans.MoE.Tensors.Cpu;
+
+/// <summary>
+/// y[t, n] = Σₖ x[t, k] · W[n, k]: f32 activations times weights in their stored dtype (f32, bf16, f16),
+/// vectorised and spread over cores by blocks of output rows.
+/// Small products (a decode step) read bf16 rows directly, widening in registers; larger ones
+/// convert a block of weight rows to f32 once and reuse it for a block of tokens.
+/// </summary>
+public static unsafe class MatMul
+{
+    /// <summary>Output rows converted to f32 together (per thread scratch: RowBlock × K floats).</summary>
+    private const int RowBlock = 16;
+
+    /// <summary>Tokens that share one converted row block; keeps their activations in L2.</summary>
+    private const int TokenBlock = 32;
+
+    /// <summary>Below this many multiply-adds a product runs on the calling thread.</summary>
+    private const long MinParallelWork = 1 << 17;
+
+    /// <summary>Below this many tokens bf16 rows are widened in registers instead of converted to scratch.</summary>
+    private const int FusedTokenLimit = 4;
+
+    [ThreadStatic]
+    private static float[]? t_scratch;
+
+    /// <summary>Computes y = x · Wᵀ for <paramref name="tokens"/> rows of x.</summary>
+    public static void Multiply(ReadOnlySpan<float> x, int tokens, in WeightMatrix w, Span<float> y)
+    {
+        var k = w.Cols;
+        var n = w.Rows;
+        if (x.Length < (long)tokens * k)
+        {
+            ThrowLength(nameof(x), (long)tokens * k, x.Length);
+        }
+
+        if (y.Length < (long)tokens * n)
+        {
+            ThrowLength(nameof(y), (long)tokens * n, y.Length);
+        }
+
+        if (tokens == 0)
+        {
+            return;
+        }
+
+        fixed (float* xp = x)
+        fixed (float* yp = y)
+        {
+            var work = (long)tokens * n * k;
+            var threads = CpuParallelism.Degree;
+            if (work < MinParallelWork || threads == 1 || n < 2 * RowBlock)
+            {
+                Rows(xp, tokens, w, yp, 0, n);
+                return;
+            }
+
+            // Chunks of whole row blocks, a few per thread so uneven cores still balance.
+            var blocks = (n + RowBlock - 1) / RowBlock;
+            var chunks = Math.Min(blocks, threads * 4);
+            var blocksPerChunk = (blocks + chunks - 1) / chunks;
+            chunks = (blocks + blocksPerChunk - 1) / blocksPerChunk;
+            var (xa, ya, weights) = ((nint)xp, (nint)yp, w);
+            Parallel.For(0, chunks, CpuParallelism.Options, chunk =>
+            {
+                var start = chunk * blocksPerChunk * RowBlock;
+                var end = Math.Min(n, start + (blocksPerChunk * RowBlock));
+                Rows((float*)xa, tokens, weights, (float*)ya, start, end);
+            });
+        }
+    }
+
+    /// <summary>Output rows [rowStart, rowEnd) for all tokens.</summary>
+    private static void Rows(float* x, int tokens, in WeightMatrix w, float* y, int rowStart, int rowEnd)
+    {
+        var k = w.Cols;
+        var n = w.Rows;
+        if (w.DType == DType.BF16 && tokens < FusedTokenLimit)
+        {
+            for (var r = rowStart; r < rowEnd; r++)
+            {
+                var row = (ushort*)w.RowPointer(r);
+                for (var t = 0; t < tokens; t++)
+                {
+                    y[((long)t * n) + r] = DotBFloat16(x + ((long)t * k), row, k);
+                }
+            }
+
+            return;
+        }
+
+        float* scratch = null;
+        float[]? scratchArray = null;
+        if (w.DType != DType.F32)
+        {
+            scratchArray = t_scratch;
+            if (scratchArray is null || scratchArray.Length < RowBlock * k)
+            {
+                scratchArray = t_scratch = GC.AllocateUninitializedArray<float>(RowBlock * k, pinned: true);
+            }
+
+            scratch = (float*)Unsafe.AsPointer(ref scratchArray[0]);
+        }
+
+        for (var t0 = 0; t0 < tokens; t0 += TokenBlock)
+        {
+            var t1 = Math.Min(tokens, t0 + TokenBlock);
+            for (var r0 = rowStart; r0 < rowEnd; r0 += RowBlock)
+            {
+                var count = Math.Min(RowBlock, rowEnd - r0);
+                float* rows;
+                if (scratch is null)
+                {
+                    rows = (float*)w.RowPointer(r0);
+                }
+                else
+                {
+                    DTypeConvert.ToSingle(w.RowPointer(r0), w.DType, new Span<float>(scratch, count * k));
+                    rows = scratch;
+                }
+
+                for (var t = t0; t < t1; t++)
+                {
+                    var xt = x + ((long)t * k);
+                    var yt = y + ((long)t * n) + r0;
+                    var r = 0;
+                    for (; r + 4 <= count; r += 4)
+                    {
+                        Dot4(xt, rows + ((long)r * k), k, yt + r);
+                    }
+
+                    for (; r < count; r++)
+                    {
+                        yt[r] = TensorPrimitives.Dot(new ReadOnlySpan<float>(xt, k), new ReadOnlySpan<float>(rows + ((long)r * k), k));
+                    }
+                }
+            }
+        }
+
+        GC.KeepAlive(scratchArray);
+    }
+
+    /// <summary>Four dot products of x with four consecutive f32 rows, sharing the loads of x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot4(float* x, float* w, int k, float* result)
+    {
+        var w1 = w + k;
+        var w2 = w1 + k;
+        var w3 = w2 + k;
+        var i = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector256.IsHardwareAccelerated && k >= 8)
+        {
+            var a0 = Vector256<float>.Zero;
+            var a1 = Vector256<float>.Zero;
+            var a2 = Vector256<float>.Zero;
+            var a3 = Vector256<float>.Zero;
+            for (; i <= k - 8; i += 8)
+            {
+                var xv = Vector256.Load(x + i);
+                a0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w1 + i), a1);
+                a2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w2 + i), a2);
+                a3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w3 + i), a3);
+            }
+
+            s0 = Vector256.Sum(a0);
+            s1 = Vector256.Sum(a1);
+            s2 = Vector256.Sum(a2);
+            s3 = Vector256.Sum(a3);
+        }
+
+        for (; i < k; i++)
+        {
+            var xi = x[i];
+            s0 += xi * w[i];
+            s1 += xi * w1[i];
+            s2 += xi * w2[i];
+            s3 += xi * w3[i];
+        }
+
+        result[0] = s0;
+        result[1] = s1;
+        result[2] = s2;
+        result[3] = s3;
+    }
+
+    /// <summary>Dot product of f32 x with a bf16 row, widening 16 weights per step in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float DotBFloat16(float* x, ushort* w, int k)
+    {
+        var i = 0;
+        var sum = 0f;
+        if (Vector256.IsHardwareAccelerated && k >= 16)
+        {
+            var a0 = Vector256<float>.Zero;
+            var a1 = Vector256<float>.Zero;
+            for (; i <= k - 16; i += 16)
+            {
+                var packed = Vector256.Load(w + i);
+                var lower = Vector256.ShiftLeft(Vector256.WidenLower(packed), 16).AsSingle();
+                var upper = Vector256.ShiftLeft(Vector256.WidenUpper(packed), 16).AsSingle();
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i), lower, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i + 8), upper, a1);
+            }
+
+            sum = Vector256.Sum(a0 + a1);
+        }
+
+        for (; i < k; i++)
+        {
+            sum += x[i] * DTypeConvert.BFloat16ToSingle(w[i]);
+        }
+
+        return sum;
+    }
+
+    private static void ThrowLength(string name, long expected, int actual) =>
+        throw new ArgumentException($"{name} holds {actual} elements; the product needs {expected}", name);
+}

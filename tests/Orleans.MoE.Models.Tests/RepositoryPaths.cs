@@ -1,0 +1,24 @@
+namespace Orleans.MoE.Models.Tests;
+
+/// <summary>Where the repository's test data lies, found by walking up to the folder holding Orleans.MoE.sln.</summary>
+public static class RepositoryPaths
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string Fixtures => Path.Combine(Root, "tests", "fixtures");
+
+    public static string DemoModel => Path.Combine(Root, "models", "moe-tiny-py");
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Orleans.MoE.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"no Orleans.MoE.sln above {AppContext.BaseDirectory}");
+    }
+}
