@@ -1,0 +1,96 @@
+using System.CommandLine;
+using Orleans.MoE.Models;
+using Spectre.Console;
+
+namespace Orleans.MoE.Cli.Commands;
+
+/// <summary>Options and helpers the commands share.</summary>
+internal static class CommonOptions
+{
+    /// <summary>The embedded default model, found beside the executable or above the working directory.</summary>
+    public const string DemoModel = "models/moe-tiny-py";
+
+    public static Option<string> Model(bool required = false) => new("--model", "-m")
+    {
+        Description = required
+            ? "Model directory (config.json, safetensors, tokenizer.json)"
+            : $"Model directory (config.json, safetensors, tokenizer.json); default: the demo model ({DemoModel}) or $MOE_MODEL",
+        Required = required,
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "Print JSON instead of text" };
+
+    /// <summary>The model directory to use: the option, else $MOE_MODEL, else the demo model.</summary>
+    public static string ResolveModel(string? option)
+    {
+        if (!string.IsNullOrEmpty(option))
+        {
+            return option;
+        }
+
+        var fromEnvironment = Environment.GetEnvironmentVariable("MOE_MODEL");
+        if (!string.IsNullOrEmpty(fromEnvironment))
+        {
+            return fromEnvironment;
+        }
+
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, DemoModel);
+                if (File.Exists(Path.Combine(candidate, "config.json")))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        throw new DirectoryNotFoundException($"no --model given and the demo model ({DemoModel}) was not found above {Environment.CurrentDirectory}");
+    }
+
+    /// <summary>Loads a model, with a progress bar while its weights are read when the terminal is interactive.</summary>
+    public static CausalLanguageModel LoadModel(string directory)
+    {
+        if (Console.IsOutputRedirected || Console.IsErrorRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            return ModelLoader.Load(directory);
+        }
+
+        CausalLanguageModel? model = null;
+        AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask($"loading {Path.GetFileName(Path.TrimEndingDirectorySeparator(directory))}");
+                model = ModelLoader.Load(directory, new Progress<(long Done, long Total)>(p =>
+                {
+                    task.MaxValue = p.Total;
+                    task.Value = p.Done;
+                }));
+                task.Value = task.MaxValue;
+            });
+        return model!;
+    }
+
+    /// <summary>Runs a command body, turning expected failures (bad model files, bad arguments) into one clear line and exit code 1.</summary>
+    public static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (Exception e) when (e is Models.Checkpoints.CheckpointException or Models.Configuration.ModelConfigException
+            or IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync("cancelled");
+            return 130;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Runtime.CompilerServices;
+
+namespace Orleans.MoE.Models.Generation;
+
+/// <summary>Why generation stopped.</summary>
+public enum FinishReason
+{
+    /// <summary>The model produced a stop token (EOS).</summary>
+    Stop,
+
+    /// <summary>The token budget ran out.</summary>
+    Length,
+}
+
+/// <summary>What to generate: a token budget, stop tokens and the sampling rule.</summary>
+public sealed record GenerationOptions
+{
+    public int MaxNewTokens { get; init; } = 64;
+
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+
+    /// <summary>Token ids that end generation (they are yielded, with <see cref="FinishReason.Stop"/>).</summary>
+    public IReadOnlySet<int> StopTokens { get; init; } = new HashSet<int>();
+}
+
+/// <summary>One generated token; <see cref="Finish"/> is set on the last.</summary>
+public readonly record struct GeneratedToken(int Id, FinishReason? Finish);
+
+/// <summary>
+/// Autoregressive decoding of one sequence through the KV cache: prefill the prompt, then one token per
+/// step until a stop token or the budget. Steps run on the thread pool; cancellation is honoured
+/// between steps.
+/// </summary>
+public static class TokenGenerator
+{
+    public static async IAsyncEnumerable<GeneratedToken> GenerateAsync(
+        CausalLanguageModel model, IReadOnlyList<int> prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        if (prompt.Count == 0)
+        {
+            throw new ArgumentException("the prompt has no tokens", nameof(prompt));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxNewTokens);
+        var sampler = new Sampler(options.Sampling);
+        if (options.MaxNewTokens == 0)
+        {
+            yield break;
+        }
+
+        var cache = model.CreateCache(prompt.Count + options.MaxNewTokens);
+        var input = prompt.ToArray();
+        for (var produced = 1; ; produced++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var step = input;
+            var logits = await Task.Run(() => model.Forward(step, cache), cancellationToken).ConfigureAwait(false);
+            var next = sampler.Next(logits);
+            FinishReason? finish = options.StopTokens.Contains(next) ? FinishReason.Stop
+                : produced >= options.MaxNewTokens ? FinishReason.Length
+                : null;
+            yield return new GeneratedToken(next, finish);
+            if (finish is not null)
+            {
+                yield break;
+            }
+
+            input = [next];
+        }
+    }
+}
