@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Models.Layers;
 
@@ -65,10 +66,14 @@ internal static class ScaledDotProductAttention
             return;
         }
 
-        Parallel.For(0, items, () => new float[positions], (i, _, scores) =>
+        var chunks = Math.Min(items, CpuParallelism.Degree * 4);
+        CpuParallelism.Pool.For(chunks, chunk =>
         {
-            Head(i, scores);
-            return scores;
-        }, _ => { });
+            var scores = new float[positions];
+            for (var i = chunk; i < items; i += chunks)
+            {
+                Head(i, scores);
+            }
+        });
     }
 }

@@ -1,18 +1,20 @@
 namespace Orleans.MoE.Tensors.Cpu;
 
-/// <summary>How many cores the CPU kernels use. Defaults to all of them.</summary>
+/// <summary>How many cores the CPU kernels use (default: all of them), and the pool they run on.</summary>
 public static class CpuParallelism
 {
-    private static ParallelOptions s_options = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+    private static KernelThreadPool s_pool = new(Environment.ProcessorCount);
 
-    public static int Degree => s_options.MaxDegreeOfParallelism;
+    public static int Degree => s_pool.Threads;
 
-    internal static ParallelOptions Options => s_options;
+    /// <summary>The kernels' worker threads.</summary>
+    public static KernelThreadPool Pool => s_pool;
 
     /// <summary>Sets the number of threads kernels may use (1 = single-threaded).</summary>
     public static void SetDegree(int threads)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threads);
-        s_options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        var previous = Interlocked.Exchange(ref s_pool, new KernelThreadPool(threads));
+        previous.Dispose();
     }
 }

@@ -64,7 +64,7 @@ public static unsafe class MatMul
             var blocksPerChunk = (blocks + chunks - 1) / chunks;
             chunks = (blocks + blocksPerChunk - 1) / blocksPerChunk;
             var (xa, ya, weights) = ((nint)xp, (nint)yp, w);
-            Parallel.For(0, chunks, CpuParallelism.Options, chunk =>
+            CpuParallelism.Pool.For(chunks, chunk =>
             {
                 var start = chunk * blocksPerChunk * RowBlock;
                 var end = Math.Min(n, start + (blocksPerChunk * RowBlock));
