@@ -1,0 +1,92 @@
+using System.Text.Json;
+
+namespace Orleans.MoE.Cli.Tests;
+
+public sealed class CommandTests
+{
+    [Fact]
+    public async Task Verify_prints_one_json_object_per_check_and_succeeds_on_a_fixture()
+    {
+        var (exit, output, error) = await MoeProcess.RunAsync("verify", "--model", MoeProcess.Fixture("qwen2moe-tiny"), "--json");
+        Assert.True(exit == 0, error);
+        var checks = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Contains(checks, c => c.GetProperty("check").GetString() == "greedy");
+        Assert.Contains(checks, c => c.GetProperty("check").GetString() == "decode_logits[1]");
+        Assert.All(checks, c =>
+        {
+            Assert.Equal("qwen2moe-tiny", c.GetProperty("model").GetString());
+            Assert.True(c.GetProperty("passed").GetBoolean());
+            Assert.True(c.GetProperty("max_abs_diff").GetDouble() <= c.GetProperty("tolerance").GetDouble());
+        });
+    }
+
+    [Fact]
+    public async Task Verify_defaults_to_the_demo_model()
+    {
+        var (exit, output, error) = await MoeProcess.RunAsync("verify");
+        Assert.True(exit == 0, error);
+        Assert.Contains("PASS moe-tiny-py prompt3.greedy", output);
+        Assert.Contains("12 of 12 checks passed", output);
+    }
+
+    [Fact]
+    public async Task Verify_fails_with_exit_code_1_when_the_reference_disagrees()
+    {
+        // A model checked against another model's reference.
+        var (exit, output, _) = await MoeProcess.RunAsync(
+            "verify", "--model", MoeProcess.Fixture("mixtral-tiny-bf16"),
+            "--reference", Path.Combine(MoeProcess.Fixture("olmoe-tiny"), "reference.safetensors"), "--json");
+        Assert.Equal(1, exit);
+        Assert.Contains("\"passed\":false", output);
+    }
+
+    [Fact]
+    public async Task Info_describes_the_demo_model()
+    {
+        var (exit, output, error) = await MoeProcess.RunAsync("info", "--json");
+        Assert.True(exit == 0, error);
+        var info = JsonDocument.Parse(output).RootElement;
+        Assert.Equal("mixtral", info.GetProperty("architecture").GetString());
+        Assert.Equal(4, info.GetProperty("layers").GetInt32());
+        Assert.Equal(8, info.GetProperty("experts_per_layer").GetInt32());
+        Assert.Equal(2, info.GetProperty("experts_per_token").GetInt32());
+        Assert.Equal(32, info.GetProperty("experts_total").GetInt32());
+        Assert.Equal(2, info.GetProperty("shards").GetInt32());
+        Assert.Equal(info.GetProperty("parameters").GetInt64() * 2, info.GetProperty("bytes").GetInt64());
+    }
+
+    [Fact]
+    public async Task An_unknown_architecture_is_one_clear_error()
+    {
+        var directory = Directory.CreateTempSubdirectory("moe-cli-").FullName;
+        try
+        {
+            foreach (var file in Directory.GetFiles(MoeProcess.Fixture("mixtral-tiny")))
+            {
+                File.Copy(file, Path.Combine(directory, Path.GetFileName(file)));
+            }
+
+            var config = Path.Combine(directory, "config.json");
+            File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"mixtral\"", "\"model_type\": \"gpt_oss\""));
+            var (exit, output, error) = await MoeProcess.RunAsync("info", "--model", directory);
+            Assert.Equal(1, exit);
+            Assert.Empty(output);
+            Assert.Contains("unknown model_type 'gpt_oss'", error);
+            Assert.Contains("mixtral", error);
+            Assert.DoesNotContain("   at ", error);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_missing_model_directory_is_one_clear_error()
+    {
+        var (exit, _, error) = await MoeProcess.RunAsync("info", "--model", "/nonexistent/model");
+        Assert.Equal(1, exit);
+        Assert.StartsWith("error: ", error);
+        Assert.Contains("/nonexistent/model", error);
+    }
+}
