@@ -104,6 +104,74 @@ public sealed class CheckpointVariantTests : IDisposable
         Assert.Equal(DType.BF16, moe.Router.Weight.DType);
     }
 
+    [Fact]
+    public void Deepseek_without_a_query_bottleneck_uses_q_proj()
+    {
+        // With input norms of ones, the attention input has unit RMS, so the bottleneck
+        // q_b(norm(q_a(x))) with q_a = identity and a norm of ones equals q_proj(x) with q_proj = q_b.
+        var source = Path.Combine(RepositoryPaths.Fixtures, "deepseekv3-tiny");
+        var tensors = SafetensorsWriter.ReadAll(source)
+            .Select(t => t.Name.EndsWith("input_layernorm.weight") ? Ones(t) : t).ToList();
+        var hidden = (int)tensors.Single(t => t.Name == "model.norm.weight").Shape[0];
+
+        var bottleneck = Track(SafetensorsWriter.CopyWithoutWeights(source));
+        SafetensorsWriter.Write(Path.Combine(bottleneck, "model.safetensors"), tensors.SelectMany(t =>
+            t.Name.EndsWith("q_a_proj.weight") ? [Identity(t.Name, hidden)]
+            : t.Name.EndsWith("q_a_layernorm.weight") ? [Ones(t with { Shape = [hidden], Data = new byte[hidden * 4] })]
+            : t.Name.EndsWith("q_b_proj.weight") ? [t with { Data = Widen(t, hidden), Shape = [t.Shape[0], hidden] }]
+            : new[] { t }));
+        SetConfig(bottleneck, "q_lora_rank", hidden);
+
+        var direct = Track(SafetensorsWriter.CopyWithoutWeights(source));
+        SafetensorsWriter.Write(Path.Combine(direct, "model.safetensors"), tensors
+            .Where(t => !t.Name.Contains("q_a_"))
+            .Select(t => t.Name.EndsWith("q_b_proj.weight") ? t with { Name = t.Name.Replace("q_b_proj", "q_proj"), Data = Widen(t, hidden), Shape = [t.Shape[0], hidden] } : t));
+        SetConfig(direct, "q_lora_rank", null);
+
+        using var a = ModelLoader.Load(bottleneck);
+        using var b = ModelLoader.Load(direct);
+        int[] tokens = [1, 5, 99, 256, 7, 7];
+        var expected = a.Forward(tokens, a.CreateCache(), allLogits: true);
+        var actual = b.Forward(tokens, b.CreateCache(), allLogits: true);
+        Assert.All(expected.Zip(actual), p => Assert.Equal(p.First, p.Second, 1e-4f));
+    }
+
+    private static SafetensorsWriter.Tensor Ones(SafetensorsWriter.Tensor t) =>
+        SafetensorsWriter.Reencode(t with { DType = DType.F32, Data = System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Repeat(1f, (int)t.Shape[0]).ToArray().AsSpan()).ToArray() }, t.DType);
+
+    private static SafetensorsWriter.Tensor Identity(string name, int size)
+    {
+        var values = new float[size * size];
+        for (var i = 0; i < size; i++)
+        {
+            values[(i * size) + i] = 1f;
+        }
+
+        return new SafetensorsWriter.Tensor(name, DType.F32, [size, size], System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+    }
+
+    /// <summary>q_b_proj [out, rank] zero-padded to [out, hidden] so the identity bottleneck can feed it.</summary>
+    private static byte[] Widen(SafetensorsWriter.Tensor t, int hidden)
+    {
+        var (rows, rank) = ((int)t.Shape[0], (int)t.Shape[1]);
+        var source = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(SafetensorsWriter.Reencode(t, DType.F32).Data);
+        var widened = new float[rows * hidden];
+        for (var r = 0; r < rows; r++)
+        {
+            source.Slice(r * rank, rank).CopyTo(widened.AsSpan(r * hidden));
+        }
+
+        return System.Runtime.InteropServices.MemoryMarshal.AsBytes(widened.AsSpan()).ToArray();
+    }
+
+    private static void SetConfig(string directory, string field, int? value)
+    {
+        var path = Path.Combine(directory, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(path))!;
+        config[field] = value;
+        File.WriteAllText(path, config.ToJsonString());
+    }
+
     private string Track(string directory)
     {
         _directories.Add(directory);
