@@ -46,35 +46,63 @@ public sealed class CausalLanguageModel : IDisposable
     /// Runs <paramref name="tokens"/> at the positions after what <paramref name="cache"/> holds, appending
     /// to it. Returns logits [T, vocab] when <paramref name="allLogits"/>, else [1, vocab] for the last token.
     /// </summary>
-    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, bool allLogits = false, ForwardTrace? trace = null)
-    {
-        ArgumentNullException.ThrowIfNull(cache);
-        if (tokens.IsEmpty)
-        {
-            throw new ArgumentException("no tokens to run", nameof(tokens));
-        }
+    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, bool allLogits = false, ForwardTrace? trace = null) =>
+        ForwardBatch([new SequenceStep(tokens.ToArray(), cache)], allLogits, trace)[0];
 
-        var count = tokens.Length;
+    /// <summary>
+    /// One step for several sequences together (continuous batching): each appends its tokens to its own
+    /// cache; the feed-forward layers see all their tokens at once. Returns each sequence's logits as
+    /// <see cref="Forward"/> does.
+    /// </summary>
+    public float[][] ForwardBatch(IReadOnlyList<SequenceStep> steps, bool allLogits = false, ForwardTrace? trace = null)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
         var hiddenSize = HiddenSize;
-        var hidden = new float[count * hiddenSize];
-        for (var t = 0; t < count; t++)
+        var slices = new List<(int Offset, int Count, KvCache Cache)>(steps.Count);
+        var rows = 0;
+        foreach (var step in steps)
         {
-            var id = tokens[t];
-            if ((uint)id >= (uint)_embedding.Rows)
+            if (step.Tokens.Length == 0)
             {
-                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} outside the vocabulary [0, {_embedding.Rows})");
+                throw new ArgumentException("a sequence has no tokens to run", nameof(steps));
             }
 
-            _embedding.ReadRow(id, hidden.AsSpan(t * hiddenSize, hiddenSize));
+            if (slices.Any(x => x.Cache == step.Cache))
+            {
+                throw new ArgumentException("a cache appears twice in one batch", nameof(steps));
+            }
+
+            slices.Add((rows, step.Tokens.Length, step.Cache));
+            rows += step.Tokens.Length;
+        }
+
+        var hidden = new float[rows * hiddenSize];
+        for (var s = 0; s < steps.Count; s++)
+        {
+            var tokens = steps[s].Tokens.Span;
+            for (var t = 0; t < tokens.Length; t++)
+            {
+                var id = tokens[t];
+                if ((uint)id >= (uint)_embedding.Rows)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(steps), $"token id {id} outside the vocabulary [0, {_embedding.Rows})");
+                }
+
+                _embedding.ReadRow(id, hidden.AsSpan((slices[s].Offset + t) * hiddenSize, hiddenSize));
+            }
         }
 
         trace?.HiddenStates.Add((float[])hidden.Clone());
-        var start = cache.Length;
         var layerTrace = trace is null ? null : new LayerTrace();
         for (var l = 0; l < Layers.Count; l++)
         {
-            Layers[l].Forward(hidden, count, cache.Layers[l], layerTrace);
-            cache.Layers[l].Commit(start + count);
+            var sequences = slices.Select(x => new SequenceSlice(x.Offset, x.Count, x.Cache.Layers[l])).ToArray();
+            Layers[l].Forward(hidden, sequences, layerTrace);
+            foreach (var sequence in sequences)
+            {
+                sequence.Cache.Commit(sequence.Cache.Length + sequence.Count);
+            }
+
             if (trace is not null)
             {
                 trace.HiddenStates.Add((float[])hidden.Clone());
@@ -92,11 +120,14 @@ public sealed class CausalLanguageModel : IDisposable
             trace.HiddenStates[^1] = (float[])hidden.Clone();
         }
 
-        var rows = allLogits ? count : 1;
-        var logits = new float[rows * VocabSize];
-        var input = allLogits ? hidden.AsSpan() : hidden.AsSpan((count - 1) * hiddenSize, hiddenSize);
-        MatMul.Multiply(input, rows, _lmHead, logits);
-        return logits;
+        return slices.Select(x =>
+        {
+            var count = allLogits ? x.Count : 1;
+            var first = x.Offset + x.Count - count;
+            var logits = new float[count * VocabSize];
+            MatMul.Multiply(hidden.AsSpan(first * hiddenSize, count * hiddenSize), count, _lmHead, logits);
+            return logits;
+        }).ToArray();
     }
 
     /// <summary>Bytes of weights one token reads: attention, dense MLPs, routers, k routed and shared experts, embedding row, LM head.</summary>

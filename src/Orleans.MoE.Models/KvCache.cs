@@ -21,6 +21,9 @@ public sealed class KvCache
     }
 }
 
+/// <summary>One sequence's part of a batched step: its new tokens and its cache.</summary>
+public readonly record struct SequenceStep(ReadOnlyMemory<int> Tokens, KvCache Cache);
+
 /// <summary>What a forward pass can report besides logits: hidden states after each layer and router logits.</summary>
 public sealed class ForwardTrace
 {
