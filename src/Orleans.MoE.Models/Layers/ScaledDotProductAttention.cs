@@ -10,7 +10,7 @@ namespace Orleans.MoE.Models.Layers;
 /// </summary>
 internal static class ScaledDotProductAttention
 {
-    private const int MinParallelWork = 1 << 15;
+    private const int MinParallelWork = 1 << 20;
 
     /// <param name="queries">[T, heads, keyDim]</param>
     /// <param name="cache">keys [positions, kvHeads, keyDim] and values [positions, kvHeads, valueDim]</param>

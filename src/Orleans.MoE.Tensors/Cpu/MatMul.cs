@@ -18,8 +18,11 @@ public static unsafe class MatMul
     /// <summary>Tokens that share one converted row block; keeps their activations in L2.</summary>
     private const int TokenBlock = 32;
 
-    /// <summary>Below this many multiply-adds a product runs on the calling thread.</summary>
-    private const long MinParallelWork = 1 << 17;
+    /// <summary>
+    /// Below this many multiply-adds (about 30 µs on one core) a product runs on the calling thread:
+    /// handing work to another core costs microseconds, and on SMT siblings a busy helper slows the caller.
+    /// </summary>
+    private const long MinParallelWork = 1 << 20;
 
     /// <summary>Below this many tokens bf16 rows are widened in registers instead of converted to scratch.</summary>
     private const int FusedTokenLimit = 4;
@@ -80,12 +83,19 @@ public static unsafe class MatMul
         var n = w.Rows;
         if (w.DType == DType.BF16 && tokens < FusedTokenLimit)
         {
-            for (var r = rowStart; r < rowEnd; r++)
+            for (var t = 0; t < tokens; t++)
             {
-                var row = (ushort*)w.RowPointer(r);
-                for (var t = 0; t < tokens; t++)
+                var xt = x + ((long)t * k);
+                var yt = y + ((long)t * n);
+                var r = rowStart;
+                for (; r + 4 <= rowEnd; r += 4)
                 {
-                    y[((long)t * n) + r] = DotBFloat16(x + ((long)t * k), row, k);
+                    DotBFloat16x4(xt, (ushort*)w.RowPointer(r), k, yt + r);
+                }
+
+                for (; r < rowEnd; r++)
+                {
+                    yt[r] = DotBFloat16(xt, (ushort*)w.RowPointer(r), k);
                 }
             }
 
@@ -216,6 +226,58 @@ public static unsafe class MatMul
         }
 
         return sum;
+    }
+
+    /// <summary>Four dot products of f32 x with four consecutive bf16 rows: x is loaded once, the reductions amortised.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void DotBFloat16x4(float* x, ushort* w, int k, float* result)
+    {
+        var i = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector256.IsHardwareAccelerated && k >= 16)
+        {
+            var a0 = Vector256<float>.Zero;
+            var a1 = Vector256<float>.Zero;
+            var a2 = Vector256<float>.Zero;
+            var a3 = Vector256<float>.Zero;
+            for (; i <= k - 16; i += 16)
+            {
+                var xl = Vector256.Load(x + i);
+                var xu = Vector256.Load(x + i + 8);
+                a0 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + i), a0);
+                a1 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + k + i), a1);
+                a2 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + (2 * k) + i), a2);
+                a3 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + (3 * k) + i), a3);
+            }
+
+            s0 = Vector256.Sum(a0);
+            s1 = Vector256.Sum(a1);
+            s2 = Vector256.Sum(a2);
+            s3 = Vector256.Sum(a3);
+        }
+
+        for (; i < k; i++)
+        {
+            var xi = x[i];
+            s0 += xi * DTypeConvert.BFloat16ToSingle(w[i]);
+            s1 += xi * DTypeConvert.BFloat16ToSingle(w[k + i]);
+            s2 += xi * DTypeConvert.BFloat16ToSingle(w[(2 * k) + i]);
+            s3 += xi * DTypeConvert.BFloat16ToSingle(w[(3 * k) + i]);
+        }
+
+        result[0] = s0;
+        result[1] = s1;
+        result[2] = s2;
+        result[3] = s3;
+    }
+
+    /// <summary>acc + xLower·widen(lower 8 bf16) + xUpper·widen(upper 8 bf16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MultiplyAddBFloat16(Vector256<float> xLower, Vector256<float> xUpper, Vector256<ushort> packed, Vector256<float> accumulator)
+    {
+        var lower = Vector256.ShiftLeft(Vector256.WidenLower(packed), 16).AsSingle();
+        var upper = Vector256.ShiftLeft(Vector256.WidenUpper(packed), 16).AsSingle();
+        return Vector256.FusedMultiplyAdd(xUpper, upper, Vector256.FusedMultiplyAdd(xLower, lower, accumulator));
     }
 
     private static void ThrowLength(string name, long expected, int actual) =>
