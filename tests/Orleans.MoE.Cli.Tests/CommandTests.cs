@@ -41,6 +41,49 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Generate_streams_the_demo_models_greedy_completion()
+    {
+        var sample = JsonDocument.Parse(File.ReadAllText(Path.Combine(MoeProcess.RepositoryRoot, "models", "moe-tiny-py", "training.json")))
+            .RootElement.GetProperty("samples")[2];
+        var prompt = sample.GetProperty("prompt").GetString()!;
+        var (exit, output, error) = await MoeProcess.RunAsync("generate", "--prompt", prompt, "--max-tokens", "48");
+        Assert.True(exit == 0, error);
+        Assert.Equal(sample.GetProperty("text").GetString() + "\n", prompt + output);
+    }
+
+    [Fact]
+    public async Task Seeded_sampling_repeats_and_differs_from_greedy()
+    {
+        string[] args = ["generate", "--prompt", "import os", "--max-tokens", "24", "--temperature", "1.0", "--top-k", "50", "--top-p", "0.95", "--seed", "7"];
+        var first = await MoeProcess.RunAsync(args);
+        var second = await MoeProcess.RunAsync(args);
+        var greedy = await MoeProcess.RunAsync("generate", "--prompt", "import os", "--max-tokens", "24");
+        Assert.Equal(0, first.ExitCode);
+        Assert.Equal(first.Output, second.Output);
+        Assert.NotEqual(greedy.Output, first.Output);
+    }
+
+    [Theory]
+    [InlineData("--temperature", "-1", "temperature")]
+    [InlineData("--top-p", "0", "top-p")]
+    [InlineData("--top-k", "-3", "top-k")]
+    public async Task Invalid_sampling_settings_are_one_clear_error(string option, string value, string named)
+    {
+        var (exit, output, error) = await MoeProcess.RunAsync("generate", "--prompt", "x", option, value);
+        Assert.Equal(1, exit);
+        Assert.Empty(output);
+        Assert.Contains(named, error);
+    }
+
+    [Fact]
+    public async Task Generate_without_a_prompt_is_a_usage_error()
+    {
+        var (exit, _, error) = await MoeProcess.RunAsync("generate");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--prompt", error);
+    }
+
+    [Fact]
     public async Task Info_describes_the_demo_model()
     {
         var (exit, output, error) = await MoeProcess.RunAsync("info", "--json");

@@ -50,28 +50,31 @@ internal static class CommonOptions
     }
 
     /// <summary>Loads a model, with a progress bar while its weights are read when the terminal is interactive.</summary>
-    public static CausalLanguageModel LoadModel(string directory)
+    public static CausalLanguageModel LoadModel(string directory) => Load(directory, ModelLoader.Load);
+
+    /// <summary>Runs <paramref name="load"/>, showing its progress as a bar when the terminal is interactive.</summary>
+    public static T Load<T>(string directory, Func<string, IProgress<(long Done, long Total)>?, T> load)
     {
         if (Console.IsOutputRedirected || Console.IsErrorRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
         {
-            return ModelLoader.Load(directory);
+            return load(directory, null);
         }
 
-        CausalLanguageModel? model = null;
+        var loaded = default(T);
         AnsiConsole.Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn())
             .Start(context =>
             {
                 var task = context.AddTask($"loading {Path.GetFileName(Path.TrimEndingDirectorySeparator(directory))}");
-                model = ModelLoader.Load(directory, new Progress<(long Done, long Total)>(p =>
+                loaded = load(directory, new Progress<(long Done, long Total)>(p =>
                 {
                     task.MaxValue = p.Total;
                     task.Value = p.Done;
                 }));
                 task.Value = task.MaxValue;
             });
-        return model!;
+        return loaded!;
     }
 
     /// <summary>Runs a command body, turning expected failures (bad model files, bad arguments) into one clear line and exit code 1.</summary>
@@ -81,7 +84,7 @@ internal static class CommonOptions
         {
             return await body();
         }
-        catch (Exception e) when (e is Models.Checkpoints.CheckpointException or Models.Configuration.ModelConfigException
+        catch (Exception e) when (e is Models.Checkpoints.CheckpointException or Models.Configuration.ModelConfigException or Models.Tokenization.TokenizerFormatException
             or IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}");
