@@ -64,7 +64,7 @@ public sealed class CheckpointVariantTests : IDisposable
         var source = Path.Combine(RepositoryPaths.Fixtures, "mixtral-tiny");
         var directory = Track(SafetensorsWriter.CopyWithoutWeights(source));
         SafetensorsWriter.Write(Path.Combine(directory, "model.safetensors"), SafetensorsWriter.ReadAll(source).Where(t => t.Name != "lm_head.weight"));
-        var error = Assert.Throws<Checkpoints.CheckpointException>(() => ModelLoader.Load(directory));
+        var error = Assert.Throws<Orleans.MoE.Models.Checkpoints.CheckpointException>(() => ModelLoader.Load(directory));
         Assert.Contains("lm_head.weight", error.Message);
         Assert.Contains("tie_word_embeddings is false", error.Message);
     }

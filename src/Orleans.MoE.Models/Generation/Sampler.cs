@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Models.Generation;
 
@@ -41,7 +42,7 @@ public sealed class Sampler
             probabilities[i] = scaled[candidates[i]];
         }
 
-        TensorPrimitives.SoftMax(probabilities, probabilities);
+        Activations.Softmax(probabilities, probabilities.Length);
         if (_options.TopP < 1)
         {
             // Keep the smallest prefix whose mass reaches top-p (at least one token).

@@ -45,7 +45,7 @@ internal static class ScaledDotProductAttention
                 weights[j - first] = TensorPrimitives.Dot(query, keyArray.AsSpan(((j * kvHeads) + kvh) * keyDim, keyDim)) * scale;
             }
 
-            TensorPrimitives.SoftMax(weights, weights);
+            Activations.Softmax(weights, weights.Length);
             var result = output.AsSpan(((t * heads) + h) * valueDim, valueDim);
             result.Clear();
             for (var j = first; j <= position; j++)

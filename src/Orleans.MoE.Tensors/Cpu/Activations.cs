@@ -21,13 +21,15 @@ public static class Activations
         TensorPrimitives.Multiply(gate, up, gate);
     }
 
-    /// <summary>Softmax in place over each row of <paramref name="width"/> values.</summary>
+    /// <summary>Softmax in place over each row of <paramref name="width"/> values, shifted by the row's maximum so large logits do not overflow.</summary>
     public static void Softmax(Span<float> x, int width)
     {
         for (var offset = 0; offset < x.Length; offset += width)
         {
             var row = x.Slice(offset, width);
-            TensorPrimitives.SoftMax(row, row);
+            TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
+            TensorPrimitives.Exp(row, row);
+            TensorPrimitives.Divide(row, TensorPrimitives.Sum(row), row);
         }
     }
 
