@@ -1,0 +1,92 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Orleans.MoE.Runtime.Serialization;
+
+namespace Orleans.MoE.Runtime.Messaging;
+
+/// <summary>
+/// The wire frame: [u32 length][u8 version][u8 kind][u8 status][u8 hops][i64 id] then the header
+/// fields and the body. The fixed prefix lets a receiver answer an oversized frame by id without
+/// reading it.
+/// </summary>
+internal static class MessageFrame
+{
+    public const byte Version = 1;
+
+    /// <summary>Length prefix plus the fixed header.</summary>
+    public const int PrefixLength = 4 + 4 + 8;
+
+    public static void Write(Message message, PooledBufferWriter buffer)
+    {
+        var start = buffer.WrittenCount;
+        var prefix = buffer.GetSpan(PrefixLength);
+        prefix[4] = Version;
+        prefix[5] = (byte)message.Kind;
+        prefix[6] = (byte)message.Status;
+        prefix[7] = message.Hops;
+        BinaryPrimitives.WriteInt64LittleEndian(prefix[8..], message.Id);
+        buffer.Advance(PrefixLength);
+        var writer = new Writer(buffer);
+        writer.WriteInt64(message.Deadline);
+        writer.WriteString(message.Sender?.ToString());
+        writer.WriteString(message.TargetSilo?.ToString());
+        writer.WriteString(message.Target.Type);
+        writer.WriteString(message.Target.Key);
+        writer.WriteString(message.Interface);
+        writer.WriteInt32(message.MethodId);
+        writer.WriteString(message.Client);
+        writer.WriteVarUInt((uint)message.CallChain.Count);
+        foreach (var link in message.CallChain)
+        {
+            writer.WriteString(link);
+        }
+
+        writer.WriteBytes(message.Body.Span);
+        var length = buffer.WrittenCount - start - 4;
+        BinaryPrimitives.WriteInt32LittleEndian(GetWritten(buffer, start), length);
+    }
+
+    /// <summary>Reads the fixed prefix: (frame length after the length field, version, kind, id).</summary>
+    public static (int Length, byte Version, MessageKind Kind, long Id) ReadPrefix(ReadOnlySequence<byte> sequence)
+    {
+        Span<byte> prefix = stackalloc byte[PrefixLength];
+        sequence.Slice(0, PrefixLength).CopyTo(prefix);
+        return (BinaryPrimitives.ReadInt32LittleEndian(prefix), prefix[4], (MessageKind)prefix[5], BinaryPrimitives.ReadInt64LittleEndian(prefix[8..]));
+    }
+
+    /// <summary>Decodes a whole frame held in <paramref name="owner"/>; the body stays a slice of it.</summary>
+    public static Message Read(PooledBuffer owner)
+    {
+        var memory = owner.Memory;
+        var span = memory.Span;
+        var message = new Message
+        {
+            Kind = (MessageKind)span[5],
+            Status = (ResponseStatus)span[6],
+            Hops = span[7],
+            Id = BinaryPrimitives.ReadInt64LittleEndian(span[8..]),
+        };
+        var reader = new Reader(memory[PrefixLength..], owner);
+        message.Deadline = reader.ReadInt64();
+        message.Sender = reader.ReadString() is { } sender ? SiloAddress.Parse(sender) : null;
+        message.TargetSilo = reader.ReadString() is { } targetSilo ? SiloAddress.Parse(targetSilo) : null;
+        message.Target = new GrainId(reader.ReadString() ?? "", reader.ReadString() ?? "");
+        message.Interface = reader.ReadString() ?? "";
+        message.MethodId = reader.ReadInt32();
+        message.Client = reader.ReadString();
+        var links = reader.ReadVarUInt();
+        var chain = new string[Math.Min(links, 64)];
+        for (var i = 0; i < chain.Length; i++)
+        {
+            chain[i] = reader.ReadString() ?? "";
+        }
+
+        message.CallChain = chain;
+        message.Body = reader.ReadBytesSlice();
+        message.BodyOwner = owner;
+        return message;
+    }
+
+    private static Span<byte> GetWritten(PooledBufferWriter buffer, int start) =>
+        System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer.WrittenMemory).Span.Slice(start, 4);
+}
