@@ -65,6 +65,9 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
     /// <summary>Whether the silo takes requests (false before start, while stopping, and once declared dead).</summary>
     public bool IsAccepting => _accepting;
 
+    /// <summary>Whether the silo halted (crashed or was declared dead).</summary>
+    public bool IsHalted => _stopped;
+
     public void Start()
     {
         MessageCenter.Start(SiloAddress.ToString(), OnMessageAsync, OnConnectionClosed);
@@ -197,11 +200,16 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                             throw new MessageTooLargeException($"a message of the call {target.Interface.Name}.{method.Name} exceeded the maximum message size");
                         default:
                             // Rejected: the silo cannot take requests; re-route after its directory entries are gone.
+                            if (target.TargetSilo is { } fixedSilo)
+                            {
+                                throw new SiloUnavailableException(fixedSilo, "it refused the call");
+                            }
+
                             Directory.Invalidate(target.GrainId);
                             break;
                     }
                 }
-                catch (Exception e) when (e is ConnectionClosedException or SiloUnavailableException && call.Silo is null && Time.GetUtcNow() < deadline)
+                catch (Exception e) when (e is ConnectionClosedException or SiloUnavailableException && call.Silo is null && target.TargetSilo is null && Time.GetUtcNow() < deadline)
                 {
                     // Never reached a silo: safe to route again once the cluster has moved on.
                     Directory.Invalidate(target.GrainId);
@@ -324,7 +332,6 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _accepting = false;
-        _stopped = true;
         await MessageCenter.DisposeAsync().ConfigureAwait(false);
         Membership.Dispose();
     }

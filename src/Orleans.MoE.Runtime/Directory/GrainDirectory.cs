@@ -88,7 +88,7 @@ internal sealed partial class GrainDirectory
 
     public async Task<ActivationAddress> RegisterAsync(ActivationAddress address, ActivationAddress? replacing = null)
     {
-        var winner = await Owner(address.Grain).RegisterAsync(address, replacing).ConfigureAwait(false);
+        var winner = await AtOwnerAsync(address.Grain, owner => owner.RegisterAsync(address, replacing)).ConfigureAwait(false);
         _cache[address.Grain] = winner;
         return winner;
     }
@@ -100,7 +100,7 @@ internal sealed partial class GrainDirectory
             return cached;
         }
 
-        var found = await Owner(grain).LookupAsync(grain).ConfigureAwait(false);
+        var found = await AtOwnerAsync(grain, owner => owner.LookupAsync(grain)).ConfigureAwait(false);
         if (found is not null)
         {
             _cache[grain] = found;
@@ -109,12 +109,38 @@ internal sealed partial class GrainDirectory
         return found;
     }
 
+    /// <summary>
+    /// Calls the partition owning <paramref name="grain"/>; when its silo cannot be reached, reports it
+    /// and asks the owner anew until the ring has moved past it (or the response timeout passes).
+    /// </summary>
+    private async Task<T> AtOwnerAsync<T>(GrainId grain, Func<IDirectoryPartition, Task<T>> call)
+    {
+        var deadline = _runtime.Time.GetUtcNow() + _runtime.MessagingOptions.ResponseTimeout;
+        for (var attempt = 0; ; attempt++)
+        {
+            var owner = OwnerOf(grain) ?? _runtime.SiloAddress;
+            try
+            {
+                return await call(owner == _runtime.SiloAddress ? Partition : _runtime.GrainFactory.GetSystemTarget<IDirectoryPartition>(owner)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is Messaging.ConnectionClosedException or SiloUnavailableException && _runtime.Time.GetUtcNow() < deadline)
+            {
+                _runtime.Membership.ReportCallFailure(owner);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(250, 20 << Math.Min(attempt, 4))), _runtime.Time).ConfigureAwait(false);
+            }
+        }
+    }
+
     public async Task UnregisterAsync(ActivationAddress address)
     {
         _cache.TryRemove(new KeyValuePair<GrainId, ActivationAddress>(address.Grain, address));
         try
         {
-            await Owner(address.Grain).UnregisterAsync(address).ConfigureAwait(false);
+            await AtOwnerAsync(address.Grain, async owner =>
+            {
+                await owner.UnregisterAsync(address).ConfigureAwait(false);
+                return true;
+            }).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Messaging.ConnectionClosedException or SiloUnavailableException or TimeoutException)
         {

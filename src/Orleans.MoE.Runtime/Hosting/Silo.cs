@@ -70,6 +70,13 @@ public sealed partial class Silo : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_runtime.IsHalted)
+        {
+            // Declared dead while running: nothing to hand over, nobody to tell.
+            await _runtime.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
         await _runtime.Membership.LeaveAsync(SiloStatus.ShuttingDown, cancellationToken).ConfigureAwait(false);
         await _runtime.Membership.RefreshAsync().ConfigureAwait(false);
         var others = _runtime.Membership.LiveSilos().Where(s => s.Address != Address).ToList();

@@ -25,6 +25,7 @@ internal sealed partial class MembershipService : IDisposable
     private volatile Dictionary<SiloAddress, MembershipEntry> _view = [];
     private HashSet<SiloAddress> _live = [];
     private HashSet<SiloAddress> _dead = [];
+    private int _disposed;
 
     public MembershipService(SiloRuntime runtime, IMembershipTable table, ClusterMembershipOptions options, ILogger logger)
     {
@@ -84,13 +85,24 @@ internal sealed partial class MembershipService : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stopping.Cancel();
         _stopping.Dispose();
         _refreshing.Dispose();
     }
 
     /// <summary>Stops the loops without telling anyone (a crash).</summary>
-    public void Abort() => _stopping.Cancel();
+    public void Abort()
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            _stopping.Cancel();
+        }
+    }
 
     /// <summary>A call to <paramref name="silo"/> failed: probe it now instead of waiting for the schedule.</summary>
     public void ReportCallFailure(SiloAddress silo)
@@ -119,7 +131,7 @@ internal sealed partial class MembershipService : IDisposable
             if (view.TryGetValue(_runtime.SiloAddress, out var self) && self.Status == SiloStatus.Dead && _runtime.IsAccepting)
             {
                 LogDeclaredDead(_logger, _runtime.SiloAddress);
-                _stopping.Cancel();
+                Abort();
                 _runtime.Halt();
                 return;
             }
