@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# The runtime's tests run a real PostgreSQL server (started privately by the tests themselves).
+scripts/postgres.sh || { echo "PostgreSQL could not be installed"; echo "0 passed, 1 failed"; exit 1; }
+
 dotnet build Orleans.MoE.sln -c Release -nologo -v quiet 2>&1 | tail -n 30
 build=${PIPESTATUS[0]}
 if [ "$build" -ne 0 ]; then
