@@ -14,14 +14,14 @@ namespace Orleans.MoE.Runtime;
 internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IIncomingGrainCallFilter> filters, ILogger<Dispatcher> logger)
 {
     private const int MaxHops = 4;
-    private readonly ConcurrentDictionary<(string Sender, long Id), CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<(string Sender, string? Client, long Id), CancellationTokenSource> _running = new();
 
     /// <summary>Runs one request on its activation (called on the activation's scheduler).</summary>
     public async Task InvokeAsync(ActivationData activation, Message message)
     {
         RuntimeContext.CurrentActivation = activation;
         RuntimeContext.CallChain = message.CallChain;
-        var key = (message.Sender?.ToString() ?? message.Client ?? "", message.Id);
+        var key = (message.Sender?.ToString() ?? "", message.Client, message.Id);
         using var cancellation = new CancellationTokenSource();
         if (message.Deadline > 0)
         {
@@ -100,7 +100,7 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
 
     public void Cancel(Message message)
     {
-        if (_running.TryGetValue((message.Sender?.ToString() ?? message.Client ?? "", message.Id), out var cancellation))
+        if (_running.TryGetValue((message.Sender?.ToString() ?? "", message.Client, message.Id), out var cancellation))
         {
             try
             {

@@ -19,6 +19,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<long, PendingCall> _pending = new();
     private readonly ConcurrentDictionary<string, (IGrainInvoker Invoker, object Target)> _systemTargets = new();
+    private readonly ConcurrentDictionary<(string Client, long Id), SiloAddress> _clientRequests = new();
     private readonly IReadOnlyList<IOutgoingGrainCallFilter> _outgoingFilters;
     private readonly ILogger _logger;
     private long _nextMessageId;
@@ -285,6 +286,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
             }
             else if (response.Client is { } client)
             {
+                _clientRequests.TryRemove((client, response.Id), out _);
                 if (MessageCenter.ClientConnection(client) is { } connection)
                 {
                     await connection.SendAsync(response).ConfigureAwait(false);
@@ -369,7 +371,20 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
             message.Sender = SiloAddress;
             if (message.Kind == MessageKind.Cancel)
             {
-                Dispatcher.Cancel(message);
+                if (_clientRequests.TryGetValue((message.Client, message.Id), out var routedTo))
+                {
+                    // Cancel where the request went.
+                    message.TargetSilo = routedTo;
+                    if (routedTo == SiloAddress)
+                    {
+                        Dispatcher.Cancel(message);
+                    }
+                    else
+                    {
+                        _ = SendAsync(message);
+                    }
+                }
+
                 return ValueTask.CompletedTask;
             }
 
@@ -391,6 +406,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
     /// <summary>A response for a client of this gateway.</summary>
     private async Task RelayToClientAsync(Message response)
     {
+        _clientRequests.TryRemove((response.Client!, response.Id), out _);
         try
         {
             if (MessageCenter.ClientConnection(response.Client!) is { } connection)
@@ -412,7 +428,18 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
     {
         try
         {
-            await RouteAsync(message).ConfigureAwait(false);
+            var key = (message.Client!, message.Id);
+            if (message.Kind == MessageKind.Request)
+            {
+                _clientRequests[key] = SiloAddress;
+            }
+
+            var silo = await RouteAsync(message).ConfigureAwait(false);
+            if (message.Kind == MessageKind.Request)
+            {
+                // Unless the response already came back (and removed the entry).
+                _clientRequests.TryUpdate(key, silo, SiloAddress);
+            }
         }
         catch (Exception e) when (e is ConnectionClosedException or SiloUnavailableException or MessageTooLargeException or InvalidOperationException)
         {
