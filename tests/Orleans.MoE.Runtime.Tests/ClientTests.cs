@@ -51,7 +51,16 @@ public sealed class ClientTests
         cluster.KillSilo(gateway);
         for (var i = 0; i < 10; i++)
         {
-            Assert.Equal(1, await client.GrainFactory.GetGrain<ICounterGrain>($"after-{i}").Add(1));
+            var grain = client.GrainFactory.GetGrain<ICounterGrain>($"after-{i}");
+            try
+            {
+                Assert.Equal(1, await grain.Add(1));
+            }
+            catch (SiloUnavailableException)
+            {
+                // A call that left through the dying gateway fails (it may or may not have run); the next goes elsewhere.
+                Assert.InRange(await grain.Add(1), 1, 2);
+            }
         }
 
         Assert.NotEqual(gateway.Address.ToString(), client.Gateway);

@@ -114,7 +114,7 @@ public sealed class PlacementAndLifecycleTests
     {
         await using var cluster = await TestCluster.StartAsync(3);
         var leaving = cluster.Silos[2];
-        var movers = Enumerable.Range(0, 12).Select(i => $"m{i}").ToList();
+        var movers = Enumerable.Range(0, 30).Select(i => $"m{i}").ToList();
         foreach (var key in movers)
         {
             await cluster.GrainFactory.GetGrain<IMigratingGrain>(key).Store(key + "-state");

@@ -117,7 +117,8 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
     {
         if (++message.Hops > MaxHops)
         {
-            Fail(message, new InvalidOperationException($"{message.Target}: gave up after {MaxHops} forwards"));
+            // The cluster is still settling (a silo joining or leaving): the caller retries after a pause.
+            Reject(message);
             return;
         }
 
@@ -130,7 +131,7 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
     {
         if (++message.Hops > MaxHops)
         {
-            Fail(message, new InvalidOperationException($"{message.Target}: gave up after {MaxHops} re-routes"));
+            Reject(message);
             return;
         }
 

@@ -441,7 +441,12 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                 _clientRequests.TryUpdate(key, silo, SiloAddress);
             }
         }
-        catch (Exception e) when (e is ConnectionClosedException or SiloUnavailableException or MessageTooLargeException or InvalidOperationException)
+        catch (Exception e) when (e is ConnectionClosedException or SiloUnavailableException)
+        {
+            // Not delivered: the client routes it again through a gateway.
+            Dispatcher.Reject(message);
+        }
+        catch (Exception e) when (e is MessageTooLargeException or InvalidOperationException)
         {
             Dispatcher.Fail(message, e);
         }
@@ -471,15 +476,23 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
             message.BodyOwner = copy;
         }
 
-        if (!_accepting || _stopped)
+        if (_stopped)
         {
             Dispatcher.Reject(message);
             return;
         }
 
+        // System targets (directory partition, probes, migration) keep serving while the silo shuts
+        // down gracefully; only grain requests are refused, and their callers route them elsewhere.
         if (_systemTargets.TryGetValue(message.Interface, out var system))
         {
             _ = InvokeSystemTargetAsync(system.Invoker, system.Target, message);
+            return;
+        }
+
+        if (!_accepting)
+        {
+            Dispatcher.Reject(message);
             return;
         }
 
@@ -533,6 +546,15 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
         }
     }
 
+    /// <summary>Calls in flight to <paramref name="silo"/> will not be answered: fail them now.</summary>
+    public void FailCallsTo(SiloAddress silo)
+    {
+        foreach (var call in _pending.Values.Where(c => c.Silo == silo))
+        {
+            call.Fail(new SiloUnavailableException(silo, "it went away while the call was in flight"));
+        }
+    }
+
     private void OnConnectionClosed(Connection connection)
     {
         if (connection.PeerSilo is not { } silo || connection.Draining)
@@ -540,12 +562,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
             return;
         }
 
-        // Calls in flight to a silo whose connection broke will not be answered.
-        foreach (var call in _pending.Values.Where(c => c.Silo == silo))
-        {
-            call.Fail(new SiloUnavailableException(silo, "the connection closed while the call was in flight"));
-        }
-
+        FailCallsTo(silo);
         Membership.ReportCallFailure(silo);
     }
 

@@ -126,6 +126,7 @@ internal sealed partial class GrainDirectory
             catch (Exception e) when (e is Messaging.ConnectionClosedException or SiloUnavailableException && _runtime.Time.GetUtcNow() < deadline)
             {
                 _runtime.Membership.ReportCallFailure(owner);
+                LogOwnerUnreachable(_logger, grain, owner, e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(250, 20 << Math.Min(attempt, 4))), _runtime.Time).ConfigureAwait(false);
             }
         }
@@ -179,6 +180,9 @@ internal sealed partial class GrainDirectory
 
         Partition.HandOffForeign();
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Directory owner {Owner} of {Grain} unreachable: {Reason}")]
+    private static partial void LogOwnerUnreachable(ILogger logger, GrainId grain, SiloAddress owner, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Grain} is registered on {Silo} too; deactivating the duplicate here")]
     private static partial void LogDuplicate(ILogger logger, GrainId grain, SiloAddress silo);

@@ -8,6 +8,7 @@ public sealed partial class Silo : IAsyncDisposable
 {
     private readonly SiloRuntime _runtime;
     private readonly ILogger _logger;
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromMilliseconds(300);
     private readonly CancellationTokenSource _stopping = new();
     private int _state;
 
@@ -79,13 +80,18 @@ public sealed partial class Silo : IAsyncDisposable
 
         await _runtime.Membership.LeaveAsync(SiloStatus.ShuttingDown, cancellationToken).ConfigureAwait(false);
         await _runtime.Membership.RefreshAsync().ConfigureAwait(false);
+
+        // From here new requests are refused with "rejected", which callers answer by routing again.
+        _runtime.StopAccepting();
         var others = _runtime.Membership.LiveSilos().Where(s => s.Address != Address).ToList();
         await _runtime.Catalog.DeactivateAllAsync(DeactivationReason.ShuttingDown,
             activation => activation.Instance is IGrainMigrationParticipant && others.Count > 0
                 ? others[(int)(activation.GrainId.StableHash() % (uint)others.Count)].Address
                 : null).ConfigureAwait(false);
         await _runtime.Membership.LeaveAsync(SiloStatus.Dead, cancellationToken).ConfigureAwait(false);
-        _runtime.StopAccepting();
+
+        // Let refusals of requests already on the wire reach their callers before the connections close.
+        await Task.Delay(ShutdownGrace, _runtime.Time, CancellationToken.None).ConfigureAwait(false);
         await _runtime.DisposeAsync().ConfigureAwait(false);
         LogStopped(_logger, Address);
     }

@@ -14,6 +14,7 @@ namespace Orleans.MoE.Runtime.Membership;
 /// </summary>
 internal sealed partial class MembershipService : IDisposable
 {
+    private static readonly TimeSpan DeadSiloGrace = TimeSpan.FromSeconds(1);
     private readonly SiloRuntime _runtime;
     private readonly IMembershipTable _table;
     private readonly ClusterMembershipOptions _options;
@@ -107,7 +108,7 @@ internal sealed partial class MembershipService : IDisposable
     /// <summary>A call to <paramref name="silo"/> failed: probe it now instead of waiting for the schedule.</summary>
     public void ReportCallFailure(SiloAddress silo)
     {
-        if (silo == _runtime.SiloAddress || IsDead(silo) || _stopping.IsCancellationRequested)
+        if (silo == _runtime.SiloAddress || IsDead(silo) || _stopping.IsCancellationRequested || !MayJudge)
         {
             return;
         }
@@ -146,7 +147,7 @@ internal sealed partial class MembershipService : IDisposable
                 _dead = dead;
                 foreach (var silo in newlyDead)
                 {
-                    _runtime.MessageCenter.Disconnect(silo);
+                    _ = DisconnectAsync(silo);
                     _missed.TryRemove(silo, out _);
                 }
 
@@ -167,8 +168,27 @@ internal sealed partial class MembershipService : IDisposable
         }
     }
 
+    /// <summary>
+    /// Drops a dead silo: after a moment (answers it sent before leaving may still be on the wire), its
+    /// connection closes and calls still waiting on it fail.
+    /// </summary>
+    private async Task DisconnectAsync(SiloAddress silo)
+    {
+        await Task.Delay(DeadSiloGrace, _runtime.Time).ConfigureAwait(false);
+        _runtime.MessageCenter.Disconnect(silo);
+        _runtime.FailCallsTo(silo);
+    }
+
+    /// <summary>Only an active silo probes and votes: one leaving or declared dead has no say about others.</summary>
+    private bool MayJudge => _view.TryGetValue(_runtime.SiloAddress, out var self) && self.Status == SiloStatus.Active && _runtime.IsAccepting;
+
     private async Task ProbeSuccessorsAsync()
     {
+        if (!MayJudge)
+        {
+            return;
+        }
+
         var active = _view.Values.Where(e => e.Status == SiloStatus.Active).Select(e => e.Silo).OrderBy(s => s.StableHash()).ToList();
         var index = active.IndexOf(_runtime.SiloAddress);
         if (index < 0 || active.Count < 2)
@@ -235,6 +255,11 @@ internal sealed partial class MembershipService : IDisposable
 
     private async Task VoteDeadAsync(SiloAddress silo)
     {
+        if (!MayJudge)
+        {
+            return;
+        }
+
         var declared = false;
         await WriteAsync(current =>
         {
@@ -244,7 +269,8 @@ internal sealed partial class MembershipService : IDisposable
             }
 
             var now = _runtime.Time.GetUtcNow();
-            var votes = current.Suspicions.Where(v => v.Voter != _runtime.SiloAddress && now - v.Time < _options.VoteExpiration)
+            var active = _view.Values.Where(e => e.Status == SiloStatus.Active).Select(e => e.Silo).ToHashSet();
+            var votes = current.Suspicions.Where(v => v.Voter != _runtime.SiloAddress && active.Contains(v.Voter) && now - v.Time < _options.VoteExpiration)
                 .Append(new SuspicionVote(_runtime.SiloAddress, now)).ToList();
             var voters = _view.Values.Count(e => e.Status == SiloStatus.Active && e.Silo != silo);
             declared = votes.Count >= Math.Max(1, Math.Min(_options.VotesForDeath, voters));

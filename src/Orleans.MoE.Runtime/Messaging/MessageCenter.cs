@@ -39,6 +39,8 @@ internal sealed partial class MessageCenter : IAsyncDisposable
     public int Bind(string host, int port)
     {
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        // A restarted silo binds its old port again while old connections linger in TIME_WAIT.
+        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         _listener.Bind(new IPEndPoint(IPAddress.Parse(host), port));
         _listener.Listen(512);
         return ((IPEndPoint)_listener.LocalEndPoint!).Port;

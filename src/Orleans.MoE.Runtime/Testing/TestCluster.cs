@@ -57,7 +57,7 @@ public sealed class TestCluster : IAsyncDisposable
     public async Task<Silo> StartAdditionalSiloAsync(Action<ISiloBuilder>? configure = null)
     {
         var services = new ServiceCollection();
-        services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        services.AddLogging(logging => logging.SetMinimumLevel(Environment.GetEnvironmentVariable("MOE_TEST_LOG") == "1" ? LogLevel.Debug : LogLevel.Warning).AddSimpleConsole());
         services.AddSingleton(MembershipTable);
         services.AddKeyedSingleton(PersistentStateAttribute.DefaultStorage, Storage);
         services.AddMoESilo(configure: silo =>
@@ -101,6 +101,21 @@ public sealed class TestCluster : IAsyncDisposable
         }
 
         silo.Kill();
+    }
+
+    /// <summary>
+    /// Restarts a silo on the same endpoint: a new incarnation (generation), so the cluster treats it as
+    /// a new silo and never routes to the old one's activations. A running silo is stopped gracefully first.
+    /// </summary>
+    public async Task<Silo> RestartSiloAsync(Silo silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        if (silo.IsRunning)
+        {
+            await StopSiloAsync(silo).ConfigureAwait(false);
+        }
+
+        return await StartAdditionalSiloAsync(s => s.Configure<SiloOptions>(o => o.Port = silo.Address.Port)).ConfigureAwait(false);
     }
 
     /// <summary>Waits until every running silo sees the same set of active silos (all running ones).</summary>
