@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Orleans.MoE.Cli.Benchmarks;
+using Orleans.MoE.Runtime.Benchmarks;
 using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Cli.Commands;
@@ -14,6 +15,38 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks (JSON output with --json)");
         command.Subcommands.Add(Decode());
+        command.Subcommands.Add(Runtime());
+        return command;
+    }
+
+    private static Command Runtime()
+    {
+        var calls = new Option<int>("--calls") { Description = "Sequential calls sampled for latency", DefaultValueFactory = _ => 3000 };
+        var seconds = new Option<double>("--seconds") { Description = "Seconds of concurrent calls for throughput", DefaultValueFactory = _ => 2 };
+        var json = CommonOptions.Json();
+        var command = new Command("runtime", "Grain calls/s and latency (same-silo, cross-silo), tensor payload throughput, against a raw TCP echo on loopback")
+        {
+            calls, seconds, json,
+        };
+        command.SetAction((result, cancellationToken) => CommonOptions.RunAsync(async () =>
+        {
+            var measured = await RuntimeBenchmark.RunAsync(new RuntimeBenchmarkOptions(result.GetValue(calls), ThroughputSeconds: result.GetValue(seconds)), cancellationToken);
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(measured, s_json));
+                return 0;
+            }
+
+            Console.WriteLine($"same-silo:  {measured.SameSilo.CallsPerSecond:F0} calls/s, p50 {measured.SameSilo.P50Microseconds:F0} µs, p99 {measured.SameSilo.P99Microseconds:F0} µs");
+            Console.WriteLine($"cross-silo: {measured.CrossSilo.CallsPerSecond:F0} calls/s, p50 {measured.CrossSilo.P50Microseconds:F0} µs, p99 {measured.CrossSilo.P99Microseconds:F0} µs ({measured.CrossSiloP50OverRaw:F2}x the raw round trip)");
+            Console.WriteLine($"raw TCP echo: p50 {measured.RawTcpEcho.P50Microseconds:F0} µs");
+            foreach (var payload in measured.Payloads)
+            {
+                Console.WriteLine($"payload {payload.Bytes >> 20} MiB: {payload.GrainMegabytesPerSecond:F0} MB/s through a grain call, {payload.RawSocketMegabytesPerSecond:F0} MB/s raw ({payload.FractionOfRaw:P0})");
+            }
+
+            return 0;
+        }));
         return command;
     }
 

@@ -18,6 +18,7 @@ internal sealed partial class Connection : IAsyncDisposable
     private readonly NetworkStream _stream;
     private readonly PipeReader _reader;
     private readonly PipeWriter _writer;
+    private const int DirectBodyThreshold = 64 * 1024;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly int _maxMessageSize;
     private readonly ILogger _logger;
@@ -62,11 +63,14 @@ internal sealed partial class Connection : IAsyncDisposable
     /// <summary>Frames and sends a message; throws <see cref="MessageTooLargeException"/> without sending when it is too large.</summary>
     public async ValueTask SendAsync(Message message, CancellationToken cancellationToken = default)
     {
-        using var frame = new PooledBufferWriter(MessageFrame.PrefixLength + message.Body.Length + 256);
-        MessageFrame.Write(message, frame);
-        if (frame.WrittenCount > _maxMessageSize)
+        // Large bodies (tensors) go from their buffer to the socket directly, not through the frame and pipe buffers.
+        var direct = message.Body.Length >= DirectBodyThreshold;
+        using var frame = new PooledBufferWriter(MessageFrame.PrefixLength + (direct ? 0 : message.Body.Length) + 256);
+        MessageFrame.Write(message, frame, includeBody: !direct);
+        var size = frame.WrittenCount + (direct ? message.Body.Length : 0);
+        if (size > _maxMessageSize)
         {
-            throw new MessageTooLargeException(frame.WrittenCount, _maxMessageSize);
+            throw new MessageTooLargeException(size, _maxMessageSize);
         }
 
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -74,6 +78,10 @@ internal sealed partial class Connection : IAsyncDisposable
         {
             ObjectDisposedException.ThrowIf(IsClosed, this);
             await _writer.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            if (direct)
+            {
+                await _stream.WriteAsync(message.Body, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or InvalidOperationException)
         {

@@ -16,7 +16,13 @@ internal static class MessageFrame
     /// <summary>Length prefix plus the fixed header.</summary>
     public const int PrefixLength = 4 + 4 + 8;
 
-    public static void Write(Message message, PooledBufferWriter buffer)
+    public static void Write(Message message, PooledBufferWriter buffer) => Write(message, buffer, includeBody: true);
+
+    /// <summary>
+    /// Writes the frame; without the body when <paramref name="includeBody"/> is false (the length fields
+    /// still count it, and the caller sends the body bytes right after, straight from their buffer).
+    /// </summary>
+    public static void Write(Message message, PooledBufferWriter buffer, bool includeBody)
     {
         var start = buffer.WrittenCount;
         var prefix = buffer.GetSpan(PrefixLength);
@@ -41,8 +47,18 @@ internal static class MessageFrame
             writer.WriteString(link);
         }
 
-        writer.WriteBytes(message.Body.Span);
         var length = buffer.WrittenCount - start - 4;
+        if (includeBody)
+        {
+            writer.WriteBytes(message.Body.Span);
+            length = buffer.WrittenCount - start - 4;
+        }
+        else
+        {
+            writer.WriteVarUInt((uint)message.Body.Length);
+            length = buffer.WrittenCount - start - 4 + message.Body.Length;
+        }
+
         BinaryPrimitives.WriteInt32LittleEndian(GetWritten(buffer, start), length);
     }
 
@@ -68,8 +84,8 @@ internal static class MessageFrame
         };
         var reader = new Reader(memory[PrefixLength..], owner);
         message.Deadline = reader.ReadInt64();
-        message.Sender = reader.ReadString() is { } sender ? SiloAddress.Parse(sender) : null;
-        message.TargetSilo = reader.ReadString() is { } targetSilo ? SiloAddress.Parse(targetSilo) : null;
+        message.Sender = reader.ReadString() is { } sender ? ParseSilo(sender) : null;
+        message.TargetSilo = reader.ReadString() is { } targetSilo ? ParseSilo(targetSilo) : null;
         message.Target = new GrainId(reader.ReadString() ?? "", reader.ReadString() ?? "");
         message.Interface = reader.ReadString() ?? "";
         message.MethodId = reader.ReadInt32();
@@ -86,6 +102,25 @@ internal static class MessageFrame
         message.BodyOwner = owner;
         return message;
     }
+
+    /// <summary>Silo addresses repeat in every message: parse each once.</summary>
+    private static SiloAddress ParseSilo(string text)
+    {
+        if (s_silos.TryGetValue(text, out var silo))
+        {
+            return silo;
+        }
+
+        silo = SiloAddress.Parse(text);
+        if (s_silos.Count < 4096)
+        {
+            s_silos[text] = silo;
+        }
+
+        return silo;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SiloAddress> s_silos = new(StringComparer.Ordinal);
 
     private static Span<byte> GetWritten(PooledBufferWriter buffer, int start) =>
         System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer.WrittenMemory).Span.Slice(start, 4);
