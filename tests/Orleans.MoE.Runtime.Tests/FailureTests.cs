@@ -129,6 +129,27 @@ public sealed class FailureTests
     }
 
     [Fact]
+    public async Task A_silo_started_with_another_secret_cannot_join_and_is_voted_out()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        var intruder = await cluster.StartAdditionalSiloAsync(
+            silo => silo.Configure<ClusterOptions>(o => o.ClusterSecret = "a-different-secret-entirely"), waitForConvergence: false);
+
+        // Its row is in the shared table, but every connection it opens or receives is refused, so the
+        // others cannot probe it and declare it dead; it halts when it reads that.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (intruder.IsRunning && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.False(intruder.IsRunning);
+        var snapshot = await cluster.MembershipTable.ReadAllAsync();
+        Assert.Equal(SiloStatus.Dead, snapshot.Entries.Single(e => e.Entry.Silo == intruder.Address).Entry.Status);
+        Assert.Equal(1, await cluster.GrainFactory.GetGrain<ICounterGrain>("after-intruder").Add(1));
+    }
+
+    [Fact]
     public async Task An_oversized_message_fails_its_call_alone()
     {
         await using var cluster = await TestCluster.StartAsync(2, silo => silo.Configure<MessagingOptions>(o => o.MaxMessageSize = 1 << 20));

@@ -54,7 +54,8 @@ public sealed class TestCluster : IAsyncDisposable
         return cluster;
     }
 
-    public async Task<Silo> StartAdditionalSiloAsync(Action<ISiloBuilder>? configure = null)
+    /// <summary>Starts one more silo; by default waits until every silo sees it.</summary>
+    public async Task<Silo> StartAdditionalSiloAsync(Action<ISiloBuilder>? configure = null, bool waitForConvergence = true)
     {
         var services = new ServiceCollection();
         services.AddLogging(logging => logging.SetMinimumLevel(Environment.GetEnvironmentVariable("MOE_TEST_LOG") == "1" ? LogLevel.Debug : LogLevel.Warning).AddSimpleConsole());
@@ -79,7 +80,11 @@ public sealed class TestCluster : IAsyncDisposable
         var silo = provider.GetRequiredService<Silo>();
         await silo.StartAsync(CancellationToken.None).ConfigureAwait(false);
         _silos.Add((silo, provider));
-        await WaitForConvergenceAsync().ConfigureAwait(false);
+        if (waitForConvergence)
+        {
+            await WaitForConvergenceAsync().ConfigureAwait(false);
+        }
+
         return silo;
     }
 
