@@ -12,6 +12,7 @@ public sealed class MembershipChangeTests
         await using var cluster = await TestCluster.StartAsync(2);
         var keys = Enumerable.Range(0, 40).Select(i => $"churn-{i}").ToList();
         using var stop = new CancellationTokenSource();
+        var unavailable = 0;
         var callers = Enumerable.Range(0, 4).Select(async c =>
         {
             var count = 0;
@@ -19,7 +20,16 @@ public sealed class MembershipChangeTests
             {
                 var silos = cluster.Silos;
                 var silo = silos[(c + count) % silos.Count];
-                await silo.GrainFactory.GetGrain<ICounterGrain>(keys[(c * 7 + count) % keys.Count]).Add(1);
+                try
+                {
+                    await silo.GrainFactory.GetGrain<ICounterGrain>(keys[(c * 7 + count) % keys.Count]).Add(1);
+                }
+                catch (SiloUnavailableException)
+                {
+                    // A call already on the wire to the silo that left may fail (it may have run); never silently twice.
+                    Interlocked.Increment(ref unavailable);
+                }
+
                 count++;
             }
 
@@ -35,6 +45,7 @@ public sealed class MembershipChangeTests
         await stop.CancelAsync();
         var calls = (await Task.WhenAll(callers)).Sum();
         Assert.True(calls > 100, $"only {calls} calls went through");
+        Assert.True(unavailable <= 4, $"{unavailable} calls failed");
 
         await Task.Delay(500);
         foreach (var key in keys)

@@ -355,8 +355,18 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
         return Placement.PickSilo(grain, grainClass);
     }
 
+    /// <summary>When the last request from the network arrived (graceful shutdown waits for quiet).</summary>
+    public DateTimeOffset LastRequestReceived => new(Interlocked.Read(ref _lastRequestTicks), TimeSpan.Zero);
+
+    private long _lastRequestTicks;
+
     private ValueTask OnMessageAsync(Message message, Connection connection)
     {
+        if (message.IsRequest)
+        {
+            Interlocked.Exchange(ref _lastRequestTicks, Time.GetUtcNow().UtcTicks);
+        }
+
         if (message.Sender is { } sender && Membership.IsDead(sender))
         {
             // A silo the cluster declared dead must not be served (it may hold stale activations).
@@ -547,10 +557,11 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
     }
 
     /// <summary>Calls in flight to <paramref name="silo"/> will not be answered: fail them now.</summary>
-    public void FailCallsTo(SiloAddress silo)
+    public void FailCallsTo(SiloAddress silo, string reason)
     {
         foreach (var call in _pending.Values.Where(c => c.Silo == silo))
         {
+            LogCallFailed(_logger, call.Id, silo, reason);
             call.Fail(new SiloUnavailableException(silo, "it went away while the call was in flight"));
         }
     }
@@ -562,9 +573,12 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
             return;
         }
 
-        FailCallsTo(silo);
+        FailCallsTo(silo, "connection closed");
         Membership.ReportCallFailure(silo);
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Call #{Id} to {Silo} fails: {Reason}")]
+    private static partial void LogCallFailed(ILogger logger, long id, SiloAddress silo, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Response {Response} could not be delivered: {Reason}")]
     private static partial void LogResponseLost(ILogger logger, Message response, string reason);

@@ -8,7 +8,8 @@ public sealed partial class Silo : IAsyncDisposable
 {
     private readonly SiloRuntime _runtime;
     private readonly ILogger _logger;
-    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromMilliseconds(300);
+    private static readonly TimeSpan QuietBeforeClose = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxWaitForQuiet = TimeSpan.FromSeconds(5);
     private readonly CancellationTokenSource _stopping = new();
     private int _state;
 
@@ -90,8 +91,13 @@ public sealed partial class Silo : IAsyncDisposable
                 : null).ConfigureAwait(false);
         await _runtime.Membership.LeaveAsync(SiloStatus.Dead, cancellationToken).ConfigureAwait(false);
 
-        // Let refusals of requests already on the wire reach their callers before the connections close.
-        await Task.Delay(ShutdownGrace, _runtime.Time, CancellationToken.None).ConfigureAwait(false);
+        // Keep the connections open until callers have stopped sending (they learn of the departure from
+        // the table and gossip), refusing what still comes so it is routed elsewhere; then close.
+        var started = _runtime.Time.GetUtcNow();
+        while (_runtime.Time.GetUtcNow() - _runtime.LastRequestReceived < QuietBeforeClose && _runtime.Time.GetUtcNow() - started < MaxWaitForQuiet)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _runtime.Time, CancellationToken.None).ConfigureAwait(false);
+        }
         await _runtime.DisposeAsync().ConfigureAwait(false);
         LogStopped(_logger, Address);
     }

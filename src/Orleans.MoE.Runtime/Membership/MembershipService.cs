@@ -176,7 +176,7 @@ internal sealed partial class MembershipService : IDisposable
     {
         await Task.Delay(DeadSiloGrace, _runtime.Time).ConfigureAwait(false);
         _runtime.MessageCenter.Disconnect(silo);
-        _runtime.FailCallsTo(silo);
+        _runtime.FailCallsTo(silo, "declared dead");
     }
 
     /// <summary>Only an active silo probes and votes: one leaving or declared dead has no say about others.</summary>
