@@ -68,7 +68,7 @@ internal sealed class DeepseekV3 : IArchitecture
                     Enumerable.Range(0, experts).Select(e => w.Mlp($"{m}.experts.{e}", expertSize)).ToArray(),
                     sharedExpert: sharedExperts > 0 ? w.Mlp($"{m}.shared_experts", expertSize * sharedExperts) : null)
                 : w.Mlp(m, denseSize);
-            return new DecoderLayer(w.Norm($"model.layers.{l}.input_layernorm", w.Hidden), attention, w.Norm($"model.layers.{l}.post_attention_layernorm", w.Hidden), feedForward);
+            return w.Layer(l, attention, feedForward);
         }).ToArray();
 
         return w.Model(layers);

@@ -17,31 +17,20 @@ internal sealed class Mixtral : IArchitecture
     public CausalLanguageModel Build(ModelConfig config, Checkpoint checkpoint)
     {
         var w = new WeightLoader(config, checkpoint);
-        var heads = config.NumAttentionHeads;
-        var kvHeads = config.NumKeyValueHeads;
-        var headDim = config.HeadDim;
         var experts = config.IntegerField("num_local_experts") ?? 8;
         var topK = config.IntegerField("num_experts_per_tok") ?? 2;
         var intermediate = config.IntegerField("intermediate_size") ?? 14336;
-        var rope = w.Rope(headDim, RopeLayout.Half);
+        var rope = w.Rope(config.HeadDim, RopeLayout.Half);
 
-        var layers = w.LayerIndices.Select(l =>
+        return w.Model(w.LayerIndices.Select(l =>
         {
-            var p = $"model.layers.{l}";
-            var attention = new GroupedQueryAttention(
-                w.Linear($"{p}.self_attn.q_proj", heads * headDim, w.Hidden),
-                w.Linear($"{p}.self_attn.k_proj", kvHeads * headDim, w.Hidden),
-                w.Linear($"{p}.self_attn.v_proj", kvHeads * headDim, w.Hidden),
-                w.Linear($"{p}.self_attn.o_proj", w.Hidden, heads * headDim),
-                heads, kvHeads, headDim, rope, slidingWindow: config.IntegerField("sliding_window"));
+            var p = $"model.layers.{l}.block_sparse_moe";
             var moe = new SparseMoeBlock(
-                w.Linear($"{p}.block_sparse_moe.gate", experts, w.Hidden),
+                w.Linear($"{p}.gate", experts, w.Hidden),
                 Routing.SoftmaxTopK(normalize: true),
                 topK,
-                Enumerable.Range(0, experts).Select(e => w.Mlp($"{p}.block_sparse_moe.experts.{e}", intermediate, "w1", "w3", "w2")).ToArray());
-            return new DecoderLayer(w.Norm($"{p}.input_layernorm", w.Hidden), attention, w.Norm($"{p}.post_attention_layernorm", w.Hidden), moe);
-        }).ToArray();
-
-        return w.Model(layers);
+                Enumerable.Range(0, experts).Select(e => w.Mlp($"{p}.experts.{e}", intermediate, "w1", "w3", "w2")).ToArray());
+            return w.Layer(l, w.Attention(l, rope, slidingWindow: config.IntegerField("sliding_window")), moe);
+        }).ToArray());
     }
 }

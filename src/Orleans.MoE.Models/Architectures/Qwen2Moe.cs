@@ -1,6 +1,5 @@
 using Orleans.MoE.Models.Checkpoints;
 using Orleans.MoE.Models.Configuration;
-using Orleans.MoE.Models.Layers;
 using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Models.Architectures;
@@ -17,38 +16,13 @@ internal sealed class Qwen2Moe : IArchitecture
     public CausalLanguageModel Build(ModelConfig config, Checkpoint checkpoint)
     {
         var w = new WeightLoader(config, checkpoint);
-        var heads = config.NumAttentionHeads;
-        var kvHeads = config.NumKeyValueHeads;
-        var headDim = config.HeadDim;
-        var experts = QwenMoeLayers.ExpertCount(config, 60);
-        var topK = config.IntegerField("num_experts_per_tok") ?? 4;
-        var normalize = config.FlagField("norm_topk_prob") ?? false;
-        var expertSize = config.IntegerField("moe_intermediate_size") ?? 1408;
         var sharedSize = config.IntegerField("shared_expert_intermediate_size") ?? 5632;
-        var denseSize = config.IntegerField("intermediate_size") ?? 5632;
-        var rope = w.Rope(headDim, RopeLayout.Half);
+        var moe = new QwenMoeLayers(w, defaultExperts: 60, defaultTopK: 4, defaultExpertSize: 1408, defaultDenseSize: 5632);
+        var rope = w.Rope(config.HeadDim, RopeLayout.Half);
 
-        var layers = w.LayerIndices.Select(l =>
-        {
-            var p = $"model.layers.{l}";
-            var attention = new GroupedQueryAttention(
-                w.Linear($"{p}.self_attn.q_proj", heads * headDim, w.Hidden),
-                w.Linear($"{p}.self_attn.k_proj", kvHeads * headDim, w.Hidden),
-                w.Linear($"{p}.self_attn.v_proj", kvHeads * headDim, w.Hidden),
-                w.Linear($"{p}.self_attn.o_proj", w.Hidden, heads * headDim),
-                heads, kvHeads, headDim, rope, slidingWindow: QwenMoeLayers.SlidingWindow(config, l));
-            IFeedForward feedForward = QwenMoeLayers.IsSparse(config, l, experts)
-                ? new SparseMoeBlock(
-                    w.Linear($"{p}.mlp.gate", experts, w.Hidden),
-                    Routing.SoftmaxTopK(normalize),
-                    topK,
-                    Enumerable.Range(0, experts).Select(e => w.Mlp($"{p}.mlp.experts.{e}", expertSize)).ToArray(),
-                    sharedExpert: w.Mlp($"{p}.mlp.shared_expert", sharedSize),
-                    sharedExpertGate: w.Linear($"{p}.mlp.shared_expert_gate", 1, w.Hidden))
-                : w.Mlp($"{p}.mlp", denseSize);
-            return new DecoderLayer(w.Norm($"{p}.input_layernorm", w.Hidden), attention, w.Norm($"{p}.post_attention_layernorm", w.Hidden), feedForward);
-        }).ToArray();
-
-        return w.Model(layers);
+        return w.Model(w.LayerIndices.Select(l => w.Layer(
+            l,
+            w.Attention(l, rope, slidingWindow: QwenMoeLayers.SlidingWindow(config, l)),
+            moe.FeedForward(l, p => (w.Mlp($"{p}.shared_expert", sharedSize), w.Linear($"{p}.shared_expert_gate", 1, w.Hidden))))).ToArray());
     }
 }

@@ -41,6 +41,33 @@ internal sealed class WeightLoader(ModelConfig config, Checkpoint checkpoint)
     /// <summary>RoPE for heads with <paramref name="dimension"/> rotary dims, from the config's rope parameters.</summary>
     public RotaryEmbedding Rope(int dimension, RopeLayout layout) => RopeFactory.Create(config, dimension, layout);
 
+    /// <summary>
+    /// The standard attention of layer <paramref name="layer"/>: q/k/v/o projections (biased when the
+    /// checkpoint has biases), optional q/k RMSNorm (q_norm/k_norm of the width the kind implies),
+    /// clipping and sliding window.
+    /// </summary>
+    public GroupedQueryAttention Attention(int layer, RotaryEmbedding rope, QueryKeyNorm norm = QueryKeyNorm.None, float? clip = null, int? slidingWindow = null)
+    {
+        var p = $"model.layers.{layer}.self_attn";
+        var (heads, kvHeads, headDim) = (config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
+        var (qNorm, kNorm) = norm switch
+        {
+            QueryKeyNorm.PerHead => (Norm($"{p}.q_norm", headDim), Norm($"{p}.k_norm", headDim)),
+            QueryKeyNorm.WholeProjection => (Norm($"{p}.q_norm", heads * headDim), Norm($"{p}.k_norm", kvHeads * headDim)),
+            _ => ((RmsNorm?)null, (RmsNorm?)null),
+        };
+        return new GroupedQueryAttention(
+            Linear($"{p}.q_proj", heads * headDim, Hidden),
+            Linear($"{p}.k_proj", kvHeads * headDim, Hidden),
+            Linear($"{p}.v_proj", kvHeads * headDim, Hidden),
+            Linear($"{p}.o_proj", Hidden, heads * headDim),
+            heads, kvHeads, headDim, rope, norm, qNorm, kNorm, clip, slidingWindow);
+    }
+
+    /// <summary>A pre-norm decoder layer with the usual input_layernorm and post_attention_layernorm.</summary>
+    public DecoderLayer Layer(int layer, IAttention attention, IFeedForward feedForward) =>
+        new(Norm($"model.layers.{layer}.input_layernorm", Hidden), attention, Norm($"model.layers.{layer}.post_attention_layernorm", Hidden), feedForward);
+
     public CausalLanguageModel Model(IReadOnlyList<DecoderLayer> layers) =>
         new(config, checkpoint, Embedding(), layers, Norm("model.norm", Hidden), LmHead());
 
