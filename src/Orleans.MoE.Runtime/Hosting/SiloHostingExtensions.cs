@@ -41,7 +41,7 @@ public static class SiloHostingExtensions
     public static IServiceCollection AddMoESilo(this IServiceCollection services, IConfiguration? configuration = null, Action<ISiloBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var options = services.AddOptions<ClusterOptions>();
+        services.AddOptions<ClusterOptions>();
         if (configuration is not null)
         {
             services.Configure<ClusterOptions>(configuration.GetSection("Cluster"));
@@ -59,7 +59,6 @@ public static class SiloHostingExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SiloOptions>, SiloOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MessagingOptions>, MessagingOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClusterMembershipOptions>, MembershipOptionsValidator>());
-        _ = options;
         services.AddLogging();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SiloRuntime>();

@@ -53,7 +53,7 @@ internal sealed partial class MembershipService : IDisposable
 
     public IReadOnlyList<SiloInfo> LiveSilos() => _view.Values
         .Where(e => e.Status == SiloStatus.Active)
-        .Select(e => new SiloInfo(e.Silo, e.Metadata, _activations.GetValueOrDefault(e.Silo, e.Silo == _runtime.SiloAddress ? _runtime.Catalog.Count : 0), 0))
+        .Select(e => new SiloInfo(e.Silo, e.Metadata, e.Silo == _runtime.SiloAddress ? _runtime.Catalog.Count : _activations.GetValueOrDefault(e.Silo)))
         .ToList();
 
     public IReadOnlyCollection<SiloAddress> ActiveSilos => _view.Values.Where(e => e.Status == SiloStatus.Active).Select(e => e.Silo).ToList();

@@ -29,8 +29,8 @@ public sealed class CustomPlacementAttribute(Type director) : PlacementAttribute
     public Type Director { get; } = director;
 }
 
-/// <summary>A silo as placement sees it: its address, published metadata (capabilities, capacity) and load.</summary>
-public sealed record SiloInfo(SiloAddress Address, IReadOnlyDictionary<string, string> Metadata, int Activations, double Load);
+/// <summary>A silo as placement sees it: its address, published metadata (capabilities, capacity) and load (activations, as last probed).</summary>
+public sealed record SiloInfo(SiloAddress Address, IReadOnlyDictionary<string, string> Metadata, int Activations);
 
 /// <summary>What a placement director decides from.</summary>
 public sealed record PlacementContext(GrainId Grain, GrainClassInfo GrainClass, SiloAddress CallingSilo, IReadOnlyList<SiloInfo> Silos);
