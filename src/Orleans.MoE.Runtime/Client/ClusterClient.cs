@@ -104,7 +104,7 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
                         return default!;
                     }
 
-                    using var timer = new CancellationTokenSource(deadline - DateTimeOffset.UtcNow);
+                    using var timer = new CancellationTokenSource(TimeSpan.FromTicks(Math.Max(0, (deadline - DateTimeOffset.UtcNow).Ticks)));
                     using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
                     await using (linked.Token.Register(() =>
                     {

@@ -168,7 +168,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                 _pending[message.Id] = call;
                 try
                 {
-                    using var timer = new CancellationTokenSource(deadline - Time.GetUtcNow(), Time);
+                    using var timer = new CancellationTokenSource(Remaining(deadline), Time);
                     using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
                     await using var registration = linked.Token.Register(() =>
                     {
@@ -585,6 +585,12 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Migrating {Grain} to {Silo} failed")]
     private static partial void LogMigrationFailed(ILogger logger, GrainId grain, SiloAddress silo, Exception error);
+
+    private TimeSpan Remaining(DateTimeOffset deadline)
+    {
+        var left = deadline - Time.GetUtcNow();
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
 
     private readonly record struct Unit;
 
