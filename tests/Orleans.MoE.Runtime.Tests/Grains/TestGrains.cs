@@ -377,3 +377,25 @@ public sealed class IdleGrain : Grain, IIdleGrain
         return Task.CompletedTask;
     }
 }
+
+public interface IAgedGrain : IGrainWithStringKey
+{
+    Task<int> Ping();
+}
+
+[CollectionAgeLimit(10)]
+public sealed class AgedGrain : Grain, IAgedGrain
+{
+    public Task<int> Ping() => Task.FromResult(1);
+}
+
+public interface IImmortalGrain : IGrainWithStringKey
+{
+    Task<int> Ping();
+}
+
+[KeepAlive]
+public sealed class ImmortalGrain : Grain, IImmortalGrain
+{
+    public Task<int> Ping() => Task.FromResult(1);
+}
