@@ -5,7 +5,8 @@ namespace Orleans.MoE.Models.Tokenization;
 /// <summary>Splits normalized text into the pieces the model encodes separately.</summary>
 internal interface IPreTokenizer
 {
-    IEnumerable<string> Split(string text);
+    /// <param name="firstSegment">Whether the text starts the input (not a part after an added token).</param>
+    IEnumerable<string> Split(string text, bool firstSegment);
 }
 
 internal static class PreTokenizers
@@ -126,14 +127,14 @@ internal static class PreTokenizers
 
     private sealed class SequencePreTokenizer(IPreTokenizer[] steps) : IPreTokenizer
     {
-        public IEnumerable<string> Split(string text) =>
-            steps.Aggregate((IEnumerable<string>)[text], (pieces, step) => pieces.SelectMany(step.Split));
+        public IEnumerable<string> Split(string text, bool firstSegment) =>
+            steps.Aggregate((IEnumerable<string>)[text], (pieces, step) => pieces.SelectMany((piece, i) => step.Split(piece, firstSegment && i == 0)));
     }
 
     /// <summary>Optionally splits by GPT-2's pattern, then maps each piece's UTF-8 bytes to the byte-level alphabet.</summary>
     private sealed class ByteLevelPreTokenizer(bool addPrefixSpace, CodePointRegex? regex) : IPreTokenizer
     {
-        public IEnumerable<string> Split(string text)
+        public IEnumerable<string> Split(string text, bool firstSegment)
         {
             if (addPrefixSpace && text.Length > 0 && !text.StartsWith(' '))
             {
@@ -157,7 +158,7 @@ internal static class PreTokenizers
                 TokenizerJson.Flag(element, "invert", false));
         }
 
-        public IEnumerable<string> Split(string text)
+        public IEnumerable<string> Split(string text, bool firstSegment)
         {
             var matches = regex is not null ? regex.Matches(text) : LiteralMatches(text);
             if (invert)
@@ -202,13 +203,17 @@ internal static class PreTokenizers
         }
     }
 
-    /// <summary>SentencePiece's whitespace handling: spaces become the replacement character ("▁"), prepended per the scheme.</summary>
+    /// <summary>
+    /// SentencePiece's whitespace handling: spaces become the replacement character ("▁"), which is
+    /// prepended to every segment ("always") or only to the start of the input ("first").
+    /// </summary>
     private sealed class MetaspacePreTokenizer(string replacement, string prependScheme, bool split) : IPreTokenizer
     {
-        public IEnumerable<string> Split(string text)
+        public IEnumerable<string> Split(string text, bool firstSegment)
         {
             text = text.Replace(" ", replacement, StringComparison.Ordinal);
-            if (prependScheme != "never" && !text.StartsWith(replacement, StringComparison.Ordinal))
+            var prepend = prependScheme == "always" || (prependScheme == "first" && firstSegment);
+            if (prepend && !text.StartsWith(replacement, StringComparison.Ordinal))
             {
                 text = replacement + text;
             }

@@ -133,8 +133,11 @@ public sealed class Tokenizer
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>();
         var tokens = new List<string>();
+        var first = true;
         foreach (var (segment, added) in _added.Split(text))
         {
+            var isFirst = first;
+            first = false;
             if (added is not null)
             {
                 ids.Add(added.Id);
@@ -143,7 +146,7 @@ public sealed class Tokenizer
             }
 
             var normalized = _normalizer?.Normalize(segment) ?? segment;
-            var words = _preTokenizer?.Split(normalized) ?? [normalized];
+            var words = _preTokenizer?.Split(normalized, isFirst) ?? [normalized];
             foreach (var word in words)
             {
                 foreach (var token in _model.Tokenize(word))
