@@ -12,12 +12,15 @@ internal sealed record AddedToken(int Id, string Content, bool Special, bool Sin
 /// </summary>
 internal sealed class AddedVocabulary
 {
-    private readonly AddedToken[] _byLength;
+    private readonly AddedToken[] _raw;
+    private readonly AddedToken[] _normalized;
 
     public AddedVocabulary(IEnumerable<AddedToken> tokens)
     {
         Tokens = tokens.ToArray();
-        _byLength = Tokens.Where(t => t.Content.Length > 0).OrderByDescending(t => t.Content.Length).ToArray();
+        var byLength = Tokens.Where(t => t.Content.Length > 0).OrderByDescending(t => t.Content.Length).ToArray();
+        _raw = byLength.Where(t => !t.Normalized).ToArray();
+        _normalized = byLength.Where(t => t.Normalized).ToArray();
     }
 
     public IReadOnlyList<AddedToken> Tokens { get; }
@@ -39,15 +42,20 @@ internal sealed class AddedVocabulary
             TokenizerJson.Flag(t, "normalized", false))));
     }
 
-    /// <summary>The text as alternating plain segments (Token null) and added tokens.</summary>
-    public List<(string Text, AddedToken? Token)> Split(string text)
+    /// <summary>
+    /// The text as alternating plain segments (Token null) and added tokens: those matched on the raw
+    /// text (normalized: false), or, with <paramref name="normalizedText"/>, those matched after
+    /// normalization (normalized: true).
+    /// </summary>
+    public List<(string Text, AddedToken? Token)> Split(string text, bool normalizedText = false)
     {
+        var candidates = normalizedText ? _normalized : _raw;
         var result = new List<(string, AddedToken?)>();
         var plainStart = 0;
         var i = 0;
         while (i < text.Length)
         {
-            var match = _byLength.FirstOrDefault(t => string.CompareOrdinal(text, i, t.Content, 0, t.Content.Length) == 0 && WordBoundaryOk(text, i, t));
+            var match = candidates.FirstOrDefault(t => string.CompareOrdinal(text, i, t.Content, 0, t.Content.Length) == 0 && WordBoundaryOk(text, i, t));
             if (match is null)
             {
                 i++;

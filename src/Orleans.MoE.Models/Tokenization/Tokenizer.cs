@@ -136,25 +136,40 @@ public sealed class Tokenizer
         var first = true;
         foreach (var (segment, added) in _added.Split(text))
         {
-            var isFirst = first;
-            first = false;
             if (added is not null)
             {
-                ids.Add(added.Id);
-                tokens.Add(added.Content);
+                Add(added);
+                first = false;
                 continue;
             }
 
-            var normalized = _normalizer?.Normalize(segment) ?? segment;
-            var words = _preTokenizer?.Split(normalized, isFirst) ?? [normalized];
-            foreach (var word in words)
+            // Added tokens marked normalized are found in the normalized text.
+            foreach (var (piece, normalizedAdded) in _added.Split(_normalizer?.Normalize(segment) ?? segment, normalizedText: true))
             {
-                foreach (var token in _model.Tokenize(word))
+                if (normalizedAdded is not null)
                 {
-                    ids.Add(_model.Id(token) ?? throw new TokenizerFormatException($"token '{token}' has no id"));
-                    tokens.Add(token);
+                    Add(normalizedAdded);
                 }
+                else
+                {
+                    foreach (var word in _preTokenizer?.Split(piece, first) ?? [piece])
+                    {
+                        foreach (var token in _model.Tokenize(word))
+                        {
+                            ids.Add(_model.Id(token) ?? throw new TokenizerFormatException($"token '{token}' has no id"));
+                            tokens.Add(token);
+                        }
+                    }
+                }
+
+                first = false;
             }
+        }
+
+        void Add(AddedToken token)
+        {
+            ids.Add(token.Id);
+            tokens.Add(token.Content);
         }
 
         if (addSpecialTokens)
