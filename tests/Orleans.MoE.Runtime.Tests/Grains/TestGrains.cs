@@ -399,3 +399,40 @@ public sealed class ImmortalGrain : Grain, IImmortalGrain
 {
     public Task<int> Ping() => Task.FromResult(1);
 }
+
+public interface INamed : IGrain
+{
+    ValueTask<string> Name();
+}
+
+public interface IKeyedGuidGrain : IGrainWithGuidKey, INamed
+{
+    ValueTask<Guid> Key();
+
+    ValueTask Touch();
+}
+
+public sealed class KeyedGuidGrain : Grain, IKeyedGuidGrain
+{
+    private int _touches;
+
+    public ValueTask<Guid> Key() => ValueTask.FromResult(GetPrimaryKey());
+
+    public ValueTask<string> Name() => ValueTask.FromResult($"guid:{_touches}");
+
+    public ValueTask Touch()
+    {
+        _touches++;
+        return ValueTask.CompletedTask;
+    }
+}
+
+public interface ICompoundGrain : IGrainWithIntegerCompoundKey
+{
+    Task<string> Describe();
+}
+
+public sealed class CompoundGrain : Grain, ICompoundGrain
+{
+    public Task<string> Describe() => Task.FromResult($"{GetPrimaryKeyLong()}+{GetKeyExtension()}");
+}
