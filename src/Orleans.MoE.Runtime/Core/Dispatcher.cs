@@ -123,7 +123,7 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
         }
 
         message.TargetSilo = silo;
-        _ = runtime.SendAsync(message);
+        _ = SendOrRejectAsync(message, () => runtime.SendAsync(message));
     }
 
     /// <summary>Routes a request anew (its activation went away before running it).</summary>
@@ -135,7 +135,21 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
             return;
         }
 
-        _ = runtime.RouteAsync(message);
+        message.TargetSilo = null;
+        _ = SendOrRejectAsync(message, () => runtime.RouteAsync(message));
+    }
+
+    /// <summary>Passes a request on; when that fails, the caller hears "rejected" and routes it again, instead of waiting out its timeout.</summary>
+    private async Task SendOrRejectAsync(Message message, Func<Task> send)
+    {
+        try
+        {
+            await send().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ConnectionClosedException or SiloUnavailableException or ObjectDisposedException)
+        {
+            Reject(message);
+        }
     }
 
     private static void Release(Message message)
@@ -178,6 +192,7 @@ internal static class ExceptionCodec
             "System.OperationCanceledException" or "System.Threading.Tasks.TaskCanceledException" => new OperationCanceledException(message),
             "Orleans.MoE.Runtime.Storage.InconsistentStateException" => new Storage.InconsistentStateException(message),
             "Orleans.MoE.Runtime.ActivationFailedException" => new ActivationFailedException(message),
+            "Orleans.MoE.Runtime.SiloUnavailableException" => new SiloUnavailableException(message),
             "Orleans.MoE.Runtime.Messaging.MessageTooLargeException" => new MessageTooLargeException(message),
             _ => new RemoteGrainException(type, message, stack),
         };

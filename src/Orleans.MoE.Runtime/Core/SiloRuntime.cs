@@ -187,7 +187,19 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                         }
                     }).ConfigureAwait(false);
 
-                    call.Silo = await RouteAsync(message).ConfigureAwait(false);
+                    // The call is tied to its silo before it leaves, so a failure of that silo always reaches it.
+                    message.TargetSilo ??= await ResolveAsync(message.Target).ConfigureAwait(false);
+                    call.Silo = message.TargetSilo;
+                    try
+                    {
+                        await SendAsync(message).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is ConnectionClosedException or SiloUnavailableException)
+                    {
+                        call.Silo = null;
+                        throw;
+                    }
+
                     var response = await call.Task.ConfigureAwait(false);
                     switch (response.Status)
                     {
@@ -563,6 +575,16 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
         {
             LogCallFailed(_logger, call.Id, silo, reason);
             call.Fail(new SiloUnavailableException(silo, "it went away while the call was in flight"));
+        }
+
+        // Requests this gateway passed on for its clients will not be answered either.
+        foreach (var ((client, id), routedTo) in _clientRequests)
+        {
+            if (routedTo == silo && _clientRequests.TryRemove((client, id), out _))
+            {
+                LogCallFailed(_logger, id, silo, reason);
+                Dispatcher.Fail(new Message { Id = id, Kind = MessageKind.Request, Client = client }, new SiloUnavailableException(silo, "it went away while the call was in flight"));
+            }
         }
     }
 
