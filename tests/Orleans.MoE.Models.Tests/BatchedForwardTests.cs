@@ -30,6 +30,17 @@ public sealed class BatchedForwardTests
     }
 
     [Fact]
+    public void Deepseek_caches_only_the_latent_and_the_rope_key()
+    {
+        using var model = ModelLoader.Load(Path.Combine(RepositoryPaths.Fixtures, "deepseekv3-tiny"));
+        var cache = model.CreateCache();
+        model.Forward([1, 2, 3], cache);
+        // kv_lora_rank 16 + qk_rope_head_dim 8 per position, instead of 4 heads × (24 + 16).
+        Assert.All(cache.Layers, layer => Assert.Equal((24, 0), (layer.KeyWidth, layer.ValueWidth)));
+        Assert.Equal(3, cache.Length);
+    }
+
+    [Fact]
     public void A_cache_may_appear_only_once_in_a_batch()
     {
         using var model = ModelLoader.Load(Path.Combine(RepositoryPaths.Fixtures, "mixtral-tiny"));

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Models.Layers;
@@ -7,7 +8,10 @@ namespace Orleans.MoE.Models.Layers;
 /// (q_a_proj → RMSNorm → q_b_proj) or one projection; keys and values through a shared latent
 /// (kv_a_proj_with_mqa → [latent | shared rope key]; latent → RMSNorm → kv_b_proj → per-head
 /// [nope key | value]). Each head's key is [nope key | rope key], RoPE touches only the rope dims.
-/// The cache keeps expanded per-head keys and values.
+/// The cache keeps only the normalised latent and the rope key per position (kv_lora_rank +
+/// qk_rope_head_dim floats, not heads × (key + value)): kv_b_proj is absorbed instead, the nope
+/// query into the latent (q·W_K c = (W_Kᵀ q)·c) and the value projection applied after the weighted
+/// sum of latents (Σ w W_V c = W_V Σ w c) — the same products, grouped differently.
 /// </summary>
 public sealed class MultiHeadLatentAttention : IAttention
 {
@@ -54,7 +58,7 @@ public sealed class MultiHeadLatentAttention : IAttention
 
     private int KeyDim => _nopeDim + _ropeDim;
 
-    public (int KeyWidth, int ValueWidth) CacheShape => (_heads * KeyDim, _heads * _valueDim);
+    public (int KeyWidth, int ValueWidth) CacheShape => (_latentRank + _ropeDim, 0);
 
     public void Forward(ReadOnlySpan<float> x, int tokens, LayerCache cache, Span<float> output)
     {
@@ -70,40 +74,100 @@ public sealed class MultiHeadLatentAttention : IAttention
             queries = _qB!.Forward(compressed, tokens);
         }
 
-        var latentWidth = _latentRank + _ropeDim;
-        var latentAndRope = _kvA.Forward(x, tokens);
-        var latent = new float[tokens * _latentRank];
-        for (var t = 0; t < tokens; t++)
-        {
-            latentAndRope.AsSpan(t * latentWidth, _latentRank).CopyTo(latent.AsSpan(t * _latentRank));
-        }
-
-        _kvANorm.ForwardInPlace(latent);
-        var keyValue = _kvB.Forward(latent, tokens);
-
+        var width = _latentRank + _ropeDim;
+        var latents = _kvA.Forward(x, tokens);
         var start = cache.Length;
-        var key = new float[_heads * KeyDim];
-        var value = new float[_heads * _valueDim];
-        var perHead = _nopeDim + _valueDim;
         for (var t = 0; t < tokens; t++)
         {
             var position = start + t;
+            var row = latents.AsSpan(t * width, width);
+            _kvANorm.ForwardInPlace(row[.._latentRank]);
+            _rope.Apply(row[_latentRank..], 1, _ropeDim, 0, position);
             _rope.Apply(queries.AsSpan(t * _heads * KeyDim, _heads * KeyDim), _heads, KeyDim, _nopeDim, position);
-            var ropeKey = latentAndRope.AsSpan((t * latentWidth) + _latentRank, _ropeDim);
-            _rope.Apply(ropeKey, 1, _ropeDim, 0, position);
-            for (var h = 0; h < _heads; h++)
-            {
-                var source = keyValue.AsSpan((t * _heads * perHead) + (h * perHead), perHead);
-                source[.._nopeDim].CopyTo(key.AsSpan(h * KeyDim));
-                ropeKey.CopyTo(key.AsSpan((h * KeyDim) + _nopeDim));
-                source[_nopeDim..].CopyTo(value.AsSpan(h * _valueDim));
-            }
-
-            cache.Write(position, key, value);
+            cache.Write(position, row, []);
         }
 
+        var absorbed = AbsorbQueries(queries, tokens);
+        var contexts = new float[_heads * tokens * _latentRank];
+        var work = (long)tokens * _heads * (start + tokens) * (width + _latentRank);
+        void Head(int item, float[] scores)
+        {
+            var (t, h) = (item / _heads, item % _heads);
+            var position = start + t;
+            var keys = cache.KeyBuffer;
+            var latentQuery = absorbed.AsSpan(((t * _heads) + h) * _latentRank, _latentRank);
+            var ropeQuery = queries.AsSpan((((t * _heads) + h) * KeyDim) + _nopeDim, _ropeDim);
+            var weights = scores.AsSpan(0, position + 1);
+            for (var j = 0; j <= position; j++)
+            {
+                var key = keys.AsSpan(j * width, width);
+                weights[j] = (TensorPrimitives.Dot(latentQuery, key[.._latentRank]) + TensorPrimitives.Dot(ropeQuery, key[_latentRank..])) * _scale;
+            }
+
+            Activations.Softmax(weights, weights.Length);
+            var context = contexts.AsSpan(((h * tokens) + t) * _latentRank, _latentRank);
+            for (var j = 0; j <= position; j++)
+            {
+                TensorPrimitives.MultiplyAdd(keys.AsSpan(j * width, _latentRank), weights[j], context, context);
+            }
+        }
+
+        var items = tokens * _heads;
+        if (work < 1 << 20)
+        {
+            var scores = new float[start + tokens];
+            for (var i = 0; i < items; i++)
+            {
+                Head(i, scores);
+            }
+        }
+        else
+        {
+            var chunks = Math.Min(items, CpuParallelism.Degree * 4);
+            CpuParallelism.Pool.For(chunks, chunk =>
+            {
+                var scores = new float[start + tokens];
+                for (var i = chunk; i < items; i += chunks)
+                {
+                    Head(i, scores);
+                }
+            });
+        }
+
+        // Each head's value projection, applied to its weighted latents for all tokens at once.
         var attended = new float[tokens * _heads * _valueDim];
-        ScaledDotProductAttention.Compute(queries, cache, attended, tokens, start, _heads, _heads, KeyDim, _valueDim, _scale, window: null);
+        var perHead = new float[tokens * _valueDim];
+        for (var h = 0; h < _heads; h++)
+        {
+            var valueRows = _kvB.Weight.SliceRows((h * (_nopeDim + _valueDim)) + _nopeDim, _valueDim);
+            MatMul.Multiply(contexts.AsSpan(h * tokens * _latentRank, tokens * _latentRank), tokens, valueRows, perHead);
+            for (var t = 0; t < tokens; t++)
+            {
+                perHead.AsSpan(t * _valueDim, _valueDim).CopyTo(attended.AsSpan(((t * _heads) + h) * _valueDim));
+            }
+        }
+
         _o.Forward(attended, tokens, output);
+    }
+
+    /// <summary>Each head's nope query carried into the latent space: q_lat = W_Kᵀ q_nope (W_K: that head's key rows of kv_b_proj).</summary>
+    private float[] AbsorbQueries(float[] queries, int tokens)
+    {
+        var absorbed = new float[tokens * _heads * _latentRank];
+        var row = new float[_latentRank];
+        for (var h = 0; h < _heads; h++)
+        {
+            for (var i = 0; i < _nopeDim; i++)
+            {
+                _kvB.Weight.ReadRow((h * (_nopeDim + _valueDim)) + i, row);
+                for (var t = 0; t < tokens; t++)
+                {
+                    var target = absorbed.AsSpan(((t * _heads) + h) * _latentRank, _latentRank);
+                    TensorPrimitives.MultiplyAdd(row, queries[(((t * _heads) + h) * KeyDim) + i], target, target);
+                }
+            }
+        }
+
+        return absorbed;
     }
 }
