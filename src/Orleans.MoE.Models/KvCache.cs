@@ -10,15 +10,6 @@ public sealed class KvCache
     public IReadOnlyList<LayerCache> Layers { get; }
 
     public int Length => Layers.Count == 0 ? 0 : Layers[0].Length;
-
-    /// <summary>Drops positions from <paramref name="length"/> on.</summary>
-    public void Truncate(int length)
-    {
-        foreach (var layer in Layers)
-        {
-            layer.Truncate(length);
-        }
-    }
 }
 
 /// <summary>One sequence's part of a batched step: its new tokens and its cache.</summary>

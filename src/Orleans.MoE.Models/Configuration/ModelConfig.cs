@@ -34,8 +34,6 @@ public sealed class ModelConfig : ConfigFile
     /// <summary>The stored dtype the config declares ("bfloat16", "float32", ...), from <c>dtype</c> or <c>torch_dtype</c>.</summary>
     public string? DType => TextField("dtype") ?? TextField("torch_dtype");
 
-    public int? BosTokenId => IntegerField("bos_token_id");
-
     /// <summary>eos_token_id as one id or a list.</summary>
     public IReadOnlyList<int> EosTokenIds => IntList("eos_token_id") ?? [];
 

@@ -30,9 +30,6 @@ public sealed class LayerCache(int keyWidth, int valueWidth, int capacity)
 
     public void Commit(int length) => Length = length;
 
-    /// <summary>Forgets positions from <paramref name="length"/> on (for rollback or reuse).</summary>
-    public void Truncate(int length) => Length = Math.Min(Length, length);
-
     private void EnsureCapacity(int positions)
     {
         if (positions * KeyWidth <= _keys.Length)

@@ -9,8 +9,6 @@ public sealed class SwiGluMlp(Linear gate, Linear up, Linear down) : IFeedForwar
     public Linear Up { get; } = up;
     public Linear Down { get; } = down;
 
-    public int IntermediateSize => Gate.OutFeatures;
-
     public long WeightBytes => Gate.Weight.ByteCount + Up.Weight.ByteCount + Down.Weight.ByteCount;
 
     public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output, LayerTrace? trace = null)

@@ -41,9 +41,6 @@ public sealed class Tokenizer
         _special = added.Tokens.Where(t => t.Special).Select(t => t.Id).ToHashSet();
     }
 
-    /// <summary>Largest id + 1 (the model's vocabulary and the added tokens).</summary>
-    public int VocabularySize => _idToToken.Keys.Max() + 1;
-
     public static Tokenizer Load(string path)
     {
         if (!File.Exists(path))
@@ -117,8 +114,6 @@ public sealed class Tokenizer
     }
 
     public int? TokenToId(string token) => _addedByContent.TryGetValue(token, out var id) ? id : _model.Id(token);
-
-    public string? IdToToken(int id) => _idToToken.GetValueOrDefault(id);
 
     public bool IsSpecial(int id) => _special.Contains(id);
 

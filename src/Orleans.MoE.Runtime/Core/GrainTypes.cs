@@ -34,10 +34,9 @@ public interface IGrainInvoker
 /// <summary>A grain class and how the runtime treats it.</summary>
 public sealed class GrainClassInfo
 {
-    internal GrainClassInfo(Type type, Type[] interfaces)
+    internal GrainClassInfo(Type type)
     {
         Type = type;
-        Interfaces = interfaces;
         Name = type.FullName ?? type.Name;
         Reentrant = type.GetCustomAttribute<ReentrantAttribute>() is not null;
         StatelessWorker = type.GetCustomAttribute<StatelessWorkerAttribute>();
@@ -48,7 +47,6 @@ public sealed class GrainClassInfo
 
     public Type Type { get; }
     public string Name { get; }
-    public IReadOnlyList<Type> Interfaces { get; }
     public bool Reentrant { get; }
     public StatelessWorkerAttribute? StatelessWorker { get; }
     public bool KeepAlive { get; }
@@ -79,7 +77,7 @@ public static class GrainTypeRegistry
     public static void AddGrainClass(Type type, Type[] interfaces)
     {
         ArgumentNullException.ThrowIfNull(type);
-        var info = new GrainClassInfo(type, interfaces);
+        var info = new GrainClassInfo(type);
         s_classes[type] = info;
         s_classesByName[info.Name] = info;
         foreach (var i in interfaces)

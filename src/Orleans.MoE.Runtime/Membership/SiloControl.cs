@@ -22,9 +22,6 @@ public interface ISiloControl : ISystemTarget
 
     /// <summary>Moves this silo's activation of <paramref name="grain"/> to <paramref name="target"/>.</summary>
     Task MigrateAsync(GrainId grain, SiloAddress target);
-
-    /// <summary>The grains active on this silo (for management and tests).</summary>
-    Task<List<GrainId>> ActiveGrainsAsync();
 }
 
 internal sealed class SiloControl(SiloRuntime runtime) : ISiloControl
@@ -54,6 +51,4 @@ internal sealed class SiloControl(SiloRuntime runtime) : ISiloControl
         runtime.Catalog.AcceptMigrationAsync(grain, state, previous);
 
     public Task MigrateAsync(GrainId grain, SiloAddress target) => runtime.Catalog.MigrateAsync(grain, target);
-
-    public Task<List<GrainId>> ActiveGrainsAsync() => Task.FromResult(runtime.Catalog.Activations.Where(a => a.State == ActivationState.Valid).Select(a => a.GrainId).ToList());
 }

@@ -54,8 +54,6 @@ internal sealed partial class MessageCenter : IAsyncDisposable
         _ = Task.Run(AcceptLoopAsync);
     }
 
-    public IEnumerable<Connection> Connections => _connections.Values;
-
     /// <summary>The connection to a silo, connecting (and authenticating) when there is none.</summary>
     public async ValueTask<Connection> GetConnectionAsync(SiloAddress silo, CancellationToken cancellationToken)
     {
