@@ -169,8 +169,9 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                 try
                 {
                     using var timer = new CancellationTokenSource(Remaining(deadline), Time);
-                    using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
-                    await using var registration = linked.Token.Register(() =>
+                    // Link the caller's token only when it can fire (most calls pass none).
+                    using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken) : null;
+                    await using var registration = (linked?.Token ?? timer.Token).Register(() =>
                     {
                         if (cancellationToken.IsCancellationRequested)
                         {
