@@ -1,70 +1,116 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace Orleans.MoE.Models.Tokenization;
 
 /// <summary>A token added to the vocabulary outside the model (special tokens, chat markers).</summary>
-internal sealed record AddedToken(int Id, string Content, bool Special, bool SingleWord, bool LeftStrip, bool RightStrip, bool Normalized);
+/// <param name="Pattern">What is matched: the content, or for a normalized token its normalized form.</param>
+internal sealed record AddedToken(int Id, string Content, string Pattern, bool Special, bool SingleWord, bool LeftStrip, bool RightStrip, bool Normalized);
 
 /// <summary>
-/// Finds added tokens in text before anything else runs, so "&lt;s&gt;" in a prompt becomes the token,
-/// not its characters. Longest match first; lstrip/rstrip absorb whitespace beside the token,
-/// single_word requires word boundaries.
+/// The added tokens, found in the text before the model runs, as the reference's AddedVocabulary:
+/// tokens with normalized: false are matched in the raw text, those with normalized: true (by their
+/// normalized form) in the normalized text; leftmost-longest non-overlapping matches; a single_word
+/// match next to a word character is discarded; lstrip/rstrip absorb the whitespace beside a match.
+/// Ids are assigned as the reference does on loading: an existing added or model token keeps its
+/// id, a new one gets the next id after the model's vocabulary.
 /// </summary>
 internal sealed class AddedVocabulary
 {
-    private readonly AddedToken[] _raw;
-    private readonly AddedToken[] _normalized;
+    private readonly Dictionary<char, AddedToken[]> _raw;
+    private readonly Dictionary<char, AddedToken[]> _normalized;
 
-    public AddedVocabulary(IEnumerable<AddedToken> tokens)
+    private AddedVocabulary(Dictionary<string, int> ids, Dictionary<int, AddedToken> byId, HashSet<string> specialContents)
     {
-        Tokens = tokens.ToArray();
-        var byLength = Tokens.Where(t => t.Content.Length > 0).OrderByDescending(t => t.Content.Length).ToArray();
-        _raw = byLength.Where(t => !t.Normalized).ToArray();
-        _normalized = byLength.Where(t => t.Normalized).ToArray();
+        Ids = ids;
+        ById = byId;
+        SpecialContents = specialContents;
+        _raw = Index(byId.Values.Where(t => !t.Normalized));
+        _normalized = Index(byId.Values.Where(t => t.Normalized));
     }
 
-    public IReadOnlyList<AddedToken> Tokens { get; }
+    /// <summary>Content to id.</summary>
+    public IReadOnlyDictionary<string, int> Ids { get; }
 
-    public static AddedVocabulary Create(JsonElement root, TokenizerJson json)
+    /// <summary>Id to token.</summary>
+    public IReadOnlyDictionary<int, AddedToken> ById { get; }
+
+    /// <summary>The contents of the special tokens (decode skips tokens whose string is one of these).</summary>
+    public IReadOnlySet<string> SpecialContents { get; }
+
+    public static AddedVocabulary Create(JsonElement root, TokenizerJson json, BytePairEncoding model, INormalizer? normalizer)
     {
-        if (!root.TryGetProperty("added_tokens", out var added) || added.ValueKind != JsonValueKind.Array)
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        var byId = new Dictionary<int, AddedToken>();
+        var specialContents = new HashSet<string>(StringComparer.Ordinal);
+        if (!root.TryGetProperty("added_tokens", out var added) || added.ValueKind == JsonValueKind.Null)
         {
-            return new AddedVocabulary([]);
+            return new AddedVocabulary(ids, byId, specialContents);
         }
 
-        return new AddedVocabulary(added.EnumerateArray().Select(t => new AddedToken(
-            t.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number ? id.GetInt32() : throw json.Error($"added token {t.GetRawText()} has no id"),
-            json.String(t, "content", "added token"),
-            TokenizerJson.Flag(t, "special", false),
-            TokenizerJson.Flag(t, "single_word", false),
-            TokenizerJson.Flag(t, "lstrip", false),
-            TokenizerJson.Flag(t, "rstrip", false),
-            TokenizerJson.Flag(t, "normalized", false))));
-    }
-
-    /// <summary>
-    /// The text as alternating plain segments (Token null) and added tokens: those matched on the raw
-    /// text (normalized: false), or, with <paramref name="normalizedText"/>, those matched after
-    /// normalization (normalized: true).
-    /// </summary>
-    public List<(string Text, AddedToken? Token)> Split(string text, bool normalizedText = false)
-    {
-        var candidates = normalizedText ? _normalized : _raw;
-        var result = new List<(string, AddedToken?)>();
-        var plainStart = 0;
-        var i = 0;
-        while (i < text.Length)
+        if (added.ValueKind != JsonValueKind.Array)
         {
-            var match = candidates.FirstOrDefault(t => string.CompareOrdinal(text, i, t.Content, 0, t.Content.Length) == 0 && WordBoundaryOk(text, i, t));
-            if (match is null)
+            throw json.Error("'added_tokens' must be an array");
+        }
+
+        var nextId = model.Count;
+        foreach (var t in added.EnumerateArray())
+        {
+            if (t.ValueKind != JsonValueKind.Object)
             {
-                i++;
+                throw json.Error($"added token {t.GetRawText()} is not an object");
+            }
+
+            var content = json.String(t, "content", "added token");
+            var special = TokenizerJson.Flag(t, "special", false);
+            var normalized = TokenizerJson.Flag(t, "normalized", !special);
+            if (content.Length == 0)
+            {
                 continue;
             }
 
-            var start = i;
-            var end = i + match.Content.Length;
-            if (match.LeftStrip)
+            var id = ids.TryGetValue(content, out var existing) ? existing : model.Id(content) ?? nextId++;
+            var pattern = normalized && normalizer is not null ? normalizer.Normalize(content) : content;
+            ids[content] = id;
+            byId[id] = new AddedToken(id, content, pattern, special, TokenizerJson.Flag(t, "single_word", false), TokenizerJson.Flag(t, "lstrip", false), TokenizerJson.Flag(t, "rstrip", false), normalized);
+            if (special)
+            {
+                specialContents.Add(content);
+            }
+        }
+
+        return new AddedVocabulary(ids, byId, specialContents);
+    }
+
+    /// <summary>
+    /// The text as pieces: plain text (Token null) and added tokens (with the text they cover,
+    /// stripped whitespace included). <paramref name="normalizedText"/> selects the tokens matched
+    /// after normalization instead of those matched in the raw text.
+    /// </summary>
+    public List<(string Text, AddedToken? Token)> Split(string text, bool normalizedText)
+    {
+        var index = normalizedText ? _normalized : _raw;
+        var result = new List<(string, AddedToken?)>();
+        if (index.Count == 0)
+        {
+            result.Add((text, null));
+            return result;
+        }
+
+        var plainStart = 0;
+        var searchFrom = 0;
+        while (FindLeftmostLongest(text, searchFrom, index) is var (matchStart, token))
+        {
+            var start = matchStart;
+            var end = matchStart + token.Pattern.Length;
+            searchFrom = end;
+            if (token.SingleWord && ((start > 0 && IsWordCharacterBefore(text, start)) || (end < text.Length && IsWordCharacterAt(text, end))))
+            {
+                continue;
+            }
+
+            if (token.LeftStrip)
             {
                 while (start > plainStart && char.IsWhiteSpace(text[start - 1]))
                 {
@@ -72,7 +118,7 @@ internal sealed class AddedVocabulary
                 }
             }
 
-            if (match.RightStrip)
+            if (token.RightStrip)
             {
                 while (end < text.Length && char.IsWhiteSpace(text[end]))
                 {
@@ -80,16 +126,17 @@ internal sealed class AddedVocabulary
                 }
             }
 
+            start = Math.Max(start, plainStart);
             if (start > plainStart)
             {
                 result.Add((text[plainStart..start], null));
             }
 
-            result.Add((text[start..end], match));
-            plainStart = i = end;
+            result.Add((text[start..end], token));
+            plainStart = end;
         }
 
-        if (plainStart < text.Length)
+        if (plainStart < text.Length || result.Count == 0)
         {
             result.Add((text[plainStart..], null));
         }
@@ -97,14 +144,60 @@ internal sealed class AddedVocabulary
         return result;
     }
 
-    private static bool WordBoundaryOk(string text, int index, AddedToken token)
+    /// <summary>The leftmost match at or after <paramref name="from"/>, the longest of those starting there.</summary>
+    private static (int Start, AddedToken Token)? FindLeftmostLongest(string text, int from, Dictionary<char, AddedToken[]> index)
     {
-        if (!token.SingleWord)
+        for (var i = from; i < text.Length; i++)
+        {
+            if (!index.TryGetValue(text[i], out var candidates))
+            {
+                continue;
+            }
+
+            foreach (var token in candidates)
+            {
+                if (i + token.Pattern.Length <= text.Length && string.CompareOrdinal(text, i, token.Pattern, 0, token.Pattern.Length) == 0)
+                {
+                    return (i, token);
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Tokens by first character, longest first.</summary>
+    private static Dictionary<char, AddedToken[]> Index(IEnumerable<AddedToken> tokens) => tokens
+        .Where(t => t.Pattern.Length > 0)
+        .GroupBy(t => t.Pattern[0])
+        .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Pattern.Length).ToArray());
+
+    private static bool IsWordCharacterBefore(string text, int index) =>
+        IsWordCharacter(char.IsLowSurrogate(text[index - 1]) && index >= 2 && char.IsHighSurrogate(text[index - 2])
+            ? char.ConvertToUtf32(text[index - 2], text[index - 1])
+            : text[index - 1]);
+
+    private static bool IsWordCharacterAt(string text, int index) =>
+        IsWordCharacter(Rune.TryGetRuneAt(text, index, out var rune) ? rune.Value : text[index]);
+
+    /// <summary>
+    /// Rust regex's Unicode \w: alphabetic, marks, decimal digits, connector punctuation, joiners
+    /// (alphabetic approximated by letters, letter numbers and the circled/squared letters).
+    /// </summary>
+    private static bool IsWordCharacter(int codePoint)
+    {
+        if (codePoint is 0x200C or 0x200D or (>= 0x24B6 and <= 0x24E9) or (>= 0x1F130 and <= 0x1F149) or (>= 0x1F150 and <= 0x1F169) or (>= 0x1F170 and <= 0x1F189))
         {
             return true;
         }
 
-        var end = index + token.Content.Length;
-        return (index == 0 || !char.IsLetterOrDigit(text[index - 1])) && (end == text.Length || !char.IsLetterOrDigit(text[end]));
+        return CharUnicodeInfo.GetUnicodeCategory(codePoint) switch
+        {
+            UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
+                or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.LetterNumber
+                or UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark
+                or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.ConnectorPunctuation => true,
+            _ => false,
+        };
     }
 }

@@ -10,11 +10,12 @@ internal interface IDecoder
     List<string> Decode(List<string> tokens);
 }
 
+/// <summary>The decoders of tokenizer.json: ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, BPEDecoder, Sequence.</summary>
 internal static class Decoders
 {
     public static IDecoder? Create(JsonElement element, TokenizerJson json)
     {
-        if (element.ValueKind == JsonValueKind.Null)
+        if (element.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
         {
             return null;
         }
@@ -22,42 +23,32 @@ internal static class Decoders
         var type = json.Type(element, "decoder");
         return type switch
         {
-            "Sequence" => new SequenceDecoder(json.Array(element, "decoders", "decoder Sequence").Select(e => Create(e, json)!).ToArray()),
+            "Sequence" => new SequenceDecoder(json.Array(element, "decoders", "decoder Sequence").Select(e => Create(e, json) ?? throw json.Error("decoder Sequence: null step")).ToArray()),
             "ByteLevel" => new ByteLevelDecoder(),
             "ByteFallback" => new ByteFallbackDecoder(),
             "Fuse" => new FuseDecoder(),
-            "Replace" => ReplaceDecoder(element, json),
-            "Strip" => new StripDecoder(json.String(element, "content", "decoder Strip"), TokenizerJson.Integer(element, "start", 0), TokenizerJson.Integer(element, "stop", 0)),
+            "Replace" => new ReplaceDecoder(TextPattern.Create(element, json, "decoder Replace"), json.String(element, "content", "decoder Replace")),
+            "Strip" => new StripDecoder(
+                SingleCharacter(json.String(element, "content", "decoder Strip"), json, "decoder Strip: content"),
+                TokenizerJson.Integer(element, "start", 0),
+                TokenizerJson.Integer(element, "stop", 0)),
             "Metaspace" => new MetaspaceDecoder(
-                json.String(element, "replacement", "decoder Metaspace"),
-                (TokenizerJson.OptionalString(element, "prepend_scheme") ?? (TokenizerJson.Flag(element, "add_prefix_space", true) ? "always" : "never")) != "never"),
+                SingleCharacter(json.String(element, "replacement", "decoder Metaspace"), json, "decoder Metaspace: replacement"),
+                PreTokenizers.MetaspaceScheme(element, json, "decoder Metaspace") != "never"),
+            "BPEDecoder" => new BpeDecoder(TokenizerJson.OptionalString(element, "suffix") ?? "</w>"),
             _ => throw json.Unsupported("decoder", type),
         };
     }
 
-    private static MapDecoder ReplaceDecoder(JsonElement element, TokenizerJson json)
-    {
-        var (pattern, isRegex) = json.Pattern(element, "decoder Replace");
-        if (isRegex)
-        {
-            throw json.Error("decoder Replace with a regex pattern is not supported");
-        }
-
-        var content = json.String(element, "content", "decoder Replace");
-        return new MapDecoder(t => t.Replace(pattern, content, StringComparison.Ordinal));
-    }
+    private static string SingleCharacter(string value, TokenizerJson json, string role) =>
+        value.EnumerateRunes().Count() == 1 ? value : throw json.Error($"{role} '{value}' must be one character");
 
     private sealed class SequenceDecoder(IDecoder[] steps) : IDecoder
     {
         public List<string> Decode(List<string> tokens) => steps.Aggregate(tokens, (t, step) => step.Decode(t));
     }
 
-    private sealed class MapDecoder(Func<string, string> map) : IDecoder
-    {
-        public List<string> Decode(List<string> tokens) => tokens.Select(map).ToList();
-    }
-
-    /// <summary>All tokens' byte-level characters back to bytes (tokens outside the alphabet as their UTF-8), decoded as one UTF-8 string.</summary>
+    /// <summary>All tokens' byte-level characters back to bytes (a token outside the alphabet as its UTF-8), decoded as one UTF-8 string.</summary>
     private sealed class ByteLevelDecoder : IDecoder
     {
         public List<string> Decode(List<string> tokens)
@@ -65,39 +56,37 @@ internal static class Decoders
             var bytes = new List<byte>();
             foreach (var token in tokens)
             {
-                var mapped = new List<byte>(token.Length);
-                var inAlphabet = true;
+                var start = bytes.Count;
                 foreach (var c in token)
                 {
                     if (!ByteLevelAlphabet.TryToByte(c, out var b))
                     {
-                        inAlphabet = false;
+                        bytes.RemoveRange(start, bytes.Count - start);
+                        bytes.AddRange(Encoding.UTF8.GetBytes(token));
                         break;
                     }
 
-                    mapped.Add(b);
+                    bytes.Add(b);
                 }
-
-                bytes.AddRange(inAlphabet ? mapped : Encoding.UTF8.GetBytes(token));
             }
 
             return [Encoding.UTF8.GetString([.. bytes])];
         }
     }
 
-    /// <summary>Runs of &lt;0xXX&gt; tokens become their UTF-8 text, or one U+FFFD per byte when invalid.</summary>
+    /// <summary>Runs of &lt;0xXX&gt; tokens become their UTF-8 text, or one U+FFFD per byte when the run is not valid UTF-8.</summary>
     private sealed class ByteFallbackDecoder : IDecoder
     {
         private static readonly UTF8Encoding s_strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
         public List<string> Decode(List<string> tokens)
         {
-            var result = new List<string>();
+            var result = new List<string>(tokens.Count);
             var pending = new List<byte>();
             foreach (var token in tokens)
             {
                 if (token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token[5] == '>'
-                    && byte.TryParse(token.AsSpan(3, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var b))
+                    && byte.TryParse(token.AsSpan(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b))
                 {
                     pending.Add(b);
                     continue;
@@ -136,34 +125,60 @@ internal static class Decoders
         public List<string> Decode(List<string> tokens) => [string.Concat(tokens)];
     }
 
+    private sealed class ReplaceDecoder(TextPattern pattern, string content) : IDecoder
+    {
+        public List<string> Decode(List<string> tokens) => tokens.Select(token =>
+        {
+            var result = new StringBuilder(token.Length);
+            foreach (var (start, end, isMatch) in pattern.Segments(token))
+            {
+                if (isMatch)
+                {
+                    result.Append(content);
+                }
+                else
+                {
+                    result.Append(token, start, end - start);
+                }
+            }
+
+            return result.ToString();
+        }).ToList();
+    }
+
     /// <summary>Removes up to <c>start</c> leading and <c>stop</c> trailing copies of a character from each token.</summary>
     private sealed class StripDecoder(string content, int start, int stop) : IDecoder
     {
         public List<string> Decode(List<string> tokens) => tokens.Select(token =>
         {
-            var c = content.Length == 1 ? content[0] : throw new TokenizerFormatException($"decoder Strip content must be one character, not '{content}'");
+            var runes = token.EnumerateRunes().Select(r => r.ToString()).ToList();
             var from = 0;
-            while (from < start && from < token.Length && token[from] == c)
+            while (from < start && from < runes.Count && runes[from] == content)
             {
                 from++;
             }
 
-            var to = token.Length;
-            while (token.Length - to < stop && to > from && token[to - 1] == c)
+            var to = runes.Count;
+            while (runes.Count - to < stop && to > from && runes[to - 1] == content)
             {
                 to--;
             }
 
-            return token[from..to];
+            return string.Concat(runes.Skip(from).Take(to - from));
         }).ToList();
     }
 
-    private sealed class MetaspaceDecoder(string replacement, bool stripFirstSpace) : IDecoder
+    /// <summary>The replacement character becomes a space; in the first token it is dropped unless the prepend scheme is "never".</summary>
+    private sealed class MetaspaceDecoder(string replacement, bool dropInFirstToken) : IDecoder
     {
         public List<string> Decode(List<string> tokens) => tokens.Select((token, i) =>
-        {
-            var text = token.Replace(replacement, " ", StringComparison.Ordinal);
-            return i == 0 && stripFirstSpace && text.StartsWith(' ') ? text[1..] : text;
-        }).ToList();
+            token.Replace(replacement, i == 0 && dropInFirstToken ? "" : " ", StringComparison.Ordinal)).ToList();
+    }
+
+    /// <summary>The end-of-word suffix becomes a space (nothing in the last token).</summary>
+    private sealed class BpeDecoder(string suffix) : IDecoder
+    {
+        public List<string> Decode(List<string> tokens) => tokens.Select((token, i) =>
+            suffix.Length == 0 ? token : token.Replace(suffix, i == tokens.Count - 1 ? "" : " ", StringComparison.Ordinal)).ToList();
     }
 }

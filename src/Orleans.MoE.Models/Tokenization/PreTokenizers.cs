@@ -2,21 +2,42 @@ using System.Text.Json;
 
 namespace Orleans.MoE.Models.Tokenization;
 
+/// <summary>A piece of normalized text; <c>AtStart</c> when it begins the input (the reference's original offset 0).</summary>
+internal readonly record struct PreToken(string Text, bool AtStart);
+
 /// <summary>Splits normalized text into the pieces the model encodes separately.</summary>
 internal interface IPreTokenizer
 {
-    /// <param name="firstSegment">Whether the text starts the input (not a part after an added token).</param>
-    IEnumerable<string> Split(string text, bool firstSegment);
+    /// <summary>The non-empty pieces of <paramref name="piece"/>.</summary>
+    IEnumerable<PreToken> Split(PreToken piece);
 }
 
+/// <summary>The pre-tokenizers of tokenizer.json: ByteLevel, Split, Metaspace, Sequence.</summary>
 internal static class PreTokenizers
 {
     /// <summary>GPT-2's pattern, which ByteLevel applies when use_regex is set.</summary>
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
+    /// <summary>prepend_scheme (default "always"); add_prefix_space false requires "never", as the reference.</summary>
+    public static string MetaspaceScheme(JsonElement element, TokenizerJson json, string role)
+    {
+        var scheme = TokenizerJson.OptionalString(element, "prepend_scheme") ?? "always";
+        if (scheme is not ("always" or "first" or "never"))
+        {
+            throw json.Error($"{role}: prepend_scheme '{scheme}' is not one of always, first, never");
+        }
+
+        if (element.TryGetProperty("add_prefix_space", out var add) && add.ValueKind == JsonValueKind.False)
+        {
+            return scheme == "never" ? scheme : throw json.Error($"{role}: add_prefix_space does not match declared prepend_scheme");
+        }
+
+        return scheme;
+    }
+
     public static IPreTokenizer? Create(JsonElement element, TokenizerJson json)
     {
-        if (element.ValueKind == JsonValueKind.Null)
+        if (element.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
         {
             return null;
         }
@@ -24,215 +45,110 @@ internal static class PreTokenizers
         var type = json.Type(element, "pre_tokenizer");
         return type switch
         {
-            "Sequence" => new SequencePreTokenizer(json.Array(element, "pretokenizers", "pre_tokenizer Sequence").Select(e => Create(e, json)!).ToArray()),
+            "Sequence" => new SequencePreTokenizer(json.Array(element, "pretokenizers", "pre_tokenizer Sequence").Select(e => Create(e, json) ?? throw json.Error("pre_tokenizer Sequence: null step")).ToArray()),
             "ByteLevel" => new ByteLevelPreTokenizer(
                 TokenizerJson.Flag(element, "add_prefix_space", true),
-                TokenizerJson.Flag(element, "use_regex", true) ? new CodePointRegex(Gpt2Pattern, json.Source) : null),
-            "Split" => SplitPreTokenizer.Create(element, json),
-            "Metaspace" => new MetaspacePreTokenizer(
-                json.String(element, "replacement", "pre_tokenizer Metaspace"),
-                TokenizerJson.OptionalString(element, "prepend_scheme") ?? (TokenizerJson.Flag(element, "add_prefix_space", true) ? "always" : "never"),
-                TokenizerJson.Flag(element, "split", true)),
+                TokenizerJson.Flag(element, "use_regex", true) ? new CodePointRegex(Gpt2Pattern, json.Source, "pre_tokenizer ByteLevel") : null),
+            "Split" => new SplitPreTokenizer(
+                TextPattern.Create(element, json, "pre_tokenizer Split"),
+                SplitBehavior.Parse(json.String(element, "behavior", "pre_tokenizer Split"), json),
+                TokenizerJson.Flag(element, "invert", false)),
+            "Metaspace" => MetaspacePreTokenizer.Create(element, json),
             _ => throw json.Unsupported("pre_tokenizer", type),
         };
     }
 
-    /// <summary>Splits text around regex matches the way the reference's SplitDelimiterBehavior does.</summary>
-    public static IEnumerable<string> SplitAround(string text, List<(int Start, int End)> matches, string behavior)
+    /// <summary>The pieces of <paramref name="piece"/> that <paramref name="segments"/> keeps, empty ones dropped.</summary>
+    private static IEnumerable<PreToken> Pieces(PreToken piece, List<(int Start, int End, bool Remove)> segments)
     {
-        // Pieces alternate: gaps (not matched) and matches.
-        var pieces = new List<(string Text, bool IsMatch)>();
-        var last = 0;
-        foreach (var (start, end) in matches)
+        foreach (var (start, end, remove) in segments)
         {
-            if (start > last)
+            if (!remove && end > start)
             {
-                pieces.Add((text[last..start], false));
-            }
-
-            pieces.Add((text[start..end], true));
-            last = end;
-        }
-
-        if (last < text.Length)
-        {
-            pieces.Add((text[last..], false));
-        }
-
-        switch (behavior)
-        {
-            case "Isolated":
-                return pieces.Select(p => p.Text);
-            case "Removed":
-                return pieces.Where(p => !p.IsMatch).Select(p => p.Text);
-            case "MergedWithPrevious":
-                return Merge(pieces, withPrevious: true);
-            case "MergedWithNext":
-                return Merge(pieces, withPrevious: false);
-            case "Contiguous":
-                var contiguous = new List<string>();
-                for (var i = 0; i < pieces.Count; i++)
-                {
-                    if (pieces[i].IsMatch && i > 0 && pieces[i - 1].IsMatch)
-                    {
-                        contiguous[^1] += pieces[i].Text;
-                    }
-                    else
-                    {
-                        contiguous.Add(pieces[i].Text);
-                    }
-                }
-
-                return contiguous;
-            default:
-                throw new TokenizerFormatException($"split behavior '{behavior}' is not supported");
-        }
-    }
-
-    private static List<string> Merge(List<(string Text, bool IsMatch)> pieces, bool withPrevious)
-    {
-        var result = new List<string>();
-        var pending = "";
-        foreach (var (piece, isMatch) in pieces)
-        {
-            if (withPrevious)
-            {
-                if (isMatch && result.Count > 0)
-                {
-                    result[^1] += piece;
-                }
-                else
-                {
-                    result.Add(piece);
-                }
-            }
-            else if (isMatch)
-            {
-                pending += piece;
-            }
-            else
-            {
-                result.Add(pending + piece);
-                pending = "";
+                yield return new PreToken(piece.Text[start..end], piece.AtStart && start == 0);
             }
         }
-
-        if (pending.Length > 0)
-        {
-            result.Add(pending);
-        }
-
-        return result;
     }
 
     private sealed class SequencePreTokenizer(IPreTokenizer[] steps) : IPreTokenizer
     {
-        public IEnumerable<string> Split(string text, bool firstSegment) =>
-            steps.Aggregate((IEnumerable<string>)[text], (pieces, step) => pieces.SelectMany((piece, i) => step.Split(piece, firstSegment && i == 0)));
+        public IEnumerable<PreToken> Split(PreToken piece) =>
+            steps.Aggregate((IEnumerable<PreToken>)[piece], (pieces, step) => pieces.SelectMany(step.Split));
     }
 
-    /// <summary>Optionally splits by GPT-2's pattern, then maps each piece's UTF-8 bytes to the byte-level alphabet.</summary>
+    /// <summary>Optionally prefixes a space and splits by GPT-2's pattern, then maps each piece's UTF-8 bytes to the byte-level alphabet.</summary>
     private sealed class ByteLevelPreTokenizer(bool addPrefixSpace, CodePointRegex? regex) : IPreTokenizer
     {
-        public IEnumerable<string> Split(string text, bool firstSegment)
+        public IEnumerable<PreToken> Split(PreToken piece)
         {
-            if (addPrefixSpace && text.Length > 0 && !text.StartsWith(' '))
+            var text = piece.Text;
+            if (addPrefixSpace && text.Length > 0 && text[0] != ' ')
             {
-                text = " " + text;
+                piece = piece with { Text = " " + text };
             }
 
-            var pieces = regex is null ? [text] : SplitAround(text, regex.Matches(text), "Isolated");
-            return pieces.Where(p => p.Length > 0).Select(ByteLevelAlphabet.Encode);
+            var pieces = regex is null ? [piece] : Pieces(piece, SplitBehavior.Apply(regex.Segments(piece.Text), SplitBehavior.Isolated));
+            return pieces.Where(p => p.Text.Length > 0).Select(p => p with { Text = ByteLevelAlphabet.Encode(p.Text) });
         }
     }
 
-    private sealed class SplitPreTokenizer(CodePointRegex? regex, string? literal, string behavior, bool invert) : IPreTokenizer
+    private sealed class SplitPreTokenizer(TextPattern pattern, string behavior, bool invert) : IPreTokenizer
     {
-        public static SplitPreTokenizer Create(JsonElement element, TokenizerJson json)
-        {
-            var (pattern, isRegex) = json.Pattern(element, "pre_tokenizer Split");
-            return new SplitPreTokenizer(
-                isRegex ? new CodePointRegex(pattern, json.Source) : null,
-                isRegex ? null : pattern,
-                json.String(element, "behavior", "pre_tokenizer Split"),
-                TokenizerJson.Flag(element, "invert", false));
-        }
-
-        public IEnumerable<string> Split(string text, bool firstSegment)
-        {
-            var matches = regex is not null ? regex.Matches(text) : LiteralMatches(text);
-            if (invert)
-            {
-                matches = Gaps(matches, text.Length);
-            }
-
-            return SplitAround(text, matches, behavior).Where(p => p.Length > 0);
-        }
-
-        private List<(int, int)> LiteralMatches(string text)
-        {
-            var result = new List<(int, int)>();
-            for (var i = text.IndexOf(literal!, StringComparison.Ordinal); i >= 0 && literal!.Length > 0; i = text.IndexOf(literal, i + literal.Length, StringComparison.Ordinal))
-            {
-                result.Add((i, i + literal.Length));
-            }
-
-            return result;
-        }
-
-        private static List<(int Start, int End)> Gaps(List<(int Start, int End)> matches, int length)
-        {
-            var gaps = new List<(int, int)>();
-            var last = 0;
-            foreach (var (start, end) in matches)
-            {
-                if (start > last)
-                {
-                    gaps.Add((last, start));
-                }
-
-                last = end;
-            }
-
-            if (last < length)
-            {
-                gaps.Add((last, length));
-            }
-
-            return gaps;
-        }
+        public IEnumerable<PreToken> Split(PreToken piece) => Pieces(piece, SplitBehavior.Apply(pattern.Segments(piece.Text, invert), behavior));
     }
 
     /// <summary>
-    /// SentencePiece's whitespace handling: spaces become the replacement character ("▁"), which is
-    /// prepended to every segment ("always") or only to the start of the input ("first").
+    /// SentencePiece's whitespace handling: spaces become the replacement character, which is
+    /// prepended to every piece ("always") or only at the start of the input ("first"); with split,
+    /// each replacement character starts a new piece.
     /// </summary>
     private sealed class MetaspacePreTokenizer(string replacement, string prependScheme, bool split) : IPreTokenizer
     {
-        public IEnumerable<string> Split(string text, bool firstSegment)
+        public static MetaspacePreTokenizer Create(JsonElement element, TokenizerJson json)
         {
-            text = text.Replace(" ", replacement, StringComparison.Ordinal);
-            var prepend = prependScheme == "always" || (prependScheme == "first" && firstSegment);
-            if (prepend && !text.StartsWith(replacement, StringComparison.Ordinal))
+            var replacement = json.String(element, "replacement", "pre_tokenizer Metaspace");
+            if (replacement.EnumerateRunes().Count() != 1)
+            {
+                throw json.Error($"pre_tokenizer Metaspace: replacement '{replacement}' must be one character");
+            }
+
+            return new MetaspacePreTokenizer(replacement, MetaspaceScheme(element, json, "pre_tokenizer Metaspace"), TokenizerJson.Flag(element, "split", true));
+        }
+
+        public IEnumerable<PreToken> Split(PreToken piece)
+        {
+            var text = piece.Text.Replace(" ", replacement, StringComparison.Ordinal);
+            var prepend = prependScheme == "always" || (prependScheme == "first" && piece.AtStart);
+            if (prepend && text.Length > 0 && !text.StartsWith(replacement, StringComparison.Ordinal))
             {
                 text = replacement + text;
             }
 
+            piece = piece with { Text = text };
             if (!split)
             {
-                return [text];
+                return text.Length > 0 ? [piece] : [];
             }
 
-            var pieces = new List<string>();
-            var start = 0;
-            for (var i = text.IndexOf(replacement, 1, StringComparison.Ordinal); i > 0; i = text.IndexOf(replacement, i + 1, StringComparison.Ordinal))
+            var matches = new List<(int Start, int End, bool IsMatch)>();
+            var previous = 0;
+            for (var i = text.IndexOf(replacement, StringComparison.Ordinal); i >= 0; i = text.IndexOf(replacement, i + replacement.Length, StringComparison.Ordinal))
             {
-                pieces.Add(text[start..i]);
-                start = i;
+                if (i > previous)
+                {
+                    matches.Add((previous, i, false));
+                }
+
+                matches.Add((i, i + replacement.Length, true));
+                previous = i + replacement.Length;
             }
 
-            pieces.Add(text[start..]);
-            return pieces.Where(p => p.Length > 0);
+            if (previous < text.Length)
+            {
+                matches.Add((previous, text.Length, false));
+            }
+
+            return Pieces(piece, SplitBehavior.Apply(matches, SplitBehavior.MergedWithNext));
         }
     }
 }

@@ -1,17 +1,22 @@
 namespace Orleans.MoE.Models.Tokenization;
 
 /// <summary>
-/// Decodes tokens as they are generated. Each new token's text is the difference between decoding a
-/// window of recent ids with and without it; text is held back while it ends in an incomplete UTF-8
-/// sequence (U+FFFD), so multi-byte characters split over byte tokens come out whole. The
-/// concatenated output equals decoding all ids at once.
+/// Decodes ids as they are generated, like the reference's DecodeStream. The text of a new id is
+/// the difference between decoding a short window of recent ids with and without it, so decoders
+/// that look at neighbours (SentencePiece's leading-space strip, byte-level spaces) give the same
+/// text as decoding everything at once. Text is held back while it ends in U+FFFD (an incomplete
+/// UTF-8 sequence split over byte tokens) and released once the character is complete, or by
+/// <see cref="Flush"/>. The concatenated output equals <see cref="Tokenizer.Decode"/> of all ids
+/// as long as the ids form valid UTF-8 (with invalid byte runs the replacement characters may differ).
+/// Not thread-safe: one per generation.
 /// </summary>
 public sealed class StreamingDecoder
 {
     private readonly Tokenizer _tokenizer;
     private readonly bool _skipSpecialTokens;
-    private readonly List<int> _ids = [];
-    private int _prefixOffset;
+    private readonly List<int> _window = [];
+
+    /// <summary>Ids at the start of the window already turned into text: the context for the next ones.</summary>
     private int _readOffset;
 
     internal StreamingDecoder(Tokenizer tokenizer, bool skipSpecialTokens)
@@ -20,35 +25,32 @@ public sealed class StreamingDecoder
         _skipSpecialTokens = skipSpecialTokens;
     }
 
-    /// <summary>Adds a token; returns the text it completed (possibly empty).</summary>
+    /// <summary>Adds an id; returns the text it completed (possibly empty).</summary>
     public string Push(int id)
     {
-        _ids.Add(id);
-        var prefix = Decode(_prefixOffset, _readOffset);
-        var text = Decode(_prefixOffset, _ids.Count);
+        _window.Add(id);
+        var prefix = Decode(_readOffset);
+        var text = Decode(_window.Count);
         if (text.Length <= prefix.Length || text.EndsWith('\uFFFD'))
         {
             return "";
         }
 
-        _prefixOffset = _readOffset;
-        _readOffset = _ids.Count;
+        // The ids just read become the context of the next ones; older context is dropped.
+        _window.RemoveRange(0, _readOffset);
+        _readOffset = _window.Count;
         return text[prefix.Length..];
     }
 
-    /// <summary>Whatever is still held back (at the end of generation).</summary>
+    /// <summary>Whatever is still held back (at the end of generation), then starts afresh.</summary>
     public string Flush()
     {
-        if (_readOffset == _ids.Count)
-        {
-            return "";
-        }
-
-        var prefix = Decode(_prefixOffset, _readOffset);
-        var text = Decode(_prefixOffset, _ids.Count);
-        _prefixOffset = _readOffset = _ids.Count;
+        var prefix = Decode(_readOffset);
+        var text = Decode(_window.Count);
+        _window.Clear();
+        _readOffset = 0;
         return text.Length > prefix.Length ? text[prefix.Length..] : "";
     }
 
-    private string Decode(int from, int to) => _tokenizer.Decode(_ids.Skip(from).Take(to - from), _skipSpecialTokens);
+    private string Decode(int count) => _tokenizer.Decode(_window.Take(count), _skipSpecialTokens);
 }

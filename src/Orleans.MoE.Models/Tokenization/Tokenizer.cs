@@ -3,13 +3,16 @@ using System.Text.Json;
 namespace Orleans.MoE.Models.Tokenization;
 
 /// <summary>
-/// A Hugging Face <c>tokenizer.json</c>, reproducing the <c>tokenizers</c> library's ids and text:
-/// added tokens are split out first; each remaining segment is normalized, pre-tokenized and
-/// encoded by BPE; the post-processor adds special tokens. Decoding runs the decoder chain.
-/// Supported: BPE (byte_fallback, fuse_unk, ignore_merges); normalizers NFC/NFD/NFKC/NFKD,
-/// Lowercase, Prepend, Replace, Sequence; pre-tokenizers ByteLevel, Split, Metaspace, Sequence;
-/// decoders ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, Sequence; TemplateProcessing.
-/// Anything else is refused with an error naming it. Thread-safe.
+/// A Hugging Face <c>tokenizer.json</c>, reproducing the <c>tokenizers</c> library (0.23): added
+/// tokens are split out of the raw text first, each remaining piece is normalized (and searched for
+/// normalized added tokens), pre-tokenized and encoded by BPE; truncation, the post-processor's
+/// special tokens and padding follow. Decoding maps ids to token strings and runs the decoder chain.
+/// Supported: the BPE model (byte_fallback, fuse_unk, unk_token, ignore_merges,
+/// continuing_subword_prefix, end_of_word_suffix, both merges formats); normalizers NFC, NFD, NFKC,
+/// NFKD, Lowercase, Prepend, Replace, Strip, Sequence; pre-tokenizers ByteLevel, Split, Metaspace,
+/// Sequence; post-processors TemplateProcessing, ByteLevel, Sequence; decoders ByteLevel,
+/// ByteFallback, Fuse, Replace, Strip, Metaspace, BPEDecoder, Sequence. Anything else is refused
+/// with a <see cref="TokenizerFormatException"/> naming the file and the component. Thread-safe.
 /// </summary>
 public sealed class Tokenizer
 {
@@ -19,11 +22,10 @@ public sealed class Tokenizer
     private readonly BytePairEncoding _model;
     private readonly PostProcessor? _postProcessor;
     private readonly IDecoder? _decoder;
-    private readonly Dictionary<int, string> _idToToken;
-    private readonly Dictionary<string, int> _addedByContent;
-    private readonly HashSet<int> _special;
+    private readonly Truncation? _truncation;
+    private readonly Padding? _padding;
 
-    private Tokenizer(AddedVocabulary added, INormalizer? normalizer, IPreTokenizer? preTokenizer, BytePairEncoding model, PostProcessor? postProcessor, IDecoder? decoder)
+    private Tokenizer(AddedVocabulary added, INormalizer? normalizer, IPreTokenizer? preTokenizer, BytePairEncoding model, PostProcessor? postProcessor, IDecoder? decoder, Truncation? truncation, Padding? padding)
     {
         _added = added;
         _normalizer = normalizer;
@@ -31,147 +33,168 @@ public sealed class Tokenizer
         _model = model;
         _postProcessor = postProcessor;
         _decoder = decoder;
-        _idToToken = model.Vocabulary.ToDictionary(p => p.Value, p => p.Key);
-        foreach (var token in added.Tokens)
-        {
-            _idToToken[token.Id] = token.Content;
-        }
-
-        _addedByContent = added.Tokens.GroupBy(t => t.Content).ToDictionary(g => g.Key, g => g.First().Id, StringComparer.Ordinal);
-        _special = added.Tokens.Where(t => t.Special).Select(t => t.Id).ToHashSet();
+        _truncation = truncation;
+        _padding = padding;
+        VocabularySize = Math.Max(model.Tokens.Keys.DefaultIfEmpty(-1).Max(), added.ById.Keys.DefaultIfEmpty(-1).Max()) + 1;
     }
 
-    public static Tokenizer Load(string path)
+    /// <summary>Largest token id + 1, over the model's vocabulary and the added tokens.</summary>
+    public int VocabularySize { get; }
+
+    /// <summary>Loads a tokenizer.json file.</summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="TokenizerFormatException">Malformed, or uses a component that is not supported.</exception>
+    public static Tokenizer Load(string tokenizerJsonPath)
     {
-        if (!File.Exists(path))
+        ArgumentNullException.ThrowIfNull(tokenizerJsonPath);
+        if (!File.Exists(tokenizerJsonPath))
         {
-            throw new FileNotFoundException($"{path}: tokenizer file not found", path);
+            throw new FileNotFoundException($"{tokenizerJsonPath}: tokenizer file not found", tokenizerJsonPath);
         }
 
-        return FromJson(File.ReadAllText(path), path);
+        return FromJson(File.ReadAllText(tokenizerJsonPath), tokenizerJsonPath);
     }
 
-    /// <summary>Parses tokenizer.json text; <paramref name="source"/> names it in errors.</summary>
-    public static Tokenizer FromJson(string text, string source)
+    /// <summary>Parses tokenizer.json text; <paramref name="sourceName"/> names it in errors.</summary>
+    /// <exception cref="TokenizerFormatException">Malformed, or uses a component that is not supported.</exception>
+    public static Tokenizer FromJson(string json, string sourceName)
     {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(sourceName);
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(text);
+            document = JsonDocument.Parse(json);
         }
         catch (JsonException e)
         {
-            throw new TokenizerFormatException($"{source}: not valid JSON: {e.Message}", e);
+            throw new TokenizerFormatException($"{sourceName}: not valid JSON: {e.Message}", e);
         }
 
         using (document)
         {
             var root = document.RootElement;
-            var json = new TokenizerJson(source);
+            var reader = new TokenizerJson(sourceName);
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model))
             {
-                throw json.Error("no 'model' section: not a tokenizer.json");
+                throw reader.Error("no 'model' section: not a tokenizer.json");
             }
 
             JsonElement Part(string name) => root.TryGetProperty(name, out var e) ? e : default;
             try
             {
+                var normalizer = Normalizers.Create(Part("normalizer"), reader);
+                var bpe = BytePairEncoding.Create(model, reader);
                 return new Tokenizer(
-                    AddedVocabulary.Create(root, json),
-                    Normalizers.Create(NullIfMissing(Part("normalizer")), json),
-                    PreTokenizers.Create(NullIfMissing(Part("pre_tokenizer")), json),
-                    BytePairEncoding.Create(model, json),
-                    PostProcessor.Create(NullIfMissing(Part("post_processor")), json),
-                    Decoders.Create(NullIfMissing(Part("decoder")), json));
+                    AddedVocabulary.Create(root, reader, bpe, normalizer),
+                    normalizer,
+                    PreTokenizers.Create(Part("pre_tokenizer"), reader),
+                    bpe,
+                    PostProcessor.Create(Part("post_processor"), reader),
+                    Decoders.Create(Part("decoder"), reader),
+                    Truncation.Create(Part("truncation"), reader),
+                    Padding.Create(Part("padding"), reader));
             }
-            catch (Exception e) when (e is InvalidOperationException or FormatException or KeyNotFoundException)
+            catch (Exception e) when (e is InvalidOperationException or FormatException or KeyNotFoundException or ArgumentException)
             {
-                throw json.Error($"malformed: {e.Message}");
+                throw reader.Error($"malformed: {e.Message}");
             }
         }
     }
 
-    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true) => EncodeBoth(text, addSpecialTokens).Ids;
+    /// <summary>The token ids of <paramref name="text"/>; with <paramref name="addSpecialTokens"/>, the post-processor's special tokens too.</summary>
+    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true) => EncodeWithTokens(text, addSpecialTokens).Ids;
 
     /// <summary>The token strings of <see cref="Encode"/>.</summary>
-    public IReadOnlyList<string> EncodeToTokens(string text, bool addSpecialTokens = true) => EncodeBoth(text, addSpecialTokens).Tokens;
+    public IReadOnlyList<string> EncodeToTokens(string text, bool addSpecialTokens = true) => EncodeWithTokens(text, addSpecialTokens).Tokens;
 
+    /// <summary>
+    /// The text of <paramref name="ids"/>. With <paramref name="skipSpecialTokens"/>, tokens whose string is a
+    /// special token's are left out. Ids with no token are skipped, as the reference does.
+    /// </summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(ids);
         var tokens = new List<string>();
         foreach (var id in ids)
         {
-            if (skipSpecialTokens && _special.Contains(id))
+            if (IdToToken(id) is { } token && !(skipSpecialTokens && _added.SpecialContents.Contains(token)))
             {
-                continue;
+                tokens.Add(token);
             }
-
-            tokens.Add(_idToToken.TryGetValue(id, out var token) ? token : throw new ArgumentOutOfRangeException(nameof(ids), id, "token id outside the vocabulary"));
         }
 
-        return string.Concat(_decoder is null ? [string.Join(' ', tokens)] : _decoder.Decode(tokens));
+        return _decoder is null ? string.Join(' ', tokens) : string.Concat(_decoder.Decode(tokens));
     }
 
-    public int? TokenToId(string token) => _addedByContent.TryGetValue(token, out var id) ? id : _model.Id(token);
+    /// <summary>The id of a token string (added tokens first, then the model's vocabulary).</summary>
+    public int? TokenToId(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        return _added.Ids.TryGetValue(token, out var id) ? id : _model.Id(token);
+    }
 
-    public bool IsSpecial(int id) => _special.Contains(id);
+    /// <summary>The token string of an id (an added token marked normalized as its normalized form, as the reference).</summary>
+    public string? IdToToken(int id) =>
+        _added.ById.TryGetValue(id, out var added) ? added.Pattern : _model.Tokens.GetValueOrDefault(id);
 
-    /// <summary>A decoder for tokens arriving one at a time.</summary>
+    /// <summary>Whether <paramref name="id"/> is an added token marked special.</summary>
+    public bool IsSpecial(int id) => _added.ById.TryGetValue(id, out var token) && token.Special;
+
+    /// <summary>A decoder for ids arriving one at a time (generation).</summary>
     public StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = true) => new(this, skipSpecialTokens);
 
-    private static JsonElement NullIfMissing(JsonElement element) =>
-        element.ValueKind == JsonValueKind.Undefined ? JsonDocument.Parse("null").RootElement : element;
-
-    private (List<int> Ids, List<string> Tokens) EncodeBoth(string text, bool addSpecialTokens)
+    private (List<int> Ids, List<string> Tokens) EncodeWithTokens(string text, bool addSpecialTokens)
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>();
         var tokens = new List<string>();
-        var first = true;
-        foreach (var (segment, added) in _added.Split(text))
+        var atStart = true;
+        foreach (var (segment, rawToken) in _added.Split(text, normalizedText: false))
         {
-            if (added is not null)
+            if (rawToken is not null)
             {
-                Add(added);
-                first = false;
+                ids.Add(rawToken.Id);
+                tokens.Add(segment);
+                atStart = false;
                 continue;
             }
 
-            // Added tokens marked normalized are found in the normalized text.
-            foreach (var (piece, normalizedAdded) in _added.Split(_normalizer?.Normalize(segment) ?? segment, normalizedText: true))
+            if (segment.Length == 0)
             {
-                if (normalizedAdded is not null)
+                continue;
+            }
+
+            var normalized = _normalizer?.Normalize(segment) ?? segment;
+            foreach (var (piece, normalizedToken) in _added.Split(normalized, normalizedText: true))
+            {
+                if (normalizedToken is not null)
                 {
-                    Add(normalizedAdded);
+                    ids.Add(normalizedToken.Id);
+                    tokens.Add(piece);
                 }
-                else
+                else if (piece.Length > 0)
                 {
-                    foreach (var word in _preTokenizer?.Split(piece, first) ?? [piece])
+                    var preTokens = _preTokenizer?.Split(new PreToken(piece, atStart)) ?? [new PreToken(piece, atStart)];
+                    foreach (var word in preTokens)
                     {
-                        foreach (var token in _model.Tokenize(word))
+                        foreach (var id in _model.Tokenize(word.Text))
                         {
-                            ids.Add(_model.Id(token) ?? throw new TokenizerFormatException($"token '{token}' has no id"));
-                            tokens.Add(token);
+                            ids.Add(id);
+                            tokens.Add(_model.Tokens[id]);
                         }
                     }
                 }
 
-                first = false;
+                atStart = false;
             }
+
+            atStart = false;
         }
 
-        void Add(AddedToken token)
-        {
-            ids.Add(token.Id);
-            tokens.Add(token.Content);
-        }
-
-        if (addSpecialTokens)
-        {
-            _postProcessor?.Apply(ids, tokens);
-        }
-
+        _truncation?.Apply(ids, tokens, addSpecialTokens ? _postProcessor?.AddedTokenCount ?? 0 : 0);
+        _postProcessor?.Apply(ids, tokens, addSpecialTokens);
+        _padding?.Apply(ids, tokens);
         return (ids, tokens);
     }
 }

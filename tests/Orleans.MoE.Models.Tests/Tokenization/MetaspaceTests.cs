@@ -2,7 +2,7 @@ using Orleans.MoE.Models.Tokenization;
 
 namespace Orleans.MoE.Models.Tests.Tokenization;
 
-/// <summary>The Metaspace pre-tokenizer and decoder (newer SentencePiece-style tokenizer.json files).</summary>
+/// <summary>The Metaspace pre-tokenizer and decoder (newer SentencePiece-style files); expectations from the reference library.</summary>
 public sealed class MetaspaceTests
 {
     private static Tokenizer Build(string prependScheme) => Tokenizer.FromJson($$"""
@@ -17,26 +17,26 @@ public sealed class MetaspaceTests
         }
         """, "metaspace.json");
 
-    [Fact]
-    public void First_prepends_only_at_the_start_of_the_input()
+    [Theory]
+    [InlineData("first", new[] { "▁a", "<s>", "b", "▁b" }, "ab b", "a   b")]
+    [InlineData("always", new[] { "▁a", "<s>", "▁b", "▁b" }, "a b b", "a   b")]
+    [InlineData("never", new[] { "a", "<s>", "b", "▁b" }, "ab b", " a   b")]
+    public void Prepends_and_decodes_by_scheme(string scheme, string[] tokens, string decoded, string decodedSpaces)
     {
-        var tokenizer = Build("first");
-        Assert.Equal(["▁a", "<s>", "b", "▁b"], tokenizer.EncodeToTokens("a<s>b b"));
-        Assert.Equal("ab b", tokenizer.Decode(tokenizer.Encode("a<s>b b")));
+        var tokenizer = Build(scheme);
+        Assert.Equal(tokens, tokenizer.EncodeToTokens("a<s>b b"));
+        Assert.Equal(decoded, tokenizer.Decode(tokenizer.Encode("a<s>b b")));
+        Assert.Equal(decodedSpaces, tokenizer.Decode([4, 1, 1, 5]));
     }
 
     [Fact]
-    public void Always_prepends_to_every_segment()
+    public void Add_prefix_space_false_with_a_prepend_scheme_is_refused_as_the_reference_does()
     {
-        var tokenizer = Build("always");
-        Assert.Equal(["▁a", "<s>", "▁b", "▁b"], tokenizer.EncodeToTokens("a<s>b b"));
-    }
-
-    [Fact]
-    public void Never_prepends_nothing()
-    {
-        var tokenizer = Build("never");
-        Assert.Equal(["a", "<s>", "b", "▁b"], tokenizer.EncodeToTokens("a<s>b b"));
-        Assert.Equal("ab b", tokenizer.Decode(tokenizer.Encode("a<s>b b")));
+        var error = Assert.Throws<TokenizerFormatException>(() => Tokenizer.FromJson("""
+            {"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+             "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "add_prefix_space": false}}
+            """, "legacy.json"));
+        Assert.Contains("legacy.json", error.Message);
+        Assert.Contains("add_prefix_space", error.Message);
     }
 }
