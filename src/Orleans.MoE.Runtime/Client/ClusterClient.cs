@@ -89,8 +89,7 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
                     Interface = target.Interface.Name,
                     MethodId = method.Id,
                     Deadline = deadline.UtcTicks,
-                    Body = body.WrittenMemory,
-                };
+                }.WithBody(body);
                 var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
                 _pending[message.Id] = completion;
                 var sent = false;

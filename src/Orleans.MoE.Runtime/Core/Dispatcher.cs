@@ -44,13 +44,13 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
                 : throw new InvalidOperationException($"{message.Interface} has no method {message.MethodId}");
             await CallFilters.Run(filters, activation.GrainId, invoker.Info, method, () =>
             {
-                var reader = new Reader(message.Body, message.BodyOwner);
+                var reader = message.CreateReader();
                 return invoker.InvokeAsync(activation.Instance!, message.MethodId, ref reader, new Writer(result), cancellation.Token).AsTask();
             }).ConfigureAwait(false);
 
             if (message.Kind == MessageKind.Request)
             {
-                await runtime.SendResponseAsync(message.CreateResponse(ResponseStatus.Ok, result.WrittenMemory), result).ConfigureAwait(false);
+                await runtime.SendResponseAsync(message.CreateResponse(ResponseStatus.Ok, result), result).ConfigureAwait(false);
                 result = null;
             }
         }
@@ -84,7 +84,7 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
 
         var body = new PooledBufferWriter();
         ExceptionCodec.Write(new Writer(body), error);
-        _ = runtime.SendResponseAsync(message.CreateResponse(ResponseStatus.Error, body.WrittenMemory), body);
+        _ = runtime.SendResponseAsync(message.CreateResponse(ResponseStatus.Error, body), body);
     }
 
     /// <summary>Tells the caller to try elsewhere (this silo cannot take requests).</summary>
@@ -92,7 +92,7 @@ internal sealed partial class Dispatcher(SiloRuntime runtime, IReadOnlyList<IInc
     {
         if (message.Kind == MessageKind.Request)
         {
-            _ = runtime.SendResponseAsync(message.CreateResponse(ResponseStatus.Rejected, ReadOnlyMemory<byte>.Empty), null);
+            _ = runtime.SendResponseAsync(message.CreateResponse(ResponseStatus.Rejected, null), null);
         }
 
         Release(message);

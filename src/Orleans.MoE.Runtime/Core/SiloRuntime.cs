@@ -111,7 +111,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
             {
                 try
                 {
-                    var reader = new Reader(response.Body, response.BodyOwner);
+                    var reader = response.CreateReader();
                     result = reader.Read<TResult>();
                 }
                 finally
@@ -155,8 +155,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                     MethodId = method.Id,
                     Deadline = deadline.UtcTicks,
                     CallChain = chain,
-                    Body = body.WrittenMemory,
-                };
+                }.WithBody(body);
 
                 if (method.OneWay)
                 {
@@ -307,10 +306,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
             }
             else
             {
-                var copy = new PooledBuffer(response.Body.Length);
-                response.Body.CopyTo(copy.Memory);
-                response.Body = copy.Memory;
-                response.BodyOwner = copy;
+                response.DetachFromSender();
                 Complete(response);
             }
         }
@@ -492,11 +488,9 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
 
         if (!fromNetwork && message.BodyOwner is null)
         {
-            // A local call: the caller's body buffer is disposed when the call ends; the callee gets its own copy.
-            var copy = new PooledBuffer(message.Body.Length);
-            message.Body.CopyTo(copy.Memory);
-            message.Body = copy.Memory;
-            message.BodyOwner = copy;
+            // A local call: the caller's body buffer is disposed when the call ends; the callee gets its own
+            // copy of the inline bytes, and the attached tensors as they are.
+            message.DetachFromSender();
         }
 
         if (_stopped)
@@ -527,11 +521,11 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
         var result = new PooledBufferWriter();
         try
         {
-            var reader = new Reader(message.Body, message.BodyOwner);
+            var reader = message.CreateReader();
             await invoker.InvokeAsync(target, message.MethodId, ref reader, new Writer(result), CancellationToken.None).ConfigureAwait(false);
             if (message.Kind == MessageKind.Request)
             {
-                await SendResponseAsync(message.CreateResponse(ResponseStatus.Ok, result.WrittenMemory), result).ConfigureAwait(false);
+                await SendResponseAsync(message.CreateResponse(ResponseStatus.Ok, result), result).ConfigureAwait(false);
                 result = null;
             }
         }

@@ -63,11 +63,13 @@ internal sealed partial class Connection : IAsyncDisposable
     /// <summary>Frames and sends a message; throws <see cref="MessageTooLargeException"/> without sending when it is too large.</summary>
     public async ValueTask SendAsync(Message message, CancellationToken cancellationToken = default)
     {
-        // Large bodies (tensors) go from their buffer to the socket directly, not through the frame and pipe buffers.
-        var direct = message.Body.Length >= DirectBodyThreshold;
-        using var frame = new PooledBufferWriter(MessageFrame.PrefixLength + (direct ? 0 : message.Body.Length) + 256);
+        // Large bodies (tensors) go from their buffers to the socket directly, not through the frame and
+        // pipe buffers: the header and small inline parts are buffered, each large run is written as is.
+        var bodyLength = message.BodyLength;
+        var direct = bodyLength >= DirectBodyThreshold;
+        using var frame = new PooledBufferWriter(MessageFrame.PrefixLength + (direct ? 0 : (int)bodyLength) + 256);
         MessageFrame.Write(message, frame, includeBody: !direct);
-        var size = frame.WrittenCount + (direct ? message.Body.Length : 0);
+        var size = frame.WrittenCount + (direct ? bodyLength : 0);
         if (size > _maxMessageSize)
         {
             throw new MessageTooLargeException(size, _maxMessageSize);
@@ -77,10 +79,28 @@ internal sealed partial class Connection : IAsyncDisposable
         try
         {
             ObjectDisposedException.ThrowIf(IsClosed, this);
-            await _writer.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            if (direct)
+            if (!direct)
             {
-                await _stream.WriteAsync(message.Body, cancellationToken).ConfigureAwait(false);
+                await _writer.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                _writer.Write(frame.WrittenSpan);
+                var segments = new List<ReadOnlyMemory<byte>>(3);
+                MessageFrame.ForEachBodySegment(message, segments, static (segment, list) => list.Add(segment));
+                foreach (var segment in segments)
+                {
+                    if (segment.Length < DirectBodyThreshold)
+                    {
+                        _writer.Write(segment.Span);
+                        continue;
+                    }
+
+                    await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    await _stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                }
+
+                await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is IOException or SocketException or InvalidOperationException)
@@ -141,6 +161,7 @@ internal sealed partial class Connection : IAsyncDisposable
             {
                 var result = await _reader.ReadAsync(_closed.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
+                var advanced = false;
                 while (true)
                 {
                     if (skipping > 0)
@@ -180,31 +201,45 @@ internal sealed partial class Connection : IAsyncDisposable
                         continue;
                     }
 
-                    if (buffer.Length < total)
+                    if (buffer.Length < total && total < DirectBodyThreshold)
                     {
                         break;
                     }
 
                     var owner = new PooledBuffer((int)total);
+                    if (buffer.Length < total)
+                    {
+                        // A large frame (a tensor): take what the pipe holds, then read the rest from the
+                        // socket straight into the frame's buffer, past the pipe's own buffers.
+                        var have = (int)buffer.Length;
+                        buffer.CopyTo(owner.Memory.Span);
+                        _reader.AdvanceTo(buffer.End);
+                        try
+                        {
+                            await _stream.ReadExactlyAsync(owner.Memory[have..], _closed.Token).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            owner.Release();
+                            throw;
+                        }
+
+                        await DispatchAsync(owner).ConfigureAwait(false);
+                        advanced = true;
+                        break;
+                    }
+
                     buffer.Slice(0, total).CopyTo(owner.Memory.Span);
                     buffer = buffer.Slice(total);
-                    Message message;
-                    try
-                    {
-                        message = MessageFrame.Read(owner);
-                    }
-                    catch (Exception e) when (e is SerializationException or FormatException)
-                    {
-                        owner.Release();
-                        LogMalformed(_logger, PeerIdentity, e.Message);
-                        continue;
-                    }
-
-                    await _onMessage!(message, this).ConfigureAwait(false);
+                    await DispatchAsync(owner).ConfigureAwait(false);
                 }
 
-                _reader.AdvanceTo(buffer.Start, buffer.End);
-                if (result.IsCompleted)
+                if (!advanced)
+                {
+                    _reader.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (result.IsCompleted && !advanced)
                 {
                     break;
                 }
@@ -217,6 +252,23 @@ internal sealed partial class Connection : IAsyncDisposable
         {
             await DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    private async ValueTask DispatchAsync(PooledBuffer owner)
+    {
+        Message message;
+        try
+        {
+            message = MessageFrame.Read(owner);
+        }
+        catch (Exception e) when (e is SerializationException or FormatException)
+        {
+            owner.Release();
+            LogMalformed(_logger, PeerIdentity, e.Message);
+            return;
+        }
+
+        await _onMessage!(message, this).ConfigureAwait(false);
     }
 
     private async Task SendTooLargeAsync(long id)

@@ -46,14 +46,71 @@ internal sealed class Message
     /// <summary>Which client connection a response goes back to, when the sender is a client behind a gateway.</summary>
     public string? Client { get; set; }
 
+    /// <summary>The inline body (all of it for a received message).</summary>
     public ReadOnlyMemory<byte> Body { get; set; }
+
+    /// <summary>Large byte runs (tensors) that belong in <see cref="Body"/> but were not copied into it.</summary>
+    public IReadOnlyList<BodyAttachment>? Attachments { get; set; }
+
+    /// <summary>The body's length on the wire: inline bytes plus attachments.</summary>
+    public long BodyLength
+    {
+        get
+        {
+            long length = Body.Length;
+            if (Attachments is { } attachments)
+            {
+                foreach (var attachment in attachments)
+                {
+                    length += attachment.Data.Length;
+                }
+            }
+
+            return length;
+        }
+    }
 
     /// <summary>Returns the body's buffer to its pool (after the receiver is done with it).</summary>
     public PooledBuffer? BodyOwner { get; set; }
 
     public bool IsRequest => Kind is MessageKind.Request or MessageKind.OneWayRequest;
 
-    public Message CreateResponse(ResponseStatus status, ReadOnlyMemory<byte> body, PooledBuffer? owner = null) => new()
+    /// <summary>Sets the body to what <paramref name="writer"/> holds (the writer stays its owner).</summary>
+    public Message WithBody(PooledBufferWriter writer)
+    {
+        Body = writer.WrittenMemory;
+        Attachments = writer.Attachments;
+        return this;
+    }
+
+    /// <summary>A reader over the body, attachments included.</summary>
+    public Reader CreateReader() => new(Body, BodyOwner, Attachments);
+
+    /// <summary>
+    /// For delivery on this silo: the sender's body writer is disposed when its call ends, so the message
+    /// takes a copy of the small inline bytes and a reference on each attachment's pooled buffer; the
+    /// attached tensor bytes themselves are not copied.
+    /// </summary>
+    public void DetachFromSender()
+    {
+        var copy = new PooledBuffer(Body.Length);
+        Body.CopyTo(copy.Memory);
+        Body = copy.Memory;
+        BodyOwner = copy;
+        if (Attachments is { } attachments)
+        {
+            Attachments = attachments.ToArray();
+            foreach (var attachment in attachments)
+            {
+                if (attachment.Owner is { } owner)
+                {
+                    copy.KeepAlive(owner);
+                }
+            }
+        }
+    }
+
+    public Message CreateResponse(ResponseStatus status, PooledBufferWriter? body) => new()
     {
         Id = Id,
         Kind = MessageKind.Response,
@@ -64,8 +121,8 @@ internal sealed class Message
         Interface = Interface,
         MethodId = MethodId,
         Client = Client,
-        Body = body,
-        BodyOwner = owner,
+        Body = body?.WrittenMemory ?? ReadOnlyMemory<byte>.Empty,
+        Attachments = body?.Attachments,
     };
 
     /// <summary>This response, addressed to the client itself (the gateway relays it).</summary>
@@ -79,6 +136,7 @@ internal sealed class Message
         MethodId = MethodId,
         Client = Client,
         Body = Body,
+        Attachments = Attachments,
         BodyOwner = BodyOwner,
     };
 

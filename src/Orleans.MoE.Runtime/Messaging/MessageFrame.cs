@@ -47,19 +47,41 @@ internal static class MessageFrame
             writer.WriteString(link);
         }
 
-        var length = buffer.WrittenCount - start - 4;
+        var bodyLength = message.BodyLength;
+        writer.WriteVarUInt(checked((uint)bodyLength));
+        long length;
         if (includeBody)
         {
-            writer.WriteBytes(message.Body.Span);
+            ForEachBodySegment(message, buffer, static (segment, buffer) =>
+            {
+                segment.Span.CopyTo(buffer.GetSpan(segment.Length));
+                buffer.Advance(segment.Length);
+            });
             length = buffer.WrittenCount - start - 4;
         }
         else
         {
-            writer.WriteVarUInt((uint)message.Body.Length);
-            length = buffer.WrittenCount - start - 4 + message.Body.Length;
+            length = buffer.WrittenCount - start - 4 + bodyLength;
         }
 
-        BinaryPrimitives.WriteInt32LittleEndian(GetWritten(buffer, start), length);
+        BinaryPrimitives.WriteInt32LittleEndian(GetWritten(buffer, start), (int)Math.Min(length, int.MaxValue));
+    }
+
+    /// <summary>The body in wire order: inline bytes interleaved with the attachments at their positions.</summary>
+    public static void ForEachBodySegment<TState>(Message message, TState state, Action<ReadOnlyMemory<byte>, TState> action)
+    {
+        var inline = 0;
+        if (message.Attachments is { } attachments)
+        {
+            foreach (var attachment in attachments)
+            {
+                action(message.Body[inline..attachment.Position], state);
+                action(attachment.Data, state);
+                inline = attachment.Position;
+            }
+        }
+
+        action(message.Body[inline..], state);
     }
 
     /// <summary>Reads the fixed prefix: (frame length after the length field, version, kind, id).</summary>

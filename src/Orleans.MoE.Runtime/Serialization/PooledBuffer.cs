@@ -11,6 +11,7 @@ public sealed class PooledBuffer
 {
     private byte[]? _array;
     private int _references = 1;
+    private List<PooledBuffer>? _dependents;
 
     public PooledBuffer(int length)
     {
@@ -29,19 +30,57 @@ public sealed class PooledBuffer
         if (Interlocked.Decrement(ref _references) == 0 && Interlocked.Exchange(ref _array, null) is { } array)
         {
             ArrayPool<byte>.Shared.Return(array);
+            if (Interlocked.Exchange(ref _dependents, null) is { } dependents)
+            {
+                foreach (var dependent in dependents)
+                {
+                    dependent.Release();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="other"/> rented as long as this buffer is: a locally delivered message's
+    /// copied header holds the tensor buffers its attachments point into.
+    /// </summary>
+    internal void KeepAlive(PooledBuffer other)
+    {
+        other.AddReference();
+        lock (this)
+        {
+            (_dependents ??= []).Add(other);
         }
     }
 }
 
-/// <summary>A growable writer over pooled arrays.</summary>
+/// <summary>
+/// Bytes that belong to a message body but are not copied into it: a tensor's memory, sent from where it
+/// lies straight to the socket (or handed to a local callee as is). <see cref="Position"/> is the offset
+/// in the inline body where the bytes logically sit (right after their length prefix).
+/// </summary>
+internal readonly record struct BodyAttachment(int Position, ReadOnlyMemory<byte> Data, PooledBuffer? Owner);
+
+/// <summary>
+/// A growable writer over pooled arrays. Large byte runs (tensors) can be attached by reference instead
+/// of copied (<see cref="Writer.WriteBytes(ReadOnlyMemory{byte}, PooledBuffer?)"/>); the writer holds a
+/// reference on their pooled owners until it is disposed.
+/// </summary>
 public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 {
     private byte[] _buffer;
     private int _written;
+    private List<BodyAttachment>? _attachments;
+    private long _attachedBytes;
 
     public PooledBufferWriter(int initialCapacity = 256) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
 
     public int WrittenCount => _written;
+
+    /// <summary>Inline bytes plus attached ones: the body's length on the wire.</summary>
+    public long TotalLength => _written + _attachedBytes;
+
+    internal IReadOnlyList<BodyAttachment>? Attachments => _attachments;
 
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
 
@@ -61,13 +100,32 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         return _buffer.AsSpan(_written);
     }
 
-    public void Clear() => _written = 0;
+    /// <summary>Adds <paramref name="data"/> at the current position without copying it.</summary>
+    internal void Attach(ReadOnlyMemory<byte> data, PooledBuffer? owner)
+    {
+        owner?.AddReference();
+        (_attachments ??= []).Add(new BodyAttachment(_written, data, owner));
+        _attachedBytes += data.Length;
+    }
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(_buffer);
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+
         _buffer = [];
         _written = 0;
+        if (Interlocked.Exchange(ref _attachments, null) is { } attachments)
+        {
+            foreach (var attachment in attachments)
+            {
+                attachment.Owner?.Release();
+            }
+        }
+
+        _attachedBytes = 0;
     }
 
     private void Ensure(int sizeHint)

@@ -4,13 +4,30 @@ using System.Text;
 namespace Orleans.MoE.Runtime.Serialization;
 
 /// <summary>Reads the wire format written by <see cref="Writer"/>; tensor payloads are slices of the owning buffer, not copies.</summary>
-public struct Reader(ReadOnlyMemory<byte> memory, PooledBuffer? owner = null)
+public struct Reader
 {
+    private readonly ReadOnlyMemory<byte> _memory;
+    private readonly PooledBuffer? _owner;
+    private readonly IReadOnlyList<BodyAttachment>? _attachments;
     private int _position;
+    private int _nextAttachment;
 
-    public readonly PooledBuffer? Owner => owner;
+    public Reader(ReadOnlyMemory<byte> memory, PooledBuffer? owner = null)
+    {
+        _memory = memory;
+        _owner = owner;
+    }
 
-    public readonly int Remaining => memory.Length - _position;
+    /// <summary>A body delivered on the same silo: its large byte runs are the sender's attachments, not copies.</summary>
+    internal Reader(ReadOnlyMemory<byte> memory, PooledBuffer? owner, IReadOnlyList<BodyAttachment>? attachments)
+        : this(memory, owner)
+    {
+        _attachments = attachments is { Count: > 0 } ? attachments : null;
+    }
+
+    public readonly PooledBuffer? Owner => _owner;
+
+    public readonly int Remaining => _memory.Length - _position;
 
     public byte ReadByte() => Take(1)[0];
 
@@ -49,16 +66,32 @@ public struct Reader(ReadOnlyMemory<byte> memory, PooledBuffer? owner = null)
     }
 
     /// <summary>A length-prefixed byte run as a slice of the message (no copy).</summary>
-    public ReadOnlyMemory<byte> ReadBytesSlice()
+    public ReadOnlyMemory<byte> ReadBytesSlice() => ReadBytesSlice(out _);
+
+    /// <summary>A length-prefixed byte run (no copy) and the pooled buffer that holds it, if any.</summary>
+    public ReadOnlyMemory<byte> ReadBytesSlice(out PooledBuffer? owner)
     {
         var length = checked((int)ReadVarUInt());
+        if (_attachments is not null && _nextAttachment < _attachments.Count && _attachments[_nextAttachment].Position == _position)
+        {
+            var attachment = _attachments[_nextAttachment++];
+            if (attachment.Data.Length != length)
+            {
+                throw new SerializationException($"attached byte run is {attachment.Data.Length} bytes, its prefix says {length}");
+            }
+
+            owner = attachment.Owner;
+            return attachment.Data;
+        }
+
         if (length > Remaining)
         {
             throw new SerializationException($"byte run of {length} exceeds the {Remaining} bytes left in the message");
         }
 
-        var slice = memory.Slice(_position, length);
+        var slice = _memory.Slice(_position, length);
         _position += length;
+        owner = _owner;
         return slice;
     }
 
@@ -71,7 +104,7 @@ public struct Reader(ReadOnlyMemory<byte> memory, PooledBuffer? owner = null)
             throw new SerializationException($"message ends {count - Remaining} bytes early");
         }
 
-        var span = memory.Span.Slice(_position, count);
+        var span = _memory.Span.Slice(_position, count);
         _position += count;
         return span;
     }

@@ -1,9 +1,11 @@
 namespace Orleans.MoE.Runtime.Serialization;
 
 /// <summary>
-/// Raw tensor bytes for a grain call: written into the message with one copy and read back as a slice
-/// of the received buffer, never element by element. A received payload keeps its pooled buffer alive
-/// until disposed (or collected).
+/// Raw tensor bytes for a grain call, never serialized element by element. A large payload is not
+/// copied into the message: its bytes go from where they lie to the socket, and arrive as a slice of
+/// the pooled buffer the receiver read the frame into; on the same silo the callee gets the caller's
+/// memory itself. The bytes must therefore not change once the payload has been passed to a call.
+/// A received payload keeps its pooled buffer rented until disposed.
 /// </summary>
 public sealed class TensorPayload : IDisposable
 {
@@ -24,6 +26,9 @@ public sealed class TensorPayload : IDisposable
     }
 
     public ReadOnlyMemory<byte> Bytes { get; }
+
+    /// <summary>The pooled buffer <see cref="Bytes"/> lies in (a received payload), or null.</summary>
+    internal PooledBuffer? Owner => Volatile.Read(ref _owner);
 
     public int[] Shape { get; }
 
@@ -50,7 +55,7 @@ internal sealed class TensorPayloadCodec : ICodec<TensorPayload>
             writer.WriteInt32(dimension);
         }
 
-        writer.WriteBytes(value.Bytes.Span);
+        writer.WriteBytes(value.Bytes, value.Owner);
     }
 
     public TensorPayload Read(ref Reader reader)
@@ -62,6 +67,7 @@ internal sealed class TensorPayloadCodec : ICodec<TensorPayload>
             shape[i] = reader.ReadInt32();
         }
 
-        return new TensorPayload(reader.ReadBytesSlice(), shape, dtype, reader.Owner);
+        var bytes = reader.ReadBytesSlice(out var owner);
+        return new TensorPayload(bytes, shape, dtype, owner);
     }
 }

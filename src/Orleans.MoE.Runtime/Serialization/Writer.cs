@@ -76,5 +76,25 @@ public readonly struct Writer(PooledBufferWriter buffer)
         buffer.Advance(value.Length);
     }
 
+    /// <summary>Byte runs at least this long are attached by reference rather than copied.</summary>
+    public const int AttachThreshold = 16 * 1024;
+
+    /// <summary>
+    /// Raw bytes with a length prefix, in the same wire format as <see cref="WriteBytes(ReadOnlySpan{byte})"/>;
+    /// a large run is not copied but attached: it goes from <paramref name="value"/> to the socket (or, on
+    /// the same silo, to the callee) as is. The bytes must not change until the call completes.
+    /// </summary>
+    public void WriteBytes(ReadOnlyMemory<byte> value, PooledBuffer? owner)
+    {
+        if (value.Length < AttachThreshold)
+        {
+            WriteBytes(value.Span);
+            return;
+        }
+
+        WriteVarUInt((uint)value.Length);
+        buffer.Attach(value, owner);
+    }
+
     public void Write<T>(T value) => Codec<T>.Instance.Write(this, value);
 }
