@@ -2,6 +2,7 @@ using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Tensors.Tests;
 
+/// <summary>RMSNorm, SwiGLU, softmax and top-k against double-precision references and hand-worked cases.</summary>
 public sealed class KernelTests
 {
     [Fact]
@@ -11,106 +12,168 @@ public sealed class KernelTests
         float[] weight = [1, 2, 0.5f, 1];
         var y = new float[8];
         Normalization.RmsNorm(x, weight, 1e-6f, y);
-        var rms = MathF.Sqrt((1 + 4 + 9 + 16) / 4f + 1e-6f);
+        var rms = Math.Sqrt((30 / 4.0) + 1e-6);
         Assert.Equal(1 / rms, y[0], 6);
         Assert.Equal(2 * 2 / rms, y[1], 6);
-        Assert.Equal(0.5f * 3 / rms, y[2], 6);
-        Assert.Equal(-2f / MathF.Sqrt(1 + 1e-6f), y[5], 5);
+        Assert.Equal(0.5 * 3 / rms, y[2], 6);
+        Assert.Equal(4 / rms, y[3], 6);
+        var rms2 = Math.Sqrt(1 + 1e-6);
+        Assert.Equal([-1 / rms2, -2 / rms2, -0.5 / rms2, -1 / rms2], y[4..].Select(v => (double)v), new Tolerance(1e-6));
+    }
+
+    [Fact]
+    public void RmsNorm_matches_a_double_reference_row_by_row_and_may_work_in_place()
+    {
+        const int Width = 67, Rows = 5;
+        var random = new Random(3);
+        var x = Enumerable.Range(0, Width * Rows).Select(_ => (float)((random.NextDouble() * 20) - 10)).ToArray();
+        var weight = Enumerable.Range(0, Width).Select(_ => (float)(random.NextDouble() + 0.5)).ToArray();
+        const float Eps = 1e-5f;
+        var expected = new double[x.Length];
+        for (var r = 0; r < Rows; r++)
+        {
+            var meanSquare = x.Skip(r * Width).Take(Width).Sum(v => (double)v * v) / Width;
+            var scale = 1 / Math.Sqrt(meanSquare + Eps);
+            for (var i = 0; i < Width; i++)
+            {
+                expected[(r * Width) + i] = x[(r * Width) + i] * scale * weight[i];
+            }
+        }
+
+        var y = new float[x.Length];
+        Normalization.RmsNorm(x, weight, Eps, y);
+        Normalization.RmsNorm(x, weight, Eps, x);
+        for (var i = 0; i < x.Length; i++)
+        {
+            Assert.Equal(expected[i], y[i], 1e-5 * Math.Max(1, Math.Abs(expected[i])));
+            Assert.Equal(y[i], x[i]);
+        }
+    }
+
+    [Fact]
+    public void RmsNorm_of_a_zero_row_is_zero_thanks_to_eps()
+    {
+        var y = new float[4];
+        Normalization.RmsNorm(new float[4], [1, 1, 1, 1], 1e-6f, y);
+        Assert.Equal([0f, 0f, 0f, 0f], y);
+    }
+
+    [Fact]
+    public void RmsNorm_refuses_rows_that_do_not_fit_the_weight()
+    {
+        float[] weight = [1, 2, 0.5f, 1];
         Assert.Throws<ArgumentException>(() => Normalization.RmsNorm(new float[5], weight, 1e-6f, new float[5]));
+        Assert.Throws<ArgumentException>(() => Normalization.RmsNorm(new float[8], weight, 1e-6f, new float[4]));
     }
 
     [Fact]
     public void SwiGlu_is_silu_of_gate_times_up()
     {
-        float[] gate = [-2, 0, 1, 3];
-        float[] up = [1, 5, 2, -1];
+        float[] gate = [-2, 0, 1, 3, -100, 100, 0.5f];
+        float[] up = [1, 5, 2, -1, 3, 0.25f, -4];
+        var expected = gate.Zip(up, (g, u) => g / (1 + Math.Exp(-g)) * u).ToArray();
         Activations.SwiGlu(gate, up);
-        float Silu(float v) => v / (1 + MathF.Exp(-v));
-        Assert.Equal(Silu(-2) * 1, gate[0], 6);
-        Assert.Equal(0f, gate[1], 6);
-        Assert.Equal(Silu(1) * 2, gate[2], 6);
-        Assert.Equal(Silu(3) * -1, gate[3], 6);
+        for (var i = 0; i < gate.Length; i++)
+        {
+            Assert.False(float.IsNaN(gate[i]));
+            Assert.Equal(expected[i], gate[i], 1e-6 * Math.Max(1, Math.Abs(expected[i])));
+        }
+    }
+
+    [Fact]
+    public void SwiGlu_handles_long_vectors_and_refuses_mismatched_lengths()
+    {
+        var random = new Random(9);
+        var gate = Enumerable.Range(0, 3000).Select(_ => (float)((random.NextDouble() * 16) - 8)).ToArray();
+        var up = Enumerable.Range(0, 3000).Select(_ => (float)((random.NextDouble() * 4) - 2)).ToArray();
+        var expected = gate.Zip(up, (g, u) => g / (1 + Math.Exp(-g)) * u).ToArray();
+        Activations.SwiGlu(gate, up);
+        Assert.All(Enumerable.Range(0, gate.Length), i => Assert.Equal(expected[i], gate[i], 1e-5));
+        Assert.Throws<ArgumentException>(() => Activations.SwiGlu(new float[3], new float[4]));
     }
 
     [Fact]
     public void Softmax_normalises_each_row()
     {
-        float[] x = [1, 2, 3, 1000, 1000, 1000];
+        float[] x = [1, 2, 3, 1000, 1000, 1000, -5, 0, 5];
         Activations.Softmax(x, 3);
-        var e = new[] { MathF.Exp(1), MathF.Exp(2), MathF.Exp(3) };
-        Assert.Equal(e[2] / e.Sum(), x[2], 6);
-        Assert.All(x[3..], v => Assert.Equal(1f / 3, v, 6));
-    }
-
-    [Fact]
-    public void Top_k_is_ordered_prefers_lower_indices_on_ties_and_skips_nan()
-    {
-        var indices = new int[3];
-        TopK.Select([0.5f, float.NaN, 2f, 0.5f, 2f, -1f], indices);
-        Assert.Equal([2, 4, 0], indices);
-        Assert.Throws<ArgumentException>(() => TopK.Select([1f, 2f], new int[3]));
-    }
-
-    [Fact]
-    public void Position_zero_is_the_identity()
-    {
-        var rope = new RotaryEmbedding(RotaryEmbedding.DefaultInverseFrequencies(8, 10000), RopeLayout.Half);
-        float[] x = [1, 2, 3, 4, 5, 6, 7, 8];
-        rope.Apply(x, 1, 8, 0, 0);
-        Assert.Equal([1f, 2, 3, 4, 5, 6, 7, 8], x);
-    }
-
-    [Fact]
-    public void Interleaved_rope_is_half_rope_on_the_deinterleaved_vector()
-    {
-        var frequencies = RotaryEmbedding.DefaultInverseFrequencies(8, 10000);
-        float[] interleaved = [1, 2, 3, 4, 5, 6, 7, 8];
-        float[] deinterleaved = [1, 3, 5, 7, 2, 4, 6, 8];
-        new RotaryEmbedding(frequencies, RopeLayout.Interleaved).Apply(interleaved, 1, 8, 0, 7);
-        new RotaryEmbedding(frequencies, RopeLayout.Half).Apply(deinterleaved, 1, 8, 0, 7);
-        for (var i = 0; i < 4; i++)
+        double[] rows = [1, 2, 3, -5, 0, 5];
+        var first = rows[..3].Select(Math.Exp).ToArray();
+        var last = rows[3..].Select(Math.Exp).ToArray();
+        Assert.Equal(first[0] / first.Sum(), x[0], 6);
+        Assert.Equal(first[2] / first.Sum(), x[2], 6);
+        Assert.All(x[3..6], v => Assert.Equal(1f / 3, v, 6));
+        Assert.Equal(last[0] / last.Sum(), x[6], 6);
+        Assert.Equal(last[2] / last.Sum(), x[8], 6);
+        for (var r = 0; r < 3; r++)
         {
-            Assert.Equal(deinterleaved[i], interleaved[2 * i], 5);
-            Assert.Equal(deinterleaved[i + 4], interleaved[(2 * i) + 1], 5);
+            Assert.Equal(1f, x[(r * 3)..((r * 3) + 3)].Sum(), 6);
         }
     }
 
     [Fact]
-    public void Rope_rotates_only_the_dims_after_the_offset_of_each_head()
+    public void Softmax_of_large_and_minus_infinite_logits_stays_finite()
     {
-        var rope = new RotaryEmbedding(RotaryEmbedding.DefaultInverseFrequencies(2, 10000), RopeLayout.Half);
-        float[] x = [9, 9, 1, 0, 9, 9, 0, 1];
-        rope.Apply(x, 2, 4, 2, 3);
-        Assert.Equal([9f, 9f, MathF.Cos(3), MathF.Sin(3), 9f, 9f, -MathF.Sin(3), MathF.Cos(3)], x.Select(v => MathF.Round(v, 5)).ToArray(), new ToleranceComparer());
-    }
-
-    [Theory]
-    [InlineData(1.0f, 0x3F80)]
-    [InlineData(-2.5f, 0xC020)]
-    [InlineData(1.00390625f, 0x3F80)]
-    [InlineData(1.01171875f, 0x3F82)]
-    [InlineData(float.MaxValue, 0x7F80)]
-    [InlineData(3.3895314e38f, 0x7F7F)]
-    public void Bf16_rounds_to_nearest_even(float value, int bits)
-    {
-        Assert.Equal((ushort)bits, DTypeConvert.SingleToBFloat16(value));
+        float[] x = [88.8f, 89f, float.NegativeInfinity, -1e30f, 1e30f, 1e30f];
+        Activations.Softmax(x, 3);
+        var e = Math.Exp(-0.2);
+        Assert.Equal(e / (1 + e), x[0], 5);
+        Assert.Equal(1 / (1 + e), x[1], 5);
+        Assert.Equal(0f, x[2]);
+        Assert.Equal([0f, 0.5f, 0.5f], x[3..]);
     }
 
     [Fact]
-    public void Bf16_nan_stays_nan_and_widening_is_exact()
+    public void Top_k_is_ordered_and_prefers_lower_indices_on_ties()
     {
-        Assert.True(float.IsNaN(DTypeConvert.BFloat16ToSingle(DTypeConvert.SingleToBFloat16(float.NaN))));
-        ushort[] bits = [0x3F80, 0xC020, 0x0001, 0x7F7F];
-        var widened = new float[bits.Length + 13];
-        var source = Enumerable.Repeat(bits, 5).SelectMany(b => b).Take(widened.Length).ToArray();
-        DTypeConvert.BFloat16ToSingle(source, widened);
-        Assert.All(widened.Select((v, i) => (v, i)), p => Assert.Equal(BitConverter.Int32BitsToSingle(source[p.i] << 16), p.v));
+        var indices = new int[4];
+        TopK.Select([0.5f, -1f, 2f, 0.5f, 2f, -3f, 0.5f], indices);
+        Assert.Equal([2, 4, 0, 3], indices);
     }
 
-    private sealed class ToleranceComparer : IEqualityComparer<float>
+    [Fact]
+    public void Top_k_never_chooses_nan()
     {
-        public bool Equals(float a, float b) => Math.Abs(a - b) < 1e-4;
+        var indices = new int[2];
+        TopK.Select([float.NaN, float.NaN, -7f, float.NaN, -8f, float.NaN], indices);
+        Assert.Equal([2, 4], indices);
 
-        public int GetHashCode(float value) => 0;
+        var one = new int[1];
+        TopK.Select([float.NaN, -1e30f], one);
+        Assert.Equal(1, one[0]);
+    }
+
+    [Fact]
+    public void Top_k_of_all_values_sorts_them_and_more_than_all_is_refused()
+    {
+        var indices = new int[5];
+        TopK.Select([3f, -1f, 4f, 1f, 5f], indices);
+        Assert.Equal([4, 2, 0, 3, 1], indices);
+        Assert.Throws<ArgumentException>(() => TopK.Select([1f, 2f], new int[3]));
+        Assert.Throws<ArgumentException>(() => TopK.Select([], new int[1]));
+    }
+
+    [Fact]
+    public void Top_k_agrees_with_a_stable_sort_on_random_values()
+    {
+        var random = new Random(11);
+        for (var round = 0; round < 200; round++)
+        {
+            var n = random.Next(1, 70);
+            var k = random.Next(1, Math.Min(n, 9) + 1);
+            // Few distinct values, so ties are common.
+            var values = Enumerable.Range(0, n).Select(_ => (float)random.Next(-5, 6)).ToArray();
+            var expected = Enumerable.Range(0, n).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k).ToArray();
+            var indices = new int[k];
+            TopK.Select(values, indices);
+            Assert.Equal(expected, indices);
+        }
+    }
+
+    private sealed class Tolerance(double epsilon) : IEqualityComparer<double>
+    {
+        public bool Equals(double a, double b) => Math.Abs(a - b) <= epsilon;
+
+        public int GetHashCode(double value) => 0;
     }
 }

@@ -3,58 +3,84 @@ using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Tensors.Tests;
 
+/// <summary>
+/// MatMul.Multiply against a naive double-precision product of the values the weights hold in their
+/// stored dtype. The error of each output is measured relative to Σₖ |x[t,k] · W[n,k]|, the scale a
+/// dot product's rounding error is bounded by (relative to the result itself, cancellation would make
+/// any bound meaningless).
+/// </summary>
 public sealed class MatMulTests
 {
-    public static TheoryData<DType, int, int, int> Shapes()
+    private static readonly int[] s_tokenCounts = [1, 2, 3, 4, 5, 33, 64];
+
+    /// <summary>(rows N, cols K): odd K, and N below and above the parallel thresholds (two row blocks of 16, 2²⁰ multiply-adds).</summary>
+    private static readonly (int Rows, int Cols)[] s_shapes = [(3, 7), (40, 17), (300, 100), (3, 257), (40, 257), (300, 257)];
+
+    public static TheoryData<DType, int, int, int> Products()
     {
         var data = new TheoryData<DType, int, int, int>();
         foreach (var dtype in new[] { DType.F32, DType.BF16, DType.F16 })
         {
-            foreach (var tokens in new[] { 1, 2, 3, 4, 5, 33, 64 })
+            foreach (var tokens in s_tokenCounts)
             {
-                data.Add(dtype, tokens, 3, 7);
-                data.Add(dtype, tokens, 40, 17);
-                data.Add(dtype, tokens, 300, 257);
+                foreach (var (rows, cols) in s_shapes)
+                {
+                    data.Add(dtype, tokens, rows, cols);
+                }
             }
 
+            // Large enough to run in parallel even for a single token, with a K that is no multiple of 8 or 16.
             data.Add(dtype, 1, 4096, 300);
-            data.Add(dtype, 8, 1030, 1024);
+            data.Add(dtype, 8, 1030, 1025);
         }
 
         return data;
     }
 
     [Theory]
-    [MemberData(nameof(Shapes))]
+    [MemberData(nameof(Products))]
     public void The_product_matches_a_double_precision_reference(DType dtype, int tokens, int rows, int cols)
     {
-        var random = new Random(rows * 31 + cols);
-        var weights = Enumerable.Range(0, rows * cols).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
-        var x = Enumerable.Range(0, tokens * cols).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
-        var (matrix, handle, stored) = Store(weights, rows, cols, dtype);
-        try
-        {
-            var y = new float[tokens * rows];
-            MatMul.Multiply(x, tokens, matrix, y);
-            for (var t = 0; t < tokens; t++)
-            {
-                for (var r = 0; r < rows; r++)
-                {
-                    double expected = 0, magnitude = 0;
-                    for (var c = 0; c < cols; c++)
-                    {
-                        expected += (double)x[(t * cols) + c] * stored[(r * cols) + c];
-                        magnitude += Math.Abs((double)x[(t * cols) + c] * stored[(r * cols) + c]);
-                    }
+        var random = new Random((rows * 31) + cols + (tokens * 7919));
+        var weights = RandomValues(random, rows * cols, 0.5);
+        var x = RandomValues(random, tokens * cols, 1.0);
+        using var stored = StoredMatrix.Create(weights, rows, cols, dtype);
+        var y = new float[tokens * rows];
+        MatMul.Multiply(x, tokens, stored.Matrix, y);
+        AssertMatchesReference(x, tokens, stored.Values, rows, cols, y);
+    }
 
-                    Assert.True(Math.Abs(y[(t * rows) + r] - expected) <= 1e-5 * Math.Max(1, magnitude), $"y[{t},{r}] = {y[(t * rows) + r]}, expected {expected}");
-                }
-            }
-        }
-        finally
-        {
-            handle.Free();
-        }
+    [Fact]
+    public void Outputs_past_the_product_are_left_alone_and_zero_tokens_do_nothing()
+    {
+        using var stored = StoredMatrix.Create([1, 2, 3, 4, 5, 6], 2, 3, DType.F32);
+        var y = new float[] { 9, 9, 9, 9, 9, 9 };
+        MatMul.Multiply([1, 1, 1, 10, 0, 0], 2, stored.Matrix, y);
+        Assert.Equal([6f, 15f, 10f, 40f, 9f, 9f], y);
+
+        MatMul.Multiply([], 0, stored.Matrix, y);
+        Assert.Equal([6f, 15f, 10f, 40f, 9f, 9f], y);
+    }
+
+    [Theory]
+    [InlineData(DType.F32, 2)]
+    [InlineData(DType.F32, 5)]
+    [InlineData(DType.BF16, 2)]
+    [InlineData(DType.BF16, 5)]
+    [InlineData(DType.F16, 2)]
+    [InlineData(DType.F16, 5)]
+    public void A_slice_of_rows_multiplies_as_those_rows_of_the_whole(DType dtype, int tokens)
+    {
+        const int Rows = 50, Cols = 33, Start = 17, Count = 21;
+        var random = new Random(5);
+        using var stored = StoredMatrix.Create(RandomValues(random, Rows * Cols, 1), Rows, Cols, dtype);
+        var x = RandomValues(random, tokens * Cols, 1);
+        var slice = stored.Matrix.SliceRows(Start, Count);
+        Assert.Equal(stored.Matrix.Data + (Start * Cols * dtype.Size()), slice.Data);
+
+        var y = new float[tokens * Count];
+        MatMul.Multiply(x, tokens, slice, y);
+        AssertMatchesReference(x, tokens, stored.Values[(Start * Cols)..((Start + Count) * Cols)], Count, Cols, y);
     }
 
     [Fact]
@@ -65,31 +91,65 @@ public sealed class MatMulTests
         Assert.Throws<ArgumentException>(() => MatMul.Multiply(new float[6], 2, matrix, new float[3]));
     }
 
-    [Fact]
-    public void Slicing_rows_stays_in_bounds()
+    internal static float[] RandomValues(Random random, int count, double scale) =>
+        Enumerable.Range(0, count).Select(_ => (float)(((random.NextDouble() * 2) - 1) * scale)).ToArray();
+
+    internal static void AssertMatchesReference(float[] x, int tokens, float[] weights, int rows, int cols, float[] y)
     {
-        var matrix = WeightMatrix.FromArray([1, 2, 3, 4, 5, 6], 3, 2);
-        Assert.Equal([3f, 4f, 5f, 6f], matrix.SliceRows(1, 2).ToArray());
-        Assert.Throws<ArgumentOutOfRangeException>(() => matrix.SliceRows(2, 2));
-        Assert.Throws<ArgumentOutOfRangeException>(() => matrix.SliceRows(-1, 1));
+        for (var t = 0; t < tokens; t++)
+        {
+            for (var r = 0; r < rows; r++)
+            {
+                double expected = 0, magnitude = 0;
+                for (var c = 0; c < cols; c++)
+                {
+                    var term = (double)x[(t * cols) + c] * weights[(r * cols) + c];
+                    expected += term;
+                    magnitude += Math.Abs(term);
+                }
+
+                var actual = y[(t * rows) + r];
+                Assert.True(Math.Abs(actual - expected) <= 1e-5 * magnitude, $"y[{t}, {r}] = {actual}, expected {expected} (Σ|terms| {magnitude})");
+            }
+        }
+    }
+}
+
+/// <summary>Weights stored (pinned) in a dtype, with the f32 values that storage holds.</summary>
+internal sealed class StoredMatrix : IDisposable
+{
+    private GCHandle _handle;
+
+    private StoredMatrix(GCHandle handle, WeightMatrix matrix, float[] values)
+    {
+        _handle = handle;
+        Matrix = matrix;
+        Values = values;
     }
 
-    /// <summary>The weights stored in <paramref name="dtype"/>, and the values that storage holds.</summary>
-    private static (WeightMatrix Matrix, GCHandle Handle, float[] Stored) Store(float[] weights, int rows, int cols, DType dtype)
+    public WeightMatrix Matrix { get; }
+
+    public float[] Values { get; }
+
+    public static StoredMatrix Create(float[] weights, int rows, int cols, DType dtype)
     {
         object buffer = dtype switch
         {
-            DType.F32 => weights,
+            DType.F32 => weights.ToArray(),
             DType.BF16 => weights.Select(DTypeConvert.SingleToBFloat16).ToArray(),
-            _ => weights.Select(w => (Half)w).ToArray(),
+            DType.F16 => weights.Select(w => (Half)w).ToArray(),
+            _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
         };
-        var stored = dtype switch
+        var values = buffer switch
         {
-            DType.F32 => weights,
-            DType.BF16 => ((ushort[])buffer).Select(DTypeConvert.BFloat16ToSingle).ToArray(),
-            _ => ((Half[])buffer).Select(h => (float)h).ToArray(),
+            float[] f => f.ToArray(),
+            ushort[] b => b.Select(DTypeConvert.BFloat16ToSingle).ToArray(),
+            Half[] h => h.Select(v => (float)v).ToArray(),
+            _ => throw new InvalidOperationException(),
         };
         var handle = GCHandle.Alloc(buffer, GCHandleType.Pinned);
-        return (new WeightMatrix(handle.AddrOfPinnedObject(), rows, cols, dtype), handle, stored);
+        return new StoredMatrix(handle, new WeightMatrix(handle.AddrOfPinnedObject(), rows, cols, dtype), values);
     }
+
+    public void Dispose() => _handle.Free();
 }

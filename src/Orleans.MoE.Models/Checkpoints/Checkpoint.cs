@@ -131,6 +131,7 @@ public sealed class Checkpoint : IDisposable
     {
         var (file, entry) = Locate(name);
         ExpectShape(entry, rows, cols);
+        ExpectFloatingPoint(entry);
         return new WeightMatrix(file.Address(entry), rows, cols, entry.DType);
     }
 
@@ -198,14 +199,18 @@ public sealed class Checkpoint : IDisposable
 
     private static float[] ToSingles(SafetensorsFile file, TensorEntry entry)
     {
+        ExpectFloatingPoint(entry);
+        var values = new float[checked((int)entry.ElementCount)];
+        DTypeConvert.ToSingle(file.Address(entry), entry.DType, values);
+        return values;
+    }
+
+    private static void ExpectFloatingPoint(TensorEntry entry)
+    {
         if (!entry.DType.IsFloatingPoint())
         {
             throw new CheckpointException($"{entry.File}: tensor '{entry.Name}' is {entry.DType}, expected a floating-point dtype");
         }
-
-        var values = new float[checked((int)entry.ElementCount)];
-        DTypeConvert.ToSingle(file.Address(entry), entry.DType, values);
-        return values;
     }
 
     private static void ExpectShape(TensorEntry entry, params long[] shape)

@@ -206,13 +206,22 @@ public sealed unsafe class SafetensorsFile : IDisposable
             throw new CheckpointException($"{Where()}: data_offsets {offsetsElement} lie outside the {dataLength} bytes of data (file truncated?)");
         }
 
-        long elements = 1;
-        foreach (var d in shape)
+        long expected;
+        try
         {
-            elements = checked(elements * d);
+            long elements = 1;
+            foreach (var d in shape)
+            {
+                elements = checked(elements * d);
+            }
+
+            expected = checked(elements * dtype.Size());
+        }
+        catch (OverflowException e)
+        {
+            throw new CheckpointException($"{Where()}: shape {shapeElement} is too large", e);
         }
 
-        var expected = checked(elements * dtype.Size());
         var entry = new TensorEntry(name, dtype, shape, begin.Value, end.Value - begin.Value, path);
         if (expected != entry.ByteLength)
         {

@@ -62,6 +62,11 @@ public sealed class ModelConfig : ConfigFile
                     {
                         values[item.Name] = item.Value.GetDouble();
                     }
+                    else if (item.Value.ValueKind is JsonValueKind.True or JsonValueKind.False)
+                    {
+                        // Flags such as YaRN's "truncate": false, as 1 or 0.
+                        values[item.Name] = item.Value.GetBoolean() ? 1 : 0;
+                    }
                 }
             }
 
@@ -83,7 +88,7 @@ public sealed class ModelConfig : ConfigFile
     public static ModelConfig Parse(string json, string source) => new(source, ParseObject(json, source));
 }
 
-/// <summary>RoPE settings: the type ("default", "linear", "yarn", ...), base theta, and the type's numeric parameters.</summary>
+/// <summary>RoPE settings: the type ("default", "linear", "yarn", ...), base theta, and the type's numeric parameters (flags as 1 or 0).</summary>
 public sealed record RopeParameters(string Type, double Theta, IReadOnlyDictionary<string, double> Values)
 {
     public double? Get(string name) => Values.TryGetValue(name, out var v) ? v : null;
