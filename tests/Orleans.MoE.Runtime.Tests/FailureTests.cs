@@ -97,6 +97,28 @@ public sealed class FailureTests
     }
 
     [Fact]
+    public async Task A_silo_declared_dead_learns_it_from_the_first_silo_that_refuses_it_not_from_its_table_reads()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        // The zombie re-reads the table only every ten minutes: only the others' refusals can stop it.
+        var zombie = await cluster.StartAdditionalSiloAsync(silo => silo.Configure<ClusterMembershipOptions>(o => o.TableRefreshInterval = TimeSpan.FromMinutes(10)));
+        var grain = zombie.GrainFactory.GetGrain<ILocalGrain>("zombie-told");
+        Assert.Equal(zombie.Address.ToString(), await grain.Silo());
+
+        var snapshot = await cluster.MembershipTable.ReadAllAsync();
+        var (entry, etag) = snapshot.Entries.Single(e => e.Entry.Silo == zombie.Address);
+        Assert.True(await cluster.MembershipTable.UpdateRowAsync(entry with { Status = SiloStatus.Dead }, etag, snapshot.Version));
+
+        // Its next probe of a silo that has read the table is refused with "declared dead", and it halts
+        // at once, before its refused probes could make it suspect the silos that refused it.
+        Assert.True(await Eventually.TrueAsync(() => !zombie.IsRunning, seconds: 8), "the silo declared dead kept running");
+        Assert.Empty(zombie.ActiveGrains);
+        var after = await cluster.MembershipTable.ReadAllAsync();
+        Assert.DoesNotContain(after.Entries.SelectMany(e => e.Entry.Suspicions), v => v.Voter == zombie.Address);
+        Assert.NotEqual(zombie.Address.ToString(), await cluster.Primary.GrainFactory.GetGrain<ILocalGrain>("zombie-told").Silo());
+    }
+
+    [Fact]
     public async Task A_silo_with_the_wrong_secret_is_refused()
     {
         await using var cluster = await TestCluster.StartAsync(1);

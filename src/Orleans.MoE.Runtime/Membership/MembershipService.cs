@@ -208,6 +208,12 @@ internal sealed partial class MembershipService : IDisposable
             return;
         }
 
+        if (!MayJudge)
+        {
+            // This silo learned meanwhile that it is leaving or was declared dead: its failed probe is no evidence.
+            return;
+        }
+
         var missed = _missed.AddOrUpdate(silo, 1, (_, n) => n + 1);
         LogMissedProbe(_logger, silo, missed);
         if (missed < _options.MissedProbesLimit || IsDead(silo))

@@ -22,6 +22,12 @@ internal enum ResponseStatus : byte
 
     /// <summary>The message exceeded the maximum size.</summary>
     TooLarge = 3,
+
+    /// <summary>
+    /// The receiver's cluster view has the sender declared dead: the sender must stop serving (it may
+    /// hold activations the cluster has since placed elsewhere) and re-read the membership table.
+    /// </summary>
+    SenderDeclaredDead = 4,
 }
 
 /// <summary>One request, response or cancellation between silos (or a client and a silo).</summary>
