@@ -1,5 +1,6 @@
 using Orleans.MoE.Runtime.Configuration;
 using Orleans.MoE.Runtime.Hosting;
+using Orleans.MoE.Runtime.Placement;
 using Orleans.MoE.Runtime.Serialization;
 using Orleans.MoE.Runtime.Testing;
 using Orleans.MoE.Runtime.Tests.Grains;
@@ -38,6 +39,35 @@ public sealed class PlacementAndLifecycleTests
         {
             Assert.Equal(highest, await cluster.Silos[i % 3].GrainFactory.GetGrain<IPinnedGrain>($"p{i}").Silo());
         }
+    }
+
+    [Fact]
+    public async Task Directors_see_capacity_the_silos_publish_while_running_and_every_silos_load()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, silo => silo.Configure<SiloOptions>(o => o.Metadata[SiloMetadataKeys.MemoryFree] = "1000"));
+        var (first, second, third) = (cluster.Silos[0], cluster.Silos[1], cluster.Silos[2]);
+        await third.Metadata.PublishAsync(new Dictionary<string, string?> { [SiloMetadataKeys.MemoryFree] = "1250" });
+
+        // The first grain goes to the silo with the most memory; each activation publishes its share
+        // taken, so the next ones follow the capacity that is left.
+        Assert.True(await Eventually.TrueAsync(() => first.ClusterSilos.Single(s => s.Address == third.Address).Metadata[SiloMetadataKeys.MemoryFree] == "1250"));
+        Assert.Equal(third.Address.ToString(), await first.GrainFactory.GetGrain<IMemoryHungryGrain>("m0").Silo());
+        Assert.Equal("1150", third.Metadata.Current[SiloMetadataKeys.MemoryFree]);
+        Assert.True(await Eventually.TrueAsync(() => first.ClusterSilos.Single(s => s.Address == third.Address).Metadata[SiloMetadataKeys.MemoryFree] == "1150"));
+        Assert.Equal(third.Address.ToString(), await first.GrainFactory.GetGrain<IMemoryHungryGrain>("m1").Silo());
+        Assert.True(await Eventually.TrueAsync(() => first.ClusterSilos.Single(s => s.Address == third.Address).Metadata[SiloMetadataKeys.MemoryFree] == "1050"));
+        await second.Metadata.PublishAsync(new Dictionary<string, string?> { [SiloMetadataKeys.MemoryFree] = "5000" });
+        Assert.True(await Eventually.TrueAsync(() => first.ClusterSilos.Single(s => s.Address == second.Address).Metadata[SiloMetadataKeys.MemoryFree] == "5000"));
+        Assert.Equal(second.Address.ToString(), await first.GrainFactory.GetGrain<IMemoryHungryGrain>("m2").Silo());
+
+        // Load: every silo's activation count reaches every other silo (from probes or heartbeats).
+        foreach (var silo in cluster.Silos)
+        {
+            Assert.Equal(3, silo.ClusterSilos.Count);
+            Assert.All(silo.ClusterSilos, s => Assert.True(s.Metadata.ContainsKey(SiloMetadataKeys.Activations)));
+        }
+
+        Assert.True(await Eventually.TrueAsync(() => first.ClusterSilos.Single(s => s.Address == third.Address).Activations >= 2));
     }
 
     [Fact]

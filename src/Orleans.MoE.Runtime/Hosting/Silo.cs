@@ -32,6 +32,12 @@ public sealed partial class Silo : IAsyncDisposable
     /// <summary>Grains with an activation on this silo.</summary>
     public IReadOnlyList<GrainId> ActiveGrains => _runtime.Catalog.Activations.Where(a => a.State == ActivationState.Valid).Select(a => a.GrainId).ToList();
 
+    /// <summary>Publishes this silo's capabilities and capacity to the cluster's placement.</summary>
+    public Placement.ISiloMetadataPublisher Metadata => _runtime.Membership;
+
+    /// <summary>The active silos as this silo's placement sees them: published metadata and load.</summary>
+    public IReadOnlyList<Placement.SiloInfo> ClusterSilos => _runtime.Membership.LiveSilos();
+
     /// <summary>The silos this silo currently sees as active.</summary>
     public IReadOnlyCollection<SiloAddress> ActiveSilos => _runtime.Membership.ActiveSilos;
 

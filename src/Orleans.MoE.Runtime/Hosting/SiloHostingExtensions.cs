@@ -64,6 +64,7 @@ public static class SiloHostingExtensions
         services.TryAddSingleton<SiloRuntime>();
         services.TryAddSingleton(sp => new Silo(sp.GetRequiredService<SiloRuntime>(), sp.GetRequiredService<ILogger<Silo>>()));
         services.TryAddSingleton<IGrainFactory>(sp => sp.GetRequiredService<SiloRuntime>().GrainFactory);
+        services.TryAddSingleton<Placement.ISiloMetadataPublisher>(sp => sp.GetRequiredService<SiloRuntime>().Membership);
         configure?.Invoke(new SiloBuilder(services));
         services.TryAddSingleton<IMembershipTable, InMemoryMembershipTable>();
         if (!services.Any(d => d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, PersistentStateAttribute.DefaultStorage)))

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Orleans.MoE.Runtime.Configuration;
 using Orleans.MoE.Runtime.Placement;
@@ -12,7 +14,7 @@ namespace Orleans.MoE.Runtime.Membership;
 /// the table; enough votes declare it dead. Call failures trigger a probe at once. A silo that finds
 /// itself declared dead halts, so it never serves stale activations.
 /// </summary>
-internal sealed partial class MembershipService : IDisposable
+internal sealed partial class MembershipService : ISiloMetadataPublisher, IDisposable
 {
     private static readonly TimeSpan DeadSiloGrace = TimeSpan.FromSeconds(1);
     private readonly SiloRuntime _runtime;
@@ -27,6 +29,7 @@ internal sealed partial class MembershipService : IDisposable
     private HashSet<SiloAddress> _live = [];
     private HashSet<SiloAddress> _dead = [];
     private int _disposed;
+    private ImmutableDictionary<string, string> _metadata;
 
     public MembershipService(SiloRuntime runtime, IMembershipTable table, ClusterMembershipOptions options, ILogger logger)
     {
@@ -34,7 +37,31 @@ internal sealed partial class MembershipService : IDisposable
         _table = table;
         _options = options;
         _logger = logger;
+        _metadata = runtime.SiloOptions.Metadata.ToImmutableDictionary(StringComparer.Ordinal);
     }
+
+    /// <summary>The metadata this silo publishes, with its activation count.</summary>
+    public IReadOnlyDictionary<string, string> Current =>
+        _metadata.SetItem(SiloMetadataKeys.Activations, _runtime.Catalog.Count.ToString(CultureInfo.InvariantCulture));
+
+    public async Task PublishAsync(IReadOnlyDictionary<string, string?> changes, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        ImmutableInterlocked.Update(ref _metadata, metadata =>
+        {
+            foreach (var (key, value) in changes)
+            {
+                metadata = value is null ? metadata.Remove(key) : metadata.SetItem(key, value);
+            }
+
+            return metadata;
+        });
+        await HeartbeatAsync(cancellationToken).ConfigureAwait(false);
+        Gossip();
+    }
+
+    private Task HeartbeatAsync(CancellationToken cancellationToken) =>
+        _table.UpdateIAmAliveAsync(_runtime.SiloAddress, _runtime.Time.GetUtcNow(), Current, cancellationToken);
 
     /// <summary>Raised after the view changes (live silos, dead silos).</summary>
     public event Action<IReadOnlyCollection<SiloAddress>, IReadOnlyCollection<SiloAddress>>? Changed;
@@ -51,10 +78,19 @@ internal sealed partial class MembershipService : IDisposable
         return view.Keys.Any(s => s.Host == silo.Host && s.Port == silo.Port && s.Generation > silo.Generation);
     }
 
+    /// <summary>
+    /// The active silos with their published metadata and load: this silo's own now; a probed silo's
+    /// activation count from its last probe answer, any other's from its last heartbeat.
+    /// </summary>
     public IReadOnlyList<SiloInfo> LiveSilos() => _view.Values
         .Where(e => e.Status == SiloStatus.Active)
-        .Select(e => new SiloInfo(e.Silo, e.Metadata, e.Silo == _runtime.SiloAddress ? _runtime.Catalog.Count : _activations.GetValueOrDefault(e.Silo)))
+        .Select(e => e.Silo == _runtime.SiloAddress
+            ? new SiloInfo(e.Silo, Current, _runtime.Catalog.Count)
+            : new SiloInfo(e.Silo, e.Metadata, _activations.TryGetValue(e.Silo, out var probed) ? probed : PublishedActivations(e.Metadata)))
         .ToList();
+
+    private static int PublishedActivations(IReadOnlyDictionary<string, string> metadata) =>
+        metadata.TryGetValue(SiloMetadataKeys.Activations, out var text) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var count) ? count : 0;
 
     public IReadOnlyCollection<SiloAddress> ActiveSilos => _view.Values.Where(e => e.Status == SiloStatus.Active).Select(e => e.Silo).ToList();
 
@@ -62,14 +98,14 @@ internal sealed partial class MembershipService : IDisposable
     public async Task JoinAsync(CancellationToken cancellationToken)
     {
         var now = _runtime.Time.GetUtcNow();
-        var entry = new MembershipEntry(_runtime.SiloAddress, SiloStatus.Joining, now, now, [], _runtime.SiloOptions.Metadata);
+        var entry = new MembershipEntry(_runtime.SiloAddress, SiloStatus.Joining, now, now, [], Current);
         await WriteAsync(_ => entry, insert: true, cancellationToken).ConfigureAwait(false);
         await WriteAsync(current => current! with { Status = SiloStatus.Active }, insert: false, cancellationToken).ConfigureAwait(false);
         await RefreshAsync().ConfigureAwait(false);
         Gossip();
         _ = LoopAsync(_options.TableRefreshInterval, RefreshAsync);
         _ = LoopAsync(_options.ProbeInterval, ProbeSuccessorsAsync);
-        _ = LoopAsync(_options.IAmAliveInterval, () => _table.UpdateIAmAliveAsync(_runtime.SiloAddress, _runtime.Time.GetUtcNow(), _runtime.SiloOptions.Metadata, _stopping.Token));
+        _ = LoopAsync(_options.IAmAliveInterval, () => HeartbeatAsync(_stopping.Token));
     }
 
     /// <summary>Graceful leave: ShuttingDown while grains move off, then Dead.</summary>

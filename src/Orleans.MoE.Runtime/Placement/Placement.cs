@@ -29,6 +29,34 @@ public sealed class CustomPlacementAttribute(Type director) : PlacementAttribute
     public Type Director { get; } = director;
 }
 
+/// <summary>Metadata keys with a meaning to the runtime or by convention.</summary>
+public static class SiloMetadataKeys
+{
+    /// <summary>The silo's activation count, published by the runtime with every heartbeat.</summary>
+    public const string Activations = "activations";
+
+    /// <summary>By convention: "true" on silos with a GPU.</summary>
+    public const string Gpu = "gpu";
+
+    /// <summary>By convention: free device (or host) memory in bytes, as an invariant-culture integer.</summary>
+    public const string MemoryFree = "memory-free";
+}
+
+/// <summary>
+/// Publishes this silo's capabilities and capacity (e.g. <see cref="SiloMetadataKeys.MemoryFree"/>) to the
+/// cluster: written to the membership table at once and with every heartbeat, seen by every silo's
+/// placement at its next table read (about a second with the defaults). Inject it into grains or
+/// services of the silo, or use <c>Silo.Metadata</c>.
+/// </summary>
+public interface ISiloMetadataPublisher
+{
+    /// <summary>What this silo publishes now (the runtime's own keys included).</summary>
+    IReadOnlyDictionary<string, string> Current { get; }
+
+    /// <summary>Sets (or, with a null value, removes) keys and publishes the result.</summary>
+    Task PublishAsync(IReadOnlyDictionary<string, string?> changes, CancellationToken cancellationToken = default);
+}
+
 /// <summary>A silo as placement sees it: its address, published metadata (capabilities, capacity) and load (activations, as last probed).</summary>
 public sealed record SiloInfo(SiloAddress Address, IReadOnlyDictionary<string, string> Metadata, int Activations);
 

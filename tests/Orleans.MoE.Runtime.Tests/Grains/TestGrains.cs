@@ -436,3 +436,28 @@ public sealed class CompoundGrain : Grain, ICompoundGrain
 {
     public Task<string> Describe() => Task.FromResult($"{GetPrimaryKeyLong()}+{GetKeyExtension()}");
 }
+
+/// <summary>Places on the silo publishing the most free memory (as an expert director would).</summary>
+public sealed class MostMemoryDirector : IPlacementDirector
+{
+    public SiloAddress PickSilo(PlacementContext context) =>
+        context.Silos.MaxBy(s => s.Metadata.TryGetValue(SiloMetadataKeys.MemoryFree, out var v) ? long.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : 0)!.Address;
+}
+
+public interface IMemoryHungryGrain : IGrainWithStringKey
+{
+    Task<string> Silo();
+}
+
+[CustomPlacement(typeof(MostMemoryDirector))]
+public sealed class MemoryHungryGrain(ISiloMetadataPublisher metadata) : Grain, IMemoryHungryGrain
+{
+    /// <summary>Takes its share of the silo's memory, as an expert loading its weights would.</summary>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var free = long.Parse(metadata.Current[SiloMetadataKeys.MemoryFree], System.Globalization.CultureInfo.InvariantCulture);
+        return metadata.PublishAsync(new Dictionary<string, string?> { [SiloMetadataKeys.MemoryFree] = (free - 100).ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
+    }
+
+    Task<string> IMemoryHungryGrain.Silo() => Task.FromResult(Silo.ToString());
+}
