@@ -82,6 +82,32 @@ public sealed class DiskGrainStorageTests : GrainStorageContract, IDisposable
     public void Dispose() => System.IO.Directory.Delete(_directory, recursive: true);
 
     protected override IGrainStorage CreateStorage() => new DiskGrainStorage(_directory);
+
+    [Fact]
+    public async Task Writers_in_separate_storage_instances_on_one_directory_cannot_both_win()
+    {
+        // As two silos (or processes) sharing the folder: no in-memory lock is shared between them.
+        var grain = new GrainId("T", Guid.NewGuid().ToString("N"));
+        var etag = await new DiskGrainStorage(_directory).WriteAsync("s", grain, [0], null, default);
+        for (var round = 0; round < 5; round++)
+        {
+            var results = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Task.Run(async () =>
+            {
+                try
+                {
+                    return await new DiskGrainStorage(_directory).WriteAsync("s", grain, [(byte)i], etag, default);
+                }
+                catch (InconsistentStateException)
+                {
+                    return null;
+                }
+            })));
+            var winners = results.Where(r => r is not null).ToList();
+            Assert.Single(winners);
+            Assert.Equal(winners[0], (await new DiskGrainStorage(_directory).ReadAsync("s", grain, default)).ETag);
+            etag = winners[0];
+        }
+    }
 }
 
 [Collection(PostgreSqlTestGroup.Name)]

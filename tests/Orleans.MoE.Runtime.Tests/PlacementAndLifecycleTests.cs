@@ -172,6 +172,9 @@ public sealed class PlacementAndLifecycleTests
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
             TestCluster.StartAsync(1, silo => silo.Configure<MessagingOptions>(o => o.MaxMessageSize = 10)));
         Assert.Contains("MaxMessageSize", error.Message);
+        var collection = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            TestCluster.StartAsync(1, silo => silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.Zero)));
+        Assert.Contains("CollectionAge", collection.Message);
     }
 }
 

@@ -114,7 +114,18 @@ internal sealed class MembershipOptionsValidator : IValidateOptions<ClusterMembe
 {
     public ValidateOptionsResult Validate(string? name, ClusterMembershipOptions options) =>
         options.ProbeInterval <= TimeSpan.Zero || options.ProbeTimeout <= TimeSpan.Zero ? ValidateOptionsResult.Fail("probe interval and timeout must be positive")
+        : options.TableRefreshInterval <= TimeSpan.Zero || options.IAmAliveInterval <= TimeSpan.Zero || options.VoteExpiration <= TimeSpan.Zero
+            ? ValidateOptionsResult.Fail("TableRefreshInterval, IAmAliveInterval and VoteExpiration must be positive")
         : options.MissedProbesLimit < 1 || options.VotesForDeath < 1 || options.ProbedSilos < 1 ? ValidateOptionsResult.Fail("MissedProbesLimit, VotesForDeath and ProbedSilos must be at least 1")
+        : ValidateOptionsResult.Success;
+}
+
+internal sealed class GrainCollectionOptionsValidator : IValidateOptions<GrainCollectionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GrainCollectionOptions options) =>
+        options.CollectionAge <= TimeSpan.Zero ? ValidateOptionsResult.Fail("GrainCollectionOptions.CollectionAge must be positive")
+        : options.CollectionQuantum <= TimeSpan.Zero ? ValidateOptionsResult.Fail("GrainCollectionOptions.CollectionQuantum must be positive")
+        : options.DeactivationTimeout <= TimeSpan.Zero ? ValidateOptionsResult.Fail("GrainCollectionOptions.DeactivationTimeout must be positive")
         : ValidateOptionsResult.Success;
 }
 

@@ -6,11 +6,11 @@ namespace Orleans.MoE.Runtime.Storage;
 /// <summary>
 /// Grain state in files under a directory: one file per (state, grain) holding the ETag and the data,
 /// replaced atomically (write to a temporary file, then rename), so a crash mid-write leaves the old state.
+/// Writers hold an exclusive lock on a per-state lock file while they check the ETag and replace the file,
+/// so several silos (or processes) sharing the directory cannot both win a race.
 /// </summary>
-public sealed class DiskGrainStorage(string directory) : IGrainStorage, IDisposable
+public sealed class DiskGrainStorage(string directory) : IGrainStorage
 {
-    private readonly SemaphoreSlim _lock = new(1, 1);
-
     public async Task<(byte[]? Data, string? ETag)> ReadAsync(string stateName, GrainId grain, CancellationToken cancellationToken)
     {
         var path = PathOf(stateName, grain);
@@ -19,7 +19,16 @@ public sealed class DiskGrainStorage(string directory) : IGrainStorage, IDisposa
             return (null, null);
         }
 
-        var bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FileNotFoundException)
+        {
+            return (null, null);
+        }
+
         var etagLength = bytes.Length >= 4 ? BitConverter.ToInt32(bytes, 0) : -1;
         if (etagLength < 0 || etagLength > bytes.Length - 4)
         {
@@ -31,36 +40,44 @@ public sealed class DiskGrainStorage(string directory) : IGrainStorage, IDisposa
 
     public async Task<string> WriteAsync(string stateName, GrainId grain, byte[] data, string? expectedETag, CancellationToken cancellationToken)
     {
-        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await CheckAsync(stateName, grain, expectedETag, cancellationToken).ConfigureAwait(false);
-            var etag = Guid.NewGuid().ToString("N");
-            var etagBytes = Encoding.UTF8.GetBytes(etag);
-            var path = PathOf(stateName, grain);
-            System.IO.Directory.CreateDirectory(directory);
-            var temporary = path + ".tmp";
-            await File.WriteAllBytesAsync(temporary, [.. BitConverter.GetBytes(etagBytes.Length), .. etagBytes, .. data], cancellationToken).ConfigureAwait(false);
-            File.Move(temporary, path, overwrite: true);
-            return etag;
-        }
-        finally
-        {
-            _lock.Release();
-        }
+        ArgumentNullException.ThrowIfNull(data);
+        var path = PathOf(stateName, grain);
+        System.IO.Directory.CreateDirectory(directory);
+        await using var held = (await LockAsync(path, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        await CheckAsync(stateName, grain, expectedETag, cancellationToken).ConfigureAwait(false);
+        var etag = Guid.NewGuid().ToString("N");
+        var etagBytes = Encoding.UTF8.GetBytes(etag);
+        var temporary = $"{path}.{etag}.tmp";
+        await File.WriteAllBytesAsync(temporary, [.. BitConverter.GetBytes(etagBytes.Length), .. etagBytes, .. data], cancellationToken).ConfigureAwait(false);
+        File.Move(temporary, path, overwrite: true);
+        return etag;
     }
 
     public async Task ClearAsync(string stateName, GrainId grain, string? expectedETag, CancellationToken cancellationToken)
     {
-        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        var path = PathOf(stateName, grain);
+        System.IO.Directory.CreateDirectory(directory);
+        await using var held = (await LockAsync(path, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        await CheckAsync(stateName, grain, expectedETag, cancellationToken).ConfigureAwait(false);
+        File.Delete(path);
+    }
+
+    /// <summary>
+    /// An exclusive lock on the state's lock file (FileShare.None: an advisory lock on Unix, honoured by
+    /// every .NET process). The lock file stays: deleting it would let two writers lock different files.
+    /// </summary>
+    private static async Task<FileStream> LockAsync(string path, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
         {
-            await CheckAsync(stateName, grain, expectedETag, cancellationToken).ConfigureAwait(false);
-            File.Delete(PathOf(stateName, grain));
-        }
-        finally
-        {
-            _lock.Release();
+            try
+            {
+                return new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
+            }
+            catch (IOException) when (attempt < 2000)
+            {
+                await Task.Delay(Math.Min(20, 1 + attempt), cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -72,8 +89,6 @@ public sealed class DiskGrainStorage(string directory) : IGrainStorage, IDisposa
             throw new InconsistentStateException($"state '{stateName}' of {grain}: ETag {expectedETag ?? "(none)"} is stale, the stored one is {current ?? "(none)"}");
         }
     }
-
-    public void Dispose() => _lock.Dispose();
 
     private string PathOf(string stateName, GrainId grain) =>
         Path.Combine(directory, Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{stateName}\n{grain}")))[..40] + ".state");
