@@ -233,7 +233,7 @@ public sealed class GrainCodeGenerator : IIncrementalGenerator
             if (kind == "TaskOfT" || kind == "ValueTaskOfT")
             {
                 var taskType = kind == "TaskOfT" ? $"global::System.Threading.Tasks.Task<{result}>" : $"global::System.Threading.Tasks.ValueTask<{result}>";
-                source.AppendLine($"        private static async global::System.Threading.Tasks.ValueTask Complete{i}({taskType} call, global::{RuntimeNamespace}.Serialization.Writer result) => result.Write<{result}>(await call.ConfigureAwait(false));");
+                source.AppendLine($"        private static async global::System.Threading.Tasks.ValueTask Complete{i}({taskType} call, global::{RuntimeNamespace}.Serialization.Writer result) => result.WriteResult<{result}>(await call.ConfigureAwait(false));");
             }
         }
 

@@ -5,7 +5,9 @@ namespace Orleans.MoE.Runtime.Serialization;
 /// copied into the message: its bytes go from where they lie to the socket, and arrive as a slice of
 /// the pooled buffer the receiver read the frame into; on the same silo the callee gets the caller's
 /// memory itself. The bytes must therefore not change once the payload has been passed to a call.
-/// A received payload keeps its pooled buffer rented until disposed.
+/// A received payload keeps its pooled buffer rented until disposed. <see cref="Rent"/> makes a payload
+/// over a pooled buffer to fill and send without allocating. A payload returned from a grain method is
+/// handed over to the runtime, which releases it once it is on its way.
 /// </summary>
 public sealed class TensorPayload : IDisposable
 {
@@ -26,6 +28,45 @@ public sealed class TensorPayload : IDisposable
     }
 
     public ReadOnlyMemory<byte> Bytes { get; }
+
+    /// <summary>
+    /// A payload of <paramref name="shape"/> over a buffer rented from the shared pool (contents
+    /// undefined): fill it through <see cref="GetWritableBytes"/> or <see cref="GetWritableSingles"/>
+    /// before passing it to a call, dispose it after (the pool gets the buffer back once every message
+    /// and receiver holding it has let go).
+    /// </summary>
+    public static TensorPayload Rent(TensorElementType dtype, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        long elements = 1;
+        foreach (var dimension in shape)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(dimension, nameof(shape));
+            elements *= dimension;
+        }
+
+        var bytes = checked((int)(elements * ElementSize(dtype)));
+        var owner = new PooledBuffer(bytes);
+        return new TensorPayload(owner.Memory, shape, dtype) { _owner = owner, _writable = owner.Memory };
+    }
+
+    private Memory<byte> _writable;
+
+    /// <summary>The bytes of a rented payload, to fill before it is sent.</summary>
+    public Span<byte> GetWritableBytes() =>
+        _writable.IsEmpty && Bytes.Length > 0 ? throw new InvalidOperationException("only a rented payload (TensorPayload.Rent) is writable") : _writable.Span;
+
+    /// <summary>The f32 values of a rented payload, to fill before it is sent.</summary>
+    public Span<float> GetWritableSingles() => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(GetWritableBytes());
+
+    /// <summary>Bytes per element of <paramref name="dtype"/>.</summary>
+    public static int ElementSize(TensorElementType dtype) => dtype switch
+    {
+        TensorElementType.F32 => 4,
+        TensorElementType.BF16 or TensorElementType.F16 => 2,
+        TensorElementType.I64 => 8,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown tensor element type"),
+    };
 
     /// <summary>The pooled buffer <see cref="Bytes"/> lies in (a received payload), or null.</summary>
     internal PooledBuffer? Owner => Volatile.Read(ref _owner);

@@ -97,4 +97,17 @@ public readonly struct Writer(PooledBufferWriter buffer)
     }
 
     public void Write<T>(T value) => Codec<T>.Instance.Write(this, value);
+
+    /// <summary>
+    /// Writes a grain method's result. A returned <see cref="TensorPayload"/> is handed over to the runtime:
+    /// it is released here (the message keeps its bytes alive until they are sent or delivered).
+    /// </summary>
+    public void WriteResult<T>(T value)
+    {
+        Write(value);
+        if (value is TensorPayload payload)
+        {
+            payload.Dispose();
+        }
+    }
 }
