@@ -29,6 +29,9 @@ public sealed class ClusterClientOptions
     public int MaxMessageSize { get; set; } = MessagingOptions.DEFAULT_MAX_MESSAGE_SIZE;
 
     public ILogger Logger { get; set; } = NullLogger.Instance;
+
+    /// <summary>The clock for call deadlines and retry pauses.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -76,7 +79,8 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
     private async Task<TResult> InvokeCoreAsync<TResult>(GrainReference target, GrainMethodInfo method, PooledBufferWriter body, bool hasResult, CancellationToken cancellationToken)
     {
         var timeout = method.Timeout ?? _options.ResponseTimeout;
-        var deadline = DateTimeOffset.UtcNow + timeout;
+        var time = _options.Time;
+        var deadline = time.GetUtcNow() + timeout;
         try
         {
             for (var attempt = 0; ; attempt++)
@@ -103,7 +107,7 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
                         return default!;
                     }
 
-                    using var timer = new CancellationTokenSource(TimeSpan.FromTicks(Math.Max(0, (deadline - DateTimeOffset.UtcNow).Ticks)));
+                    using var timer = new CancellationTokenSource(TimeSpan.FromTicks(Math.Max(0, (deadline - time.GetUtcNow()).Ticks)), time);
                     using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
                     await using (linked.Token.Register(() =>
                     {
@@ -138,7 +142,7 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
                         }
                     }
                 }
-                catch (ConnectionClosedException) when (!sent && DateTimeOffset.UtcNow < deadline)
+                catch (ConnectionClosedException) when (!sent && time.GetUtcNow() < deadline)
                 {
                     // The gateway went away before the call left: try another one.
                 }
@@ -149,8 +153,8 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
 
                 // Rejected by a gateway that is shutting down, or not sent: another gateway, after a pause.
                 await DropGatewayAsync().ConfigureAwait(false);
-                await Task.Delay(Math.Min(500, 25 << Math.Min(attempt, 4)), cancellationToken).ConfigureAwait(false);
-                if (DateTimeOffset.UtcNow >= deadline)
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 25 << Math.Min(attempt, 4))), time, cancellationToken).ConfigureAwait(false);
+                if (time.GetUtcNow() >= deadline)
                 {
                     throw new TimeoutException($"{target.Interface.Name}.{method.Name}: no gateway took the call within {timeout}");
                 }

@@ -232,7 +232,13 @@ internal sealed partial class MembershipService : ISiloMetadataPublisher, IDispo
             return;
         }
 
-        var successors = Enumerable.Range(1, Math.Min(_options.ProbedSilos, active.Count - 1)).Select(i => active[(index + i) % active.Count]);
+        var successors = Enumerable.Range(1, Math.Min(_options.ProbedSilos, active.Count - 1)).Select(i => active[(index + i) % active.Count]).ToList();
+        foreach (var silo in _activations.Keys.Where(s => !successors.Contains(s)))
+        {
+            // No longer probed: placement falls back to the load it publishes with its heartbeats.
+            _activations.TryRemove(silo, out _);
+        }
+
         await Task.WhenAll(successors.Select(ProbeAsync)).ConfigureAwait(false);
     }
 
