@@ -75,13 +75,15 @@ internal sealed partial class Connection : IAsyncDisposable
             throw new MessageTooLargeException(size, _maxMessageSize);
         }
 
+        // The caller may give up while waiting for its turn, but once a frame has begun it is written
+        // whole: a frame cut short would corrupt the stream for every call that shares the connection.
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             ObjectDisposedException.ThrowIf(IsClosed, this);
             if (!direct)
             {
-                await _writer.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                await _writer.WriteAsync(frame.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
@@ -96,11 +98,11 @@ internal sealed partial class Connection : IAsyncDisposable
                         continue;
                     }
 
-                    await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    await _stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                    await _writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                    await _stream.WriteAsync(segment, CancellationToken.None).ConfigureAwait(false);
                 }
 
-                await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await _writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is IOException or SocketException or InvalidOperationException)
