@@ -120,20 +120,20 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
                         var response = await completion.Task.ConfigureAwait(false);
                         try
                         {
-                            switch (response.Status)
+                            if (CallOutcome.FailureOf(response, target, method) is { } failure)
                             {
-                                case ResponseStatus.Ok:
-                                    if (!hasResult)
-                                    {
-                                        return default!;
-                                    }
+                                throw failure;
+                            }
 
-                                    var reader = new Reader(response.Body, response.BodyOwner);
-                                    return reader.Read<TResult>();
-                                case ResponseStatus.Error:
-                                    throw ExceptionCodec.Read(response.Body);
-                                case ResponseStatus.TooLarge:
-                                    throw new MessageTooLargeException($"a message of the call {target.Interface.Name}.{method.Name} exceeded the maximum message size");
+                            if (response.Status == ResponseStatus.Ok)
+                            {
+                                if (!hasResult)
+                                {
+                                    return default!;
+                                }
+
+                                var reader = new Reader(response.Body, response.BodyOwner);
+                                return reader.Read<TResult>();
                             }
                         }
                         finally
@@ -153,7 +153,7 @@ public sealed class ClusterClient : IGrainCallSink, IAsyncDisposable
 
                 // Rejected by a gateway that is shutting down, or not sent: another gateway, after a pause.
                 await DropGatewayAsync().ConfigureAwait(false);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 25 << Math.Min(attempt, 4))), time, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(CallOutcome.RetryDelay(attempt), time, cancellationToken).ConfigureAwait(false);
                 if (time.GetUtcNow() >= deadline)
                 {
                     throw new TimeoutException($"{target.Interface.Name}.{method.Name}: no gateway took the call within {timeout}");

@@ -201,16 +201,16 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                     }
 
                     var response = await call.Task.ConfigureAwait(false);
+                    if (CallOutcome.FailureOf(response, target, method) is { } failure)
+                    {
+                        response.BodyOwner?.Release();
+                        throw failure;
+                    }
+
                     switch (response.Status)
                     {
                         case ResponseStatus.Ok:
                             return response;
-                        case ResponseStatus.Error:
-                            var error = ExceptionCodec.Read(response.Body);
-                            response.BodyOwner?.Release();
-                            throw error;
-                        case ResponseStatus.TooLarge:
-                            throw new MessageTooLargeException($"a message of the call {target.Interface.Name}.{method.Name} exceeded the maximum message size");
                         case ResponseStatus.SenderDeclaredDead:
                             LogToldDeclaredDead(_logger, call.Silo!);
                             await Membership.RefreshAsync().ConfigureAwait(false);
@@ -236,7 +236,7 @@ internal sealed partial class SiloRuntime : IGrainCallSink, IAsyncDisposable
                     _pending.TryRemove(message.Id, out _);
                 }
 
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 25 << Math.Min(attempt, 4))), Time, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(CallOutcome.RetryDelay(attempt), Time, cancellationToken).ConfigureAwait(false);
                 if (Time.GetUtcNow() >= deadline)
                 {
                     throw new TimeoutException($"{target.Interface.Name}.{method.Name} on {target.GrainId}: no silo could take the call within {timeout}");

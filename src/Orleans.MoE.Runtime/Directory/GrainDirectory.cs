@@ -127,7 +127,7 @@ internal sealed partial class GrainDirectory
             {
                 _runtime.Membership.ReportCallFailure(owner);
                 LogOwnerUnreachable(_logger, grain, owner, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(250, 20 << Math.Min(attempt, 4))), _runtime.Time).ConfigureAwait(false);
+                await Task.Delay(Messaging.CallOutcome.RetryDelay(attempt, TimeSpan.FromMilliseconds(250)), _runtime.Time).ConfigureAwait(false);
             }
         }
     }
