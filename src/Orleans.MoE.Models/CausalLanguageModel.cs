@@ -56,6 +56,55 @@ public sealed class CausalLanguageModel : IDisposable
     /// </summary>
     public float[][] ForwardBatch(IReadOnlyList<SequenceStep> steps, bool allLogits = false, ForwardTrace? trace = null)
     {
+        var (hidden, slices) = Embed(steps);
+        trace?.HiddenStates.Add((float[])hidden.Clone());
+        var layerTrace = trace is null ? null : new LayerTrace();
+        for (var l = 0; l < Layers.Count; l++)
+        {
+            var sequences = LayerSlices(slices, l);
+            Layers[l].Forward(hidden, sequences, layerTrace);
+            Commit(sequences);
+            if (trace is not null)
+            {
+                trace.HiddenStates.Add((float[])hidden.Clone());
+                if (layerTrace!.RouterLogits is { } routerLogits)
+                {
+                    trace.RouterLogits.Add(routerLogits);
+                    layerTrace.RouterLogits = null;
+                }
+            }
+        }
+
+        _norm.ForwardInPlace(hidden);
+        if (trace is not null)
+        {
+            trace.HiddenStates[^1] = (float[])hidden.Clone();
+        }
+
+        return Logits(hidden, slices, allLogits);
+    }
+
+    /// <summary>
+    /// <see cref="ForwardBatch"/> with the sparse MoE blocks run by <paramref name="moe"/> (for example on
+    /// expert grains across silos); attention, dense layers and the LM head run here.
+    /// </summary>
+    public async Task<float[][]> ForwardBatchAsync(IReadOnlyList<SequenceStep> steps, IMoeExecutor moe, bool allLogits = false, CancellationToken cancellationToken = default)
+    {
+        var (hidden, slices) = Embed(steps);
+        for (var l = 0; l < Layers.Count; l++)
+        {
+            var sequences = LayerSlices(slices, l);
+            await Layers[l].ForwardAsync(hidden, sequences, l, moe, cancellationToken).ConfigureAwait(false);
+            Commit(sequences);
+        }
+
+        _norm.ForwardInPlace(hidden);
+        return Logits(hidden, slices, allLogits);
+    }
+
+    /// <summary>The embeddings of every step's tokens, one row per token, and each sequence's rows.</summary>
+    private (float[] Hidden, List<(int Offset, int Count, KvCache Cache)> Slices) Embed(IReadOnlyList<SequenceStep> steps)
+    {
         ArgumentNullException.ThrowIfNull(steps);
         var hiddenSize = HiddenSize;
         var slices = new List<(int Offset, int Count, KvCache Cache)>(steps.Count);
@@ -92,34 +141,23 @@ public sealed class CausalLanguageModel : IDisposable
             }
         }
 
-        trace?.HiddenStates.Add((float[])hidden.Clone());
-        var layerTrace = trace is null ? null : new LayerTrace();
-        for (var l = 0; l < Layers.Count; l++)
+        return (hidden, slices);
+    }
+
+    private static SequenceSlice[] LayerSlices(List<(int Offset, int Count, KvCache Cache)> slices, int layer) =>
+        slices.Select(x => new SequenceSlice(x.Offset, x.Count, x.Cache.Layers[layer])).ToArray();
+
+    private static void Commit(SequenceSlice[] sequences)
+    {
+        foreach (var sequence in sequences)
         {
-            var sequences = slices.Select(x => new SequenceSlice(x.Offset, x.Count, x.Cache.Layers[l])).ToArray();
-            Layers[l].Forward(hidden, sequences, layerTrace);
-            foreach (var sequence in sequences)
-            {
-                sequence.Cache.Commit(sequence.Cache.Length + sequence.Count);
-            }
-
-            if (trace is not null)
-            {
-                trace.HiddenStates.Add((float[])hidden.Clone());
-                if (layerTrace!.RouterLogits is { } routerLogits)
-                {
-                    trace.RouterLogits.Add(routerLogits);
-                    layerTrace.RouterLogits = null;
-                }
-            }
+            sequence.Cache.Commit(sequence.Cache.Length + sequence.Count);
         }
+    }
 
-        _norm.ForwardInPlace(hidden);
-        if (trace is not null)
-        {
-            trace.HiddenStates[^1] = (float[])hidden.Clone();
-        }
-
+    private float[][] Logits(float[] hidden, List<(int Offset, int Count, KvCache Cache)> slices, bool allLogits)
+    {
+        var hiddenSize = HiddenSize;
         return slices.Select(x =>
         {
             var count = allLogits ? x.Count : 1;

@@ -10,6 +10,16 @@ public sealed class KvCache
     public IReadOnlyList<LayerCache> Layers { get; }
 
     public int Length => Layers.Count == 0 ? 0 : Layers[0].Length;
+
+    /// <summary>Forgets every position from <paramref name="length"/> on (undoes a step that failed part way).</summary>
+    public void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        foreach (var layer in Layers)
+        {
+            layer.Commit(Math.Min(layer.Length, length));
+        }
+    }
 }
 
 /// <summary>One sequence's part of a batched step: its new tokens and its cache.</summary>

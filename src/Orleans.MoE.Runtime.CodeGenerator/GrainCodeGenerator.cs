@@ -128,27 +128,28 @@ public sealed class GrainCodeGenerator : IIncrementalGenerator
             var (kind, result) = ReturnShape(m);
             source.AppendLine($"        {m.ReturnType.ToDisplayString(s_full)} {m.ContainingType.ToDisplayString(s_full)}.{m.Name}({parameters})");
             source.AppendLine("        {");
-            source.AppendLine("            var request = CreateRequestBody();");
-            source.AppendLine($"            var writer = new global::{RuntimeNamespace}.Serialization.Writer(request);");
+            // Generated locals start with "__" so no parameter name can collide with them.
+            source.AppendLine("            var __body = CreateRequestBody();");
+            source.AppendLine($"            var __writer = new global::{RuntimeNamespace}.Serialization.Writer(__body);");
             foreach (var p in m.Parameters.Where(p => !SymbolEqualityComparer.Default.Equals(p, cancellation)))
             {
-                source.AppendLine($"            writer.Write<{p.Type.ToDisplayString(s_full)}>({Escape(p.Name)});");
+                source.AppendLine($"            __writer.Write<{p.Type.ToDisplayString(s_full)}>({Escape(p.Name)});");
             }
 
             var token = cancellation is null ? "default" : Escape(cancellation.Name);
             switch (kind)
             {
                 case "Task":
-                    source.AppendLine($"            return InvokeAsync({i}, request, {token});");
+                    source.AppendLine($"            return InvokeAsync({i}, __body, {token});");
                     break;
                 case "ValueTask":
-                    source.AppendLine($"            return new global::System.Threading.Tasks.ValueTask(InvokeAsync({i}, request, {token}));");
+                    source.AppendLine($"            return new global::System.Threading.Tasks.ValueTask(InvokeAsync({i}, __body, {token}));");
                     break;
                 case "TaskOfT":
-                    source.AppendLine($"            return InvokeAsync<{result}>({i}, request, {token});");
+                    source.AppendLine($"            return InvokeAsync<{result}>({i}, __body, {token});");
                     break;
                 case "ValueTaskOfT":
-                    source.AppendLine($"            return new global::System.Threading.Tasks.ValueTask<{result}>(InvokeAsync<{result}>({i}, request, {token}));");
+                    source.AppendLine($"            return new global::System.Threading.Tasks.ValueTask<{result}>(InvokeAsync<{result}>({i}, __body, {token}));");
                     break;
                 default:
                     source.AppendLine($"            throw new global::System.NotSupportedException(\"grain method {m.Name} must return Task, Task<T>, ValueTask or ValueTask<T>\");");

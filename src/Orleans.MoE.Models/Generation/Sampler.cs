@@ -17,6 +17,23 @@ public sealed class Sampler
         _random = options.Seed is { } seed ? new Random(seed) : new Random();
     }
 
+    /// <summary>
+    /// Advances the random generator past <paramref name="tokens"/> sampled tokens (one draw each), so a
+    /// sequence resumed after its first <paramref name="tokens"/> tokens samples what it would have.
+    /// </summary>
+    public void Skip(int tokens)
+    {
+        if (_options.IsGreedy)
+        {
+            return;
+        }
+
+        for (var i = 0; i < tokens; i++)
+        {
+            _random.NextDouble();
+        }
+    }
+
     public int Next(ReadOnlySpan<float> logits)
     {
         if (_options.IsGreedy)

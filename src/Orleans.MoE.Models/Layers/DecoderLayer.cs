@@ -18,9 +18,38 @@ public sealed class DecoderLayer(RmsNorm inputNorm, IAttention attention, RmsNor
 
     public void Forward(Span<float> hidden, IReadOnlyList<SequenceSlice> sequences, LayerTrace? trace)
     {
+        var (normed, delta) = AttentionAndNorm(hidden, sequences);
+        FeedForward.Forward(normed, hidden.Length / inputNorm.Width, delta, trace);
+        TensorPrimitives.Add(hidden, delta, hidden);
+    }
+
+    /// <summary>
+    /// As <see cref="Forward"/>, with a sparse MoE feed-forward handed to <paramref name="moe"/> (which may
+    /// run the experts elsewhere) instead of running it in place.
+    /// </summary>
+    public async ValueTask ForwardAsync(float[] hidden, IReadOnlyList<SequenceSlice> sequences, int layer, IMoeExecutor moe, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(moe);
+        var (normed, delta) = AttentionAndNorm(hidden, sequences);
+        var rows = hidden.Length / inputNorm.Width;
+        if (FeedForward is SparseMoeBlock block)
+        {
+            await moe.ForwardAsync(layer, block, normed, rows, delta, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            FeedForward.Forward(normed, rows, delta);
+        }
+
+        TensorPrimitives.Add(hidden, delta, hidden);
+    }
+
+    /// <summary>h += attention(norm(h)) per sequence; returns (post-attention norm of h, a buffer for the feed-forward's output).</summary>
+    private (float[] Normed, float[] Delta) AttentionAndNorm(Span<float> hidden, IReadOnlyList<SequenceSlice> sequences)
+    {
         ArgumentNullException.ThrowIfNull(sequences);
         var width = inputNorm.Width;
-        var rows = hidden.Length / width;
         var normed = new float[hidden.Length];
         var delta = new float[hidden.Length];
         inputNorm.Forward(hidden, normed);
@@ -32,7 +61,13 @@ public sealed class DecoderLayer(RmsNorm inputNorm, IAttention attention, RmsNor
 
         TensorPrimitives.Add(hidden, delta, hidden);
         postAttentionNorm.Forward(hidden, normed);
-        FeedForward.Forward(normed, rows, delta, trace);
-        TensorPrimitives.Add(hidden, delta, hidden);
+        return (normed, delta);
     }
+}
+
+/// <summary>Runs the sparse MoE blocks of a forward pass: in place, or spread over a mesh of expert grains.</summary>
+public interface IMoeExecutor
+{
+    /// <summary>output[T, hidden] = block(x[T, hidden]) for decoder layer <paramref name="layer"/>.</summary>
+    ValueTask ForwardAsync(int layer, SparseMoeBlock block, float[] x, int tokens, float[] output, CancellationToken cancellationToken);
 }

@@ -70,37 +70,74 @@ public sealed class SparseMoeBlock(
         return new ExpertRouting(tokens, topK, chosen, weights);
     }
 
-    /// <summary>Adds Σ weight · expert(x) over each token's routed experts into output, one batched product per expert.</summary>
+    /// <summary>Adds Σ weight · expert(x) over each token's routed experts into output; the experts run as one group.</summary>
     public void RunExperts(ReadOnlySpan<float> x, ExpertRouting routing, Span<float> output)
     {
+        ArgumentNullException.ThrowIfNull(routing);
         var hidden = router.InFeatures;
         var byExpert = routing.ByExpert(ExpertCount);
+        var group = new List<ExpertRows>();
+        var rows = 0;
         for (var e = 0; e < ExpertCount; e++)
         {
-            var routed = byExpert[e];
-            if (routed is null)
+            if (byExpert[e] is { } routed)
+            {
+                group.Add(new ExpertRows(experts[e], rows, routed.Count));
+                rows += routed.Count;
+            }
+        }
+
+        var batch = new float[rows * hidden];
+        var offset = 0;
+        foreach (var routed in byExpert)
+        {
+            foreach (var (token, _) in routed ?? [])
+            {
+                x.Slice(token * hidden, hidden).CopyTo(batch.AsSpan(offset++ * hidden));
+            }
+        }
+
+        var result = new float[rows * hidden];
+        ExpertGroup.Forward(group, batch, result, hidden);
+        Combine(byExpert, routing, result, output);
+    }
+
+    /// <summary>
+    /// Adds each expert's rows of <paramref name="results"/> (laid out expert by expert as
+    /// <see cref="ExpertRouting.ByExpert"/> orders them) into output with the routing weights, in expert
+    /// order, so every way of computing the experts sums in the same order. Experts whose
+    /// <paramref name="skip"/> entry is true are left out (their rows are still counted).
+    /// </summary>
+    public void Combine(List<(int Token, int Slot)>[] byExpert, ExpertRouting routing, ReadOnlySpan<float> results, Span<float> output, bool[]? skip = null, float[]? tokenScale = null)
+    {
+        ArgumentNullException.ThrowIfNull(byExpert);
+        ArgumentNullException.ThrowIfNull(routing);
+        var hidden = router.InFeatures;
+        var row = 0;
+        for (var e = 0; e < byExpert.Length; e++)
+        {
+            if (byExpert[e] is not { } routed)
             {
                 continue;
             }
 
-            var batch = new float[routed.Count * hidden];
-            for (var i = 0; i < routed.Count; i++)
+            if (skip?[e] == true)
             {
-                x.Slice(routed[i].Token * hidden, hidden).CopyTo(batch.AsSpan(i * hidden));
+                row += routed.Count;
+                continue;
             }
 
-            var result = new float[routed.Count * hidden];
-            experts[e].Forward(batch, routed.Count, result);
-            for (var i = 0; i < routed.Count; i++)
+            foreach (var (token, slot) in routed)
             {
-                var (token, slot) = routed[i];
                 var target = output.Slice(token * hidden, hidden);
-                TensorPrimitives.MultiplyAdd(result.AsSpan(i * hidden, hidden), routing.Weights[(token * topK) + slot], target, target);
+                var weight = routing.Weights[(token * routing.TopK) + slot] * (tokenScale?[token] ?? 1f);
+                TensorPrimitives.MultiplyAdd(results.Slice(row++ * hidden, hidden), weight, target, target);
             }
         }
     }
 
-    private void AddSharedExpert(ReadOnlySpan<float> x, int tokens, Span<float> output)
+    /// <summary>Adds the shared expert's output (gated when the block has a shared-expert gate) into output.</summary>
+    public void AddSharedExpert(ReadOnlySpan<float> x, int tokens, Span<float> output)
     {
         if (sharedExpert is null)
         {

@@ -151,6 +151,8 @@ internal sealed partial class GrainDirectory
 
     public void Cache(ActivationAddress address) => _cache[address.Grain] = address;
 
+    public ActivationAddress? Cached(GrainId grain) => _cache.TryGetValue(grain, out var address) ? address : null;
+
     public void Invalidate(GrainId grain) => _cache.TryRemove(grain, out _);
 
     private IDirectoryPartition Owner(GrainId grain)

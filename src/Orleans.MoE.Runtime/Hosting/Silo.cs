@@ -19,6 +19,9 @@ public sealed partial class Silo : IAsyncDisposable
         _logger = logger;
     }
 
+    /// <summary>The silo's service container (grains and lifecycle participants are built from it).</summary>
+    public IServiceProvider Services => _runtime.Services;
+
     public SiloAddress Address => _runtime.SiloAddress;
 
     public IGrainFactory GrainFactory => _runtime.GrainFactory;
@@ -63,6 +66,11 @@ public sealed partial class Silo : IAsyncDisposable
         _runtime.Start();
         await _runtime.Membership.JoinAsync(cancellationToken).ConfigureAwait(false);
         _ = CollectLoopAsync();
+        foreach (var participant in Participants)
+        {
+            await participant.OnSiloStartedAsync(_stopping.Token).ConfigureAwait(false);
+        }
+
         LogStarted(_logger, Address);
     }
 
@@ -77,6 +85,23 @@ public sealed partial class Silo : IAsyncDisposable
             return;
         }
 
+        if (!_runtime.IsHalted)
+        {
+            await _runtime.Membership.LeaveAsync(SiloStatus.ShuttingDown, cancellationToken).ConfigureAwait(false);
+            await _runtime.Membership.RefreshAsync().ConfigureAwait(false);
+            foreach (var participant in Participants)
+            {
+                try
+                {
+                    await participant.OnSiloStoppingAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogParticipantFailed(_logger, participant.GetType().Name, e);
+                }
+            }
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_runtime.IsHalted)
         {
@@ -84,9 +109,6 @@ public sealed partial class Silo : IAsyncDisposable
             await _runtime.DisposeAsync().ConfigureAwait(false);
             return;
         }
-
-        await _runtime.Membership.LeaveAsync(SiloStatus.ShuttingDown, cancellationToken).ConfigureAwait(false);
-        await _runtime.Membership.RefreshAsync().ConfigureAwait(false);
 
         // From here new requests are refused with "rejected", which callers answer by routing again.
         _runtime.StopAccepting();
@@ -125,6 +147,9 @@ public sealed partial class Silo : IAsyncDisposable
         }
     }
 
+    private IEnumerable<ISiloLifecycleParticipant> Participants =>
+        (IEnumerable<ISiloLifecycleParticipant>?)_runtime.Services.GetService(typeof(IEnumerable<ISiloLifecycleParticipant>)) ?? [];
+
     private async Task CollectLoopAsync()
     {
         using var timer = new PeriodicTimer(_runtime.CollectionOptions.CollectionQuantum, _runtime.Time);
@@ -142,6 +167,9 @@ public sealed partial class Silo : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Silo {Silo} started")]
     private static partial void LogStarted(ILogger logger, SiloAddress silo);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Participant} failed while the silo was stopping")]
+    private static partial void LogParticipantFailed(ILogger logger, string participant, Exception error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Silo {Silo} stopped")]
     private static partial void LogStopped(ILogger logger, SiloAddress silo);

@@ -66,6 +66,7 @@ public static class SiloHostingExtensions
         services.TryAddSingleton(sp => new Silo(sp.GetRequiredService<SiloRuntime>(), sp.GetRequiredService<ILogger<Silo>>()));
         services.TryAddSingleton<IGrainFactory>(sp => sp.GetRequiredService<SiloRuntime>().GrainFactory);
         services.TryAddSingleton<Placement.ISiloMetadataPublisher>(sp => sp.GetRequiredService<SiloRuntime>().Membership);
+        services.TryAddSingleton<IGrainLocator>(sp => new GrainLocator(sp.GetRequiredService<SiloRuntime>()));
         configure?.Invoke(new SiloBuilder(services));
         services.TryAddSingleton<IMembershipTable, InMemoryMembershipTable>();
         if (!services.Any(d => d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, PersistentStateAttribute.DefaultStorage)))

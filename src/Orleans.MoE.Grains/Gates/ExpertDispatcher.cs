@@ -1,0 +1,258 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Runtime;
+using Orleans.MoE.Runtime.Hosting;
+using Orleans.MoE.Runtime.Serialization;
+
+namespace Orleans.MoE.Grains.Gates;
+
+/// <summary>A step could not get every expert's result within the retry window.</summary>
+public sealed class MeshStepException : Exception
+{
+    public MeshStepException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public MeshStepException()
+    {
+    }
+
+    public MeshStepException(string message)
+        : base(message)
+    {
+    }
+}
+
+/// <summary>
+/// Sends a layer's routed tokens to the experts and collects their rows. For each expert it picks an
+/// activation (a replica on this silo first, else replicas in turn), groups the experts by the silo
+/// their activation is known to live on and sends <b>one request per destination silo</b>, addressed to
+/// one expert there, naming every expert of the group. Experts with no known activation are sent alone
+/// (the call activates them through placement). Experts a destination no longer has, and every expert
+/// of a request that failed (its silo died, it timed out), are sent again after a short pause, against
+/// the new location or activation, until <see cref="MeshOptions.ExpertRetryWindow"/> has passed; the
+/// experts are pure functions of their input, so a retried step computes the same values.
+/// </summary>
+public sealed partial class ExpertDispatcher(
+    IGrainFactory grains, IGrainLocator locator, Silo silo, MeshPlanView plans, MeshMetrics metrics,
+    IOptions<MeshOptions> options, TimeProvider time, ILogger<ExpertDispatcher> logger)
+{
+    /// <summary>Errors that are not about reachability (activation refused, no room) are retried this long at most.</summary>
+    private static readonly TimeSpan NonTransientRetry = TimeSpan.FromSeconds(2);
+
+    private int _roundRobin;
+
+    /// <summary>
+    /// Computes every routed expert's rows. <paramref name="input"/> and <paramref name="results"/> hold the
+    /// rows expert by expert (<paramref name="experts"/>: expert, first row, rows). Returns the experts
+    /// skipped in degraded mode (empty unless it is enabled and a deadline passed).
+    /// </summary>
+    public async Task<IReadOnlySet<int>> RunAsync(string model, int layer, IReadOnlyList<(int Expert, int Offset, int Count)> experts,
+        float[] input, float[] results, int hidden, int topK, Func<IReadOnlySet<int>, bool> canSkip, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(experts);
+        ArgumentNullException.ThrowIfNull(canSkip);
+        var pending = experts.ToDictionary(e => e.Expert);
+        var started = time.GetUtcNow();
+        var deadline = started + options.Value.ExpertRetryWindow;
+        var degraded = options.Value.Degraded;
+        DateTimeOffset? skipAt = degraded.Enabled ? started + degraded.Deadline : null;
+        Exception? lastError = null;
+        var clean = true;
+        var sent = Stopwatch.GetTimestamp();
+        long slowestCompute = 0;
+        for (var attempt = 0; ; attempt++)
+        {
+            var requests = await PlanRequestsAsync(model, layer, pending.Values).ConfigureAwait(false);
+            var inflight = requests.Select(r => (Task: Send(model, layer, r, input, hidden), Request: r)).ToList();
+            while (inflight.Count > 0)
+            {
+                var waitForSkip = skipAt is { } at ? Task.Delay(Max(TimeSpan.Zero, at - time.GetUtcNow()), time, cancellationToken) : null;
+                var done = waitForSkip is null
+                    ? await Task.WhenAny(inflight.Select(i => (Task)i.Task)).ConfigureAwait(false)
+                    : await Task.WhenAny(inflight.Select(i => (Task)i.Task).Append(waitForSkip)).ConfigureAwait(false);
+                if (done == waitForSkip)
+                {
+                    skipAt = null;
+                    var skipped = pending.Keys.ToHashSet();
+                    if (canSkip(skipped))
+                    {
+                        foreach (var (task, _) in inflight)
+                        {
+                            _ = task.ContinueWith(t => t.Result.Rows.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+                        }
+
+                        metrics.ExpertsSkipped(skipped.Count, $"layer {layer}: skipped experts {string.Join(",", skipped)} that had not answered within {degraded.Deadline.TotalMilliseconds} ms (degraded mode)");
+                        return skipped;
+                    }
+
+                    continue;
+                }
+
+                var index = inflight.FindIndex(i => i.Task == done);
+                var (call, request) = inflight[index];
+                inflight.RemoveAt(index);
+                try
+                {
+                    using var result = await call.ConfigureAwait(false);
+                    slowestCompute = Math.Max(slowestCompute, result.ComputeMicroseconds);
+                    Accept(request, result, pending, results, hidden);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    clean = false;
+                    lastError = e;
+                    foreach (var key in request.Keys)
+                    {
+                        locator.Invalidate(key.GrainId);
+                    }
+
+                    if (e is ActivationFailedException or RemoteGrainException or ArgumentException)
+                    {
+                        deadline = Min(deadline, time.GetUtcNow() + NonTransientRetry);
+                    }
+
+                    metrics.ExpertCallFailed($"layer {layer}: experts {string.Join(",", request.Keys.Select(k => k.Expert))} on {request.Silo?.ToString() ?? "(new activation)"} failed ({e.GetType().Name}: {e.Message}); sending again");
+                    LogCallFailed(logger, layer, request.Silo?.ToString() ?? "(new activation)", e.Message);
+                }
+            }
+
+            if (pending.Count == 0)
+            {
+                if (clean && attempt == 0)
+                {
+                    metrics.DispatchOverhead.Record(Math.Max(0, Stopwatch.GetElapsedTime(sent).TotalMicroseconds - slowestCompute));
+                }
+
+                return new HashSet<int>();
+            }
+
+            clean = false;
+            if (time.GetUtcNow() >= deadline)
+            {
+                throw new MeshStepException(
+                    $"model '{model}' layer {layer}: experts {string.Join(",", pending.Keys)} did not answer within {options.Value.ExpertRetryWindow}" + (lastError is null ? "" : $": {lastError.Message}"),
+                    lastError);
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 25 << Math.Min(attempt, 5))), time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One request: the silo it is believed to go to (null: unknown) and its experts' activations, the first of which it is addressed to.</summary>
+    private sealed record Request(SiloAddress? Silo, List<ExpertKey> Keys, List<(int Expert, int Offset, int Count)> Rows);
+
+    private async Task<List<Request>> PlanRequestsAsync(string model, int layer, IEnumerable<(int Expert, int Offset, int Count)> pending)
+    {
+        var chosen = pending.Select(p => (Rows: p, Key: Choose(model, layer, p.Expert))).ToList();
+        var unknown = chosen.Where(c => locator.CachedLocation(c.Key.GrainId) is null).ToList();
+        if (unknown.Count > 0)
+        {
+            await Task.WhenAll(unknown.Select(async c =>
+            {
+                try
+                {
+                    await locator.LookupAsync(c.Key.GrainId).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is TimeoutException or SiloUnavailableException or Runtime.Messaging.ConnectionClosedException)
+                {
+                    // Unknown it stays: the expert is sent alone and the call finds or creates its activation.
+                }
+            })).ConfigureAwait(false);
+        }
+
+        var requests = new List<Request>();
+        foreach (var group in chosen.GroupBy(c => locator.CachedLocation(c.Key.GrainId)))
+        {
+            if (group.Key is null)
+            {
+                requests.AddRange(group.Select(c => new Request(null, [c.Key], [c.Rows])));
+            }
+            else
+            {
+                requests.Add(new Request(group.Key, group.Select(c => c.Key).ToList(), group.Select(c => c.Rows).ToList()));
+            }
+        }
+
+        return requests;
+    }
+
+    /// <summary>The activation to use for an expert: its only one, a replica on this silo, else replicas in turn.</summary>
+    private ExpertKey Choose(string model, int layer, int expert)
+    {
+        var primary = new ExpertKey(model, layer, expert);
+        var replicas = plans.Get(model).Replicas(layer, expert);
+        if (replicas == 1)
+        {
+            return primary;
+        }
+
+        for (var r = 0; r < replicas; r++)
+        {
+            var key = primary with { Replica = r };
+            if (locator.CachedLocation(key.GrainId) == silo.Address)
+            {
+                return key;
+            }
+        }
+
+        return primary with { Replica = (int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)replicas) };
+    }
+
+    private Task<ExpertBatchResult> Send(string model, int layer, Request request, float[] input, int hidden)
+    {
+        var count = request.Rows.Sum(r => r.Count);
+        var rows = TensorPayload.Rent(TensorElementType.F32, count, hidden);
+        var target = rows.GetWritableSingles();
+        var at = 0;
+        foreach (var (_, offset, n) in request.Rows)
+        {
+            input.AsSpan(offset * hidden, n * hidden).CopyTo(target[(at * hidden)..]);
+            at += n;
+        }
+
+        var slots = request.Keys.Zip(request.Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
+        return SendAndRelease(grains.GetGrain<IExpertGrain>(request.Keys[0].ToString()), new ExpertBatch(model, layer, slots, rows));
+    }
+
+    private static async Task<ExpertBatchResult> SendAndRelease(IExpertGrain expert, ExpertBatch batch)
+    {
+        using (batch.Rows)
+        {
+            return await expert.ExecuteAsync(batch).ConfigureAwait(false);
+        }
+    }
+
+    private void Accept(Request request, ExpertBatchResult result, Dictionary<int, (int Expert, int Offset, int Count)> pending, float[] results, int hidden)
+    {
+        var values = result.Rows.AsSingles();
+        var at = 0;
+        for (var i = 0; i < request.Rows.Count; i++)
+        {
+            var (expert, offset, count) = request.Rows[i];
+            if (result.Missing.Contains(i))
+            {
+                locator.Invalidate(request.Keys[i].GrainId);
+            }
+            else if (pending.Remove(expert))
+            {
+                values.Slice(at * hidden, count * hidden).CopyTo(results.AsSpan(offset * hidden));
+            }
+
+            at += count;
+        }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Layer {Layer}: expert call to {Silo} failed, sending again: {Reason}")]
+    private static partial void LogCallFailed(ILogger logger, int layer, string silo, string reason);
+}

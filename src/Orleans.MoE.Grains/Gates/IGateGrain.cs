@@ -1,0 +1,14 @@
+using Orleans.MoE.Runtime;
+using Orleans.MoE.Runtime.Serialization;
+
+namespace Orleans.MoE.Grains.Gates;
+
+/// <summary>
+/// The gate of one MoE layer (key "model/layer"), a stateless worker on every silo: routes a step's
+/// tokens to their experts across the mesh and combines what they return.
+/// </summary>
+public interface IGateGrain : IGrainWithStringKey
+{
+    /// <summary>The MoE block's output [T, hidden] for the post-attention-normed hidden states [T, hidden].</summary>
+    Task<TensorPayload> ForwardAsync(TensorPayload hidden);
+}

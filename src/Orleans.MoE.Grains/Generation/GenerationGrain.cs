@@ -1,0 +1,60 @@
+using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Runtime;
+using Orleans.MoE.Runtime.Placement;
+
+namespace Orleans.MoE.Grains.Generation;
+
+/// <summary>A sequence's handle on the silo whose scheduler generates it; see <see cref="IGenerationGrain"/>.</summary>
+[CustomPlacement(typeof(ModelSiloPlacementDirector))]
+[Reentrant]
+public sealed class GenerationGrain(GenerationScheduler scheduler, IOptions<MeshOptions> options) : Grain, IGenerationGrain
+{
+    private static readonly TimeSpan LongPoll = TimeSpan.FromSeconds(1);
+    private Sequence? _sequence;
+
+    public Task StartAsync(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (_sequence is not null)
+        {
+            throw new InvalidOperationException($"sequence {GrainId.Key} has already started");
+        }
+
+        if (!GetPrimaryKeyString().StartsWith(request.Model + "/", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"sequence {GrainId.Key} is not for model '{request.Model}'", nameof(request));
+        }
+
+        _sequence = scheduler.Admit(request);
+        DelayDeactivation(options.Value.Scheduler.ReaderLease);
+        return Task.CompletedTask;
+    }
+
+    public async Task<GenerationChunk> ReadAsync(int from)
+    {
+        var sequence = _sequence ?? throw new SequenceLostException($"sequence {GrainId.Key} is not known on {Silo} (the silo that ran it is gone); submit it again");
+        DelayDeactivation(options.Value.Scheduler.ReaderLease);
+        var chunk = await sequence.ReadAsync(from, LongPoll).ConfigureAwait(true);
+        if (chunk.Finish is not null)
+        {
+            DeactivateOnIdle();
+        }
+
+        return chunk;
+    }
+
+    public Task CancelAsync()
+    {
+        _sequence?.Cancel("the caller cancelled the sequence");
+        DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _sequence?.Cancel($"the sequence's grain was deactivated ({reason})");
+        return Task.CompletedTask;
+    }
+}

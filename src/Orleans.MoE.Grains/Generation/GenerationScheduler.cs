@@ -1,0 +1,319 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Gates;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Models;
+using Orleans.MoE.Models.Generation;
+using Orleans.MoE.Runtime;
+
+namespace Orleans.MoE.Grains.Generation;
+
+/// <summary>A sequence on this silo's scheduler: its tokens so far, how it ended, and who waits for more.</summary>
+public sealed class Sequence
+{
+    private readonly List<int> _tokens = [];
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal Sequence(GenerationRequest request, KvCache cache, Sampler sampler, long admitted)
+    {
+        Request = request;
+        Cache = cache;
+        Sampler = sampler;
+        Admitted = admitted;
+        Pending = request.Prompt;
+    }
+
+    public GenerationRequest Request { get; }
+
+    internal KvCache Cache { get; }
+
+    internal Sampler Sampler { get; }
+
+    internal long Admitted { get; }
+
+    internal long LastToken { get; set; }
+
+    /// <summary>Tokens to run at the next step: the prompt, then the last token produced.</summary>
+    internal int[] Pending { get; set; }
+
+    public string? Finish { get; private set; }
+
+    public Exception? Error { get; private set; }
+
+    public bool IsDone => Finish is not null || Error is not null;
+
+    public int Count
+    {
+        get
+        {
+            lock (_tokens)
+            {
+                return _tokens.Count;
+            }
+        }
+    }
+
+    /// <summary>When the caller last asked for tokens (the reader lease).</summary>
+    public long LastRead { get; set; } = Stopwatch.GetTimestamp();
+
+    /// <summary>Tokens from <paramref name="from"/> on, waiting up to <paramref name="wait"/> for at least one or the end.</summary>
+    public async Task<GenerationChunk> ReadAsync(int from, TimeSpan wait)
+    {
+        LastRead = Stopwatch.GetTimestamp();
+        Task changed;
+        lock (_tokens)
+        {
+            if (from < _tokens.Count || IsDone)
+            {
+                return Snapshot(from);
+            }
+
+            changed = _changed.Task;
+        }
+
+        await Task.WhenAny(changed, Task.Delay(wait)).ConfigureAwait(false);
+        LastRead = Stopwatch.GetTimestamp();
+        lock (_tokens)
+        {
+            return Snapshot(from);
+        }
+    }
+
+    public void Cancel(string reason) => Fail(new OperationCanceledException(reason));
+
+    internal void Add(int token, string? finish)
+    {
+        lock (_tokens)
+        {
+            _tokens.Add(token);
+            Finish = finish;
+            Signal();
+        }
+    }
+
+    internal void Fail(Exception error)
+    {
+        lock (_tokens)
+        {
+            Error ??= error;
+            Signal();
+        }
+    }
+
+    private GenerationChunk Snapshot(int from)
+    {
+        if (Error is not null)
+        {
+            throw Error is OperationCanceledException ? new OperationCanceledException(Error.Message) : Error;
+        }
+
+        return new GenerationChunk(_tokens.Skip(Math.Max(0, from)).ToArray(), Finish);
+    }
+
+    private void Signal()
+    {
+        var changed = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        changed.TrySetResult();
+    }
+}
+
+/// <summary>
+/// Continuous batching on this silo: for each model, one loop advances every admitted sequence together,
+/// one step at a time (a new sequence's first step runs its whole prompt); sequences join and leave
+/// between steps. The scheduler owns their KV caches. Attention, dense layers and sampling run here;
+/// each MoE layer goes through the layer's gate on this silo. A step that fails is undone (caches
+/// truncated) and its sequences fail with the error; admission is bounded and answers "busy" when full.
+/// </summary>
+public sealed partial class GenerationScheduler(
+    MeshModels models, IGrainFactory grains, MeshMetrics metrics, IOptions<MeshOptions> options, ILogger<GenerationScheduler> logger) : IDisposable
+{
+    private readonly MeshModels _models = models;
+    private readonly IGrainFactory _grains = grains;
+    private readonly MeshMetrics _metrics = metrics;
+    private readonly SchedulerOptions _options = options.Value.Scheduler;
+    private readonly ILogger _logger = logger;
+    private readonly ConcurrentDictionary<string, ModelLoop> _loops = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private int _queued;
+
+    /// <summary>Sequences running or waiting on this silo.</summary>
+    public int Queued => Volatile.Read(ref _queued);
+
+    /// <summary>Validates the request and queues the sequence, or throws (unknown model, context exceeded, busy).</summary>
+    public Sequence Admit(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var model = _models.Get(request.Model);
+        var config = model.Network.Config;
+        if (request.Prompt.Length == 0)
+        {
+            throw new ArgumentException("the prompt has no tokens", nameof(request));
+        }
+
+        if (request.Prompt.Any(t => (uint)t >= (uint)config.VocabSize))
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), $"the prompt has a token id outside the vocabulary [0, {config.VocabSize})");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(request.MaxNewTokens, nameof(request.MaxNewTokens));
+        if (request.Prompt.Length + request.MaxNewTokens > config.MaxPositionEmbeddings)
+        {
+            throw new ContextLengthExceededException(
+                $"the prompt ({request.Prompt.Length - request.Resumed} tokens) plus up to {request.MaxNewTokens + request.Resumed} new tokens exceeds the context of model '{request.Model}' ({config.MaxPositionEmbeddings} positions)");
+        }
+
+        var sampling = new SamplingOptions { Temperature = request.Temperature, TopK = request.TopK, TopP = request.TopP, Seed = request.Seed };
+        var sampler = new Sampler(sampling);
+        sampler.Skip(request.Resumed);
+        if (Interlocked.Increment(ref _queued) > _options.MaxQueuedSequences)
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new MeshBusyException($"this silo is busy: {_options.MaxQueuedSequences} sequences are running or waiting; try again shortly");
+        }
+
+        var sequence = new Sequence(request, model.Network.CreateCache(request.Prompt.Length + request.MaxNewTokens), sampler, Stopwatch.GetTimestamp());
+        _loops.GetOrAdd(request.Model, name => new ModelLoop(this, name)).Enqueue(sequence);
+        return sequence;
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        foreach (var loop in _loops.Values)
+        {
+            loop.Dispose();
+        }
+    }
+
+    /// <summary>One model's batching loop.</summary>
+    private sealed class ModelLoop : IDisposable
+    {
+        private readonly GenerationScheduler _owner;
+        private readonly string _model;
+        private readonly ConcurrentQueue<Sequence> _waiting = new();
+        private readonly SemaphoreSlim _wake = new(0);
+        private readonly List<Sequence> _active = [];
+
+        public ModelLoop(GenerationScheduler owner, string model)
+        {
+            _owner = owner;
+            _model = model;
+            _ = Task.Run(RunAsync);
+        }
+
+        public void Dispose() => _wake.Dispose();
+
+        public void Enqueue(Sequence sequence)
+        {
+            _waiting.Enqueue(sequence);
+            _wake.Release();
+        }
+
+        private async Task RunAsync()
+        {
+            var stopping = _owner._stopping.Token;
+            var executor = new MeshMoeExecutor(_owner._grains, _model);
+            var lease = _owner._options.ReaderLease;
+            while (!stopping.IsCancellationRequested)
+            {
+                if (_active.Count == 0)
+                {
+                    try
+                    {
+                        await _wake.WaitAsync(stopping).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+
+                while (_active.Count < _owner._options.MaxBatchSequences && _waiting.TryDequeue(out var next))
+                {
+                    _active.Add(next);
+                }
+
+                foreach (var idle in _active.Where(s => !s.IsDone && Stopwatch.GetElapsedTime(s.LastRead) > lease).ToList())
+                {
+                    idle.Cancel($"nobody read the sequence for {lease}");
+                }
+
+                Retire(_active.Where(s => s.IsDone).ToList());
+                if (_active.Count == 0)
+                {
+                    continue;
+                }
+
+                await StepAsync(executor).ConfigureAwait(false);
+            }
+        }
+
+        private async Task StepAsync(MeshMoeExecutor executor)
+        {
+            var batch = _active.ToList();
+            var lengths = batch.Select(s => s.Cache.Length).ToArray();
+            float[][] logits;
+            try
+            {
+                var network = _owner._models.Get(_model).Network;
+                logits = await network.ForwardBatchAsync(batch.Select(s => new SequenceStep(s.Pending, s.Cache)).ToArray(), executor).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Cache.Truncate(lengths[i]);
+                    batch[i].Fail(e);
+                }
+
+                LogStepFailed(_owner._logger, _model, batch.Count, e.Message);
+                Retire(batch);
+                return;
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var sequence = batch[i];
+                var token = sequence.Sampler.Next(logits[i]);
+                var finish = sequence.Request.StopTokens.Contains(token) ? "stop"
+                    : sequence.Count + 1 >= sequence.Request.MaxNewTokens ? "length"
+                    : null;
+                var now = Stopwatch.GetTimestamp();
+                if (sequence.Count == 0)
+                {
+                    _owner._metrics.TimeToFirstToken.Record(Stopwatch.GetElapsedTime(sequence.Admitted, now).TotalMicroseconds);
+                }
+                else
+                {
+                    _owner._metrics.InterTokenLatency.Record(Stopwatch.GetElapsedTime(sequence.LastToken, now).TotalMicroseconds);
+                }
+
+                sequence.LastToken = now;
+                sequence.Pending = [token];
+                sequence.Add(token, finish);
+                _owner._metrics.TokenGenerated();
+            }
+
+            Retire(batch.Where(s => s.IsDone).ToList());
+        }
+
+        private void Retire(List<Sequence> done)
+        {
+            foreach (var sequence in done)
+            {
+                if (_active.Remove(sequence))
+                {
+                    Interlocked.Decrement(ref _owner._queued);
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A generation step of model {Model} failed for {Sequences} sequences: {Reason}")]
+    private static partial void LogStepFailed(ILogger logger, string model, int sequences, string reason);
+}

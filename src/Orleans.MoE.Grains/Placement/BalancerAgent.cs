@@ -1,0 +1,150 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Runtime;
+using Orleans.MoE.Runtime.Hosting;
+
+namespace Orleans.MoE.Grains.Placement;
+
+/// <summary>
+/// This silo's part in placement and balance. At start: loads the configured models, registers each
+/// copy's fingerprint with the model's plan grain and publishes the models it may serve (a refused copy
+/// is never published, so nothing of that model is placed here). Then, every balancing round (a random
+/// 50–150 % of the interval, so silos do not act in lock-step): reports its experts' load, receives the
+/// plan and moves its own activations that the plan puts elsewhere (a few per round). On a graceful
+/// stop it asks for a plan without itself and moves its experts there first.
+/// </summary>
+public sealed partial class BalancerAgent(
+    Silo silo, MeshModels models, LocalExperts local, MeshPlanView plans, IOptions<MeshOptions> options, ILogger<BalancerAgent> logger)
+    : ISiloLifecycleParticipant
+{
+    private const int MovesPerRound = 8;
+
+    /// <summary>Balancing rounds completed (for tests and status).</summary>
+    public int Rounds { get; private set; }
+
+    public async Task OnSiloStartedAsync(CancellationToken siloStopping)
+    {
+        models.LoadAll();
+        var published = new Dictionary<string, string?>();
+        foreach (var (name, model) in models.Loaded)
+        {
+            var refusal = await silo.GrainFactory.GetGrain<IMeshPlanGrain>(name).RegisterCheckpointAsync(silo.Address, model.Fingerprint).ConfigureAwait(false);
+            if (refusal is null)
+            {
+                published[MeshMetadataKeys.Model(name)] = model.Fingerprint;
+            }
+            else
+            {
+                models.Reject(name, refusal);
+            }
+        }
+
+        await silo.Metadata.PublishAsync(published, siloStopping).ConfigureAwait(false);
+        await local.PublishAsync().ConfigureAwait(false);
+        _ = LoopAsync(siloStopping);
+    }
+
+    public async Task OnSiloStoppingAsync(CancellationToken cancellationToken)
+    {
+        foreach (var name in models.Loaded.Keys)
+        {
+            var plan = await silo.GrainFactory.GetGrain<IMeshPlanGrain>(name).PlanWithoutAsync(silo.Address).ConfigureAwait(false);
+            plans.Update(name, plan);
+            await MoveAsync(name, plan, int.MaxValue).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One round for every model: report, take the plan, move what the plan moves.</summary>
+    public async Task BalanceOnceAsync()
+    {
+        var load = local.Load.Snapshot();
+        foreach (var name in models.Loaded.Keys)
+        {
+            var report = new SiloReport(
+                silo.Address,
+                local.Hosted.Where(k => k.Model == name).Select(k => new ExpertLoad(k.ToString(), load.GetValueOrDefault(k))).ToArray(),
+                local.Budget,
+                local.Free);
+            var plan = await silo.GrainFactory.GetGrain<IMeshPlanGrain>(name).ReportAsync(report).ConfigureAwait(false);
+            plans.Update(name, plan);
+            if (options.Value.Balancer.Enabled)
+            {
+                await MoveAsync(name, plan, MovesPerRound).ConfigureAwait(false);
+            }
+        }
+
+        Rounds++;
+    }
+
+    private async Task LoopAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            var interval = options.Value.Balancer.Interval;
+            try
+            {
+                await Task.Delay(interval * (0.5 + Random.Shared.NextDouble()), stopping).ConfigureAwait(false);
+                await BalanceOnceAsync().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is TimeoutException or SiloUnavailableException or RemoteGrainException or InvalidOperationException or Runtime.Messaging.ConnectionClosedException)
+            {
+                LogRoundFailed(logger, e.Message);
+            }
+        }
+    }
+
+    /// <summary>Moves local activations the plan places on another live silo; retires replicas the plan no longer has.</summary>
+    private async Task MoveAsync(string model, MeshPlan plan, int limit)
+    {
+        if (plan.Version == 0)
+        {
+            return;
+        }
+
+        var live = silo.ClusterSilos.Where(s => s.Metadata.ContainsKey(MeshMetadataKeys.Model(model))).Select(s => s.Address).ToHashSet();
+        var moves = 0;
+        foreach (var key in local.Hosted.Where(k => k.Model == model).OrderBy(k => k.Layer).ThenBy(k => k.Expert).ToList())
+        {
+            if (moves >= limit)
+            {
+                break;
+            }
+
+            var target = plan.TargetOf(key);
+            try
+            {
+                if (target is null && key.Replica > 0)
+                {
+                    await silo.GrainFactory.GetGrain<IExpertGrain>(key.ToString()).RetireAsync().ConfigureAwait(false);
+                    moves++;
+                }
+                else if (target is not null && target != silo.Address && live.Contains(target))
+                {
+                    LogMoving(logger, key, target);
+                    await silo.MigrateAsync(key.GrainId, target).ConfigureAwait(false);
+                    moves++;
+                }
+            }
+            catch (Exception e) when (e is KeyNotFoundException or TimeoutException or SiloUnavailableException or RemoteGrainException or InvalidOperationException)
+            {
+                LogMoveFailed(logger, key.ToString(), e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Moving expert {Expert} to {Target}")]
+    private static partial void LogMoving(ILogger logger, ExpertKey expert, SiloAddress target);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Moving expert {Expert} failed: {Reason}")]
+    private static partial void LogMoveFailed(ILogger logger, string expert, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Balancing round failed: {Reason}")]
+    private static partial void LogRoundFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Runtime;
+using Orleans.MoE.Runtime.Placement;
+
+namespace Orleans.MoE.Grains.Placement;
+
+/// <summary>
+/// Places expert activations: only on silos that serve the model (their copy loaded and matches the
+/// mesh's) and whose published free expert budget holds the expert's weights; there, the plan's silo
+/// when it qualifies, else GPU silos first, then the silo with the fewest experts of the same layer,
+/// then the most free memory. Placements made here in the last few seconds are counted against the
+/// budgets until the silos' next published figures.
+/// </summary>
+public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels models, TimeProvider time) : IPlacementDirector
+{
+    private static readonly TimeSpan PendingFor = TimeSpan.FromSeconds(3);
+    private readonly ConcurrentDictionary<GrainId, (SiloAddress Silo, int Layer, long Bytes, DateTimeOffset Until)> _recent = new();
+
+    public SiloAddress PickSilo(PlacementContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var key = ExpertKey.Parse(context.Grain.Key);
+        var now = time.GetUtcNow();
+        foreach (var stale in _recent.Where(r => r.Value.Until < now).Select(r => r.Key).ToList())
+        {
+            _recent.TryRemove(stale, out _);
+        }
+
+        var bytes = models.Loaded.TryGetValue(key.Model, out var model) && key.Expert >= 0 && key.Expert < model.MoeBlock(key.Layer).ExpertCount
+            ? model.MoeBlock(key.Layer).Experts[key.Expert].WeightBytes
+            : 0;
+        var serving = context.Silos.Where(s => s.Metadata.ContainsKey(MeshMetadataKeys.Model(key.Model))).ToList();
+        if (serving.Count == 0)
+        {
+            throw new ModelUnavailableException($"no live silo serves model '{key.Model}' (expert {key})");
+        }
+
+        var pending = _recent.Values.Where(r => r.Silo is not null).ToList();
+        long Free(SiloInfo s) =>
+            (s.Metadata.TryGetValue(SiloMetadataKeys.MemoryFree, out var free) && long.TryParse(free, CultureInfo.InvariantCulture, out var value) ? value : long.MaxValue / 2)
+            - pending.Where(p => p.Silo == s.Address).Sum(p => p.Bytes);
+        var fitting = serving.Where(s => Free(s) >= bytes).ToList();
+        if (fitting.Count == 0)
+        {
+            throw new ExpertCapacityException(
+                $"no silo has room for expert {key} ({bytes} bytes); free expert memory: {string.Join(", ", serving.Select(s => $"{s.Address}={Free(s)}"))}. Add silos or raise Mesh:ExpertMemoryBytes");
+        }
+
+        var plan = plans.Get(key.Model);
+        var target = plan.TargetOf(key);
+        var chosen = fitting.FirstOrDefault(s => s.Address == target) ?? fitting
+            .OrderBy(s => s.Metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? 0 : 1)
+            .ThenBy(s => plan.Experts.Count(p => p.Layer == key.Layer && p.Silo == s.Address) + pending.Count(p => p.Layer == key.Layer && p.Silo == s.Address))
+            .ThenByDescending(Free)
+            .ThenBy(s => s.Address.StableHash())
+            .First();
+        _recent[context.Grain] = (chosen.Address, key.Layer, bytes, now + PendingFor);
+        return chosen.Address;
+    }
+}

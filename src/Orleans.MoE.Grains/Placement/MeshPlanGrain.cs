@@ -1,0 +1,204 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Runtime;
+using Orleans.MoE.Runtime.Hosting;
+using Orleans.MoE.Runtime.Placement;
+using Orleans.MoE.Runtime.Storage;
+
+namespace Orleans.MoE.Grains.Placement;
+
+/// <summary>
+/// The expert plan of one model (key: model name) and what it is computed from: the mesh's checkpoint
+/// fingerprint (the first silo to register sets it; silos with other files are turned away), the silos'
+/// latest reports and a history of load. All of it is grain state, so it survives a restart of the whole
+/// cluster. Silos call it from their balancing rounds, each at its own randomised time.
+/// </summary>
+public interface IMeshPlanGrain : IGrainWithStringKey
+{
+    /// <summary>Null when <paramref name="fingerprint"/> is the mesh's checkpoint (or becomes it); else why the silo's copy is refused.</summary>
+    Task<string?> RegisterCheckpointAsync(SiloAddress silo, string fingerprint);
+
+    /// <summary>Records a silo's load and activations and returns the plan, recomputed when the mesh is out of balance.</summary>
+    Task<MeshPlan> ReportAsync(SiloReport report);
+
+    /// <summary>A plan without <paramref name="leaving"/> (it is shutting down and moves its experts off first).</summary>
+    Task<MeshPlan> PlanWithoutAsync(SiloAddress leaving);
+
+    Task<MeshPlan> GetPlanAsync();
+
+    Task<MeshStatus> GetStatusAsync();
+}
+
+/// <summary>Persisted state of <see cref="MeshPlanGrain"/> (JSON).</summary>
+public sealed class MeshPlanState
+{
+    public string? Fingerprint { get; set; }
+
+    public int Version { get; set; }
+
+    public List<PlannedExpertState> Experts { get; set; } = [];
+
+    /// <summary>Latest report per silo (address text).</summary>
+    public Dictionary<string, SiloReportState> Reports { get; set; } = [];
+
+    /// <summary>Total tokens per expert ("layer/expert") at each recent round, newest last (at most 120 entries).</summary>
+    public List<LoadSnapshot> History { get; set; } = [];
+
+    public Dictionary<string, string> Rejected { get; set; } = [];
+}
+
+public sealed class PlannedExpertState
+{
+    public int Layer { get; set; }
+
+    public int Expert { get; set; }
+
+    public int Replica { get; set; }
+
+    public string Silo { get; set; } = "";
+}
+
+public sealed class SiloReportState
+{
+    public DateTimeOffset Time { get; set; }
+
+    public long Budget { get; set; }
+
+    public long Free { get; set; }
+
+    public Dictionary<string, long> Experts { get; set; } = [];
+}
+
+public sealed class LoadSnapshot
+{
+    public DateTimeOffset Time { get; set; }
+
+    public Dictionary<string, long> Tokens { get; set; } = [];
+}
+
+[CustomPlacement(typeof(ModelSiloPlacementDirector))]
+public sealed class MeshPlanGrain(
+    [PersistentState("mesh-plan")] IPersistentState<MeshPlanState> state,
+    Silo silo, MeshModels models, IOptions<MeshOptions> options, TimeProvider time) : Grain, IMeshPlanGrain
+{
+    private const int HistoryLength = 120;
+
+    private MeshPlanState State => state.State;
+
+    private string Model => GetPrimaryKeyString();
+
+    public async Task<string?> RegisterCheckpointAsync(SiloAddress silo, string fingerprint)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        if (State.Fingerprint is null)
+        {
+            State.Fingerprint = fingerprint;
+        }
+
+        var key = silo.ToString();
+        string? refusal = State.Fingerprint == fingerprint
+            ? null
+            : $"its checkpoint of '{Model}' (fingerprint {fingerprint}) differs from the mesh's ({State.Fingerprint}); give every silo the same files";
+        if (refusal is null)
+        {
+            State.Rejected.Remove(key);
+        }
+        else
+        {
+            State.Rejected[key] = refusal;
+        }
+
+        await state.WriteStateAsync().ConfigureAwait(false);
+        return refusal;
+    }
+
+    public async Task<MeshPlan> ReportAsync(SiloReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var now = time.GetUtcNow();
+        State.Reports[report.Silo.ToString()] = new SiloReportState
+        {
+            Time = now,
+            Budget = report.Budget,
+            Free = report.Free,
+            Experts = report.Experts.ToDictionary(e => e.Key, e => e.Tokens),
+        };
+        var live = LiveSilos();
+        foreach (var gone in State.Reports.Keys.Where(k => !live.Any(s => s.Address.ToString() == k)).ToList())
+        {
+            State.Reports.Remove(gone);
+        }
+
+        var load = Load();
+        State.History.Add(new LoadSnapshot { Time = now, Tokens = load.ToDictionary(l => $"{l.Key.Layer}/{l.Key.Expert}", l => l.Value) });
+        if (State.History.Count > HistoryLength)
+        {
+            State.History.RemoveRange(0, State.History.Count - HistoryLength);
+        }
+
+        var plan = Replan(live, load);
+        await state.WriteStateAsync().ConfigureAwait(false);
+        return plan;
+    }
+
+    public async Task<MeshPlan> PlanWithoutAsync(SiloAddress leaving)
+    {
+        var plan = Replan(LiveSilos().Where(s => s.Address != leaving).ToList(), Load());
+        await state.WriteStateAsync().ConfigureAwait(false);
+        return plan;
+    }
+
+    public Task<MeshPlan> GetPlanAsync() => Task.FromResult(CurrentPlan());
+
+    public Task<MeshStatus> GetStatusAsync() => Task.FromResult(new MeshStatus(
+        Model,
+        State.Fingerprint,
+        CurrentPlan(),
+        State.Reports.Select(r => new SiloReport(SiloAddress.Parse(r.Key), r.Value.Experts.Select(e => new ExpertLoad(e.Key, e.Value)).ToArray(), r.Value.Budget, r.Value.Free)).ToArray(),
+        new Dictionary<string, string>(State.Rejected)));
+
+    private MeshPlan CurrentPlan() => new(State.Version, State.Experts.Select(e => new PlannedExpert(e.Layer, e.Expert, e.Replica, SiloAddress.Parse(e.Silo))).ToArray());
+
+    /// <summary>Live silos that serve this model, as placement sees them.</summary>
+    private List<SiloInfo> LiveSilos() =>
+        silo.ClusterSilos.Where(s => s.Metadata.ContainsKey(MeshMetadataKeys.Model(Model))).ToList();
+
+    /// <summary>Tokens per expert over its replicas, from the live silos' latest reports.</summary>
+    private Dictionary<(int Layer, int Expert), long> Load()
+    {
+        var load = new Dictionary<(int, int), long>();
+        foreach (var report in State.Reports.Values)
+        {
+            foreach (var (key, tokens) in report.Experts)
+            {
+                var expert = ExpertKey.Parse(key);
+                load[(expert.Layer, expert.Expert)] = load.GetValueOrDefault((expert.Layer, expert.Expert)) + tokens;
+            }
+        }
+
+        return load;
+    }
+
+    private MeshPlan Replan(List<SiloInfo> live, Dictionary<(int Layer, int Expert), long> load)
+    {
+        if (!models.Loaded.TryGetValue(Model, out var model))
+        {
+            return CurrentPlan();
+        }
+
+        var experts = model.MoeLayers
+            .SelectMany(l => model.MoeBlock(l).Experts.Select((e, i) => new PlannerExpert(l, i, e.WeightBytes)))
+            .ToList();
+        var silos = live.Select(s => new PlannerSilo(
+            s.Address,
+            s.Metadata.TryGetValue(MeshMetadataKeys.ExpertBudget, out var budget) && long.TryParse(budget, CultureInfo.InvariantCulture, out var b) ? b : long.MaxValue / 4,
+            s.Metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true")).ToList();
+        var plan = Planner.Compute(CurrentPlan(), experts, load, silos, options.Value.Balancer);
+        State.Version = plan.Version;
+        State.Experts = plan.Experts.Select(p => new PlannedExpertState { Layer = p.Layer, Expert = p.Expert, Replica = p.Replica, Silo = p.Silo.ToString() }).ToList();
+        return plan;
+    }
+}

@@ -1,0 +1,136 @@
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Runtime;
+
+namespace Orleans.MoE.Grains.Placement;
+
+/// <summary>A silo as the planner sees it: its expert budget and whether it has a GPU.</summary>
+public sealed record PlannerSilo(SiloAddress Address, long Budget, bool Gpu);
+
+/// <summary>An expert to place: its layer, index and weight bytes.</summary>
+public readonly record struct PlannerExpert(int Layer, int Expert, long Bytes);
+
+/// <summary>
+/// Computes expert plans: how many replicas each expert gets (hot experts, with a multiple of their
+/// layer's mean load, get more) and which silo each replica lives on, so silos carry equal load, a
+/// layer's experts are spread over silos, GPU silos are preferred and no silo gets more weights than its
+/// budget. Hysteresis: the current plan stays while it is valid and no silo carries more than
+/// <see cref="BalancerOptions.ImbalanceThreshold"/> times the mean, and a replica stays where it is
+/// while its silo is under that bound; so small imbalances move nothing.
+/// </summary>
+public static class Planner
+{
+    public static MeshPlan Compute(MeshPlan current, IReadOnlyList<PlannerExpert> experts, IReadOnlyDictionary<(int Layer, int Expert), long> load,
+        IReadOnlyList<PlannerSilo> silos, BalancerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+        ArgumentNullException.ThrowIfNull(experts);
+        ArgumentNullException.ThrowIfNull(load);
+        ArgumentNullException.ThrowIfNull(silos);
+        ArgumentNullException.ThrowIfNull(options);
+        if (silos.Count == 0 || experts.Count == 0)
+        {
+            return current;
+        }
+
+        var replicas = Replicas(experts, load, silos.Count, options);
+        var weight = new Dictionary<(int, int), double>();
+        foreach (var e in experts)
+        {
+            // Unloaded experts weigh 1 so an idle mesh still spreads them evenly.
+            weight[(e.Layer, e.Expert)] = Math.Max(1, load.GetValueOrDefault((e.Layer, e.Expert))) / (double)replicas[(e.Layer, e.Expert)];
+        }
+
+        if (current.Version > 0 && IsBalanced(current, experts, replicas, weight, silos, options.ImbalanceThreshold))
+        {
+            return current;
+        }
+
+        var total = experts.Sum(e => weight[(e.Layer, e.Expert)] * replicas[(e.Layer, e.Expert)]);
+        var stayBound = total / silos.Count * options.ImbalanceThreshold;
+        var assigned = silos.ToDictionary(s => s.Address, _ => 0.0);
+        var used = silos.ToDictionary(s => s.Address, _ => 0L);
+        var perLayer = new Dictionary<(SiloAddress, int), int>();
+        var placed = new List<PlannedExpert>();
+        var items = experts
+            .SelectMany(e => Enumerable.Range(0, replicas[(e.Layer, e.Expert)]).Select(r => (Expert: e, Replica: r, Weight: weight[(e.Layer, e.Expert)])))
+            .OrderByDescending(i => i.Weight).ThenBy(i => i.Expert.Layer).ThenBy(i => i.Expert.Expert).ThenBy(i => i.Replica)
+            .ToList();
+        foreach (var (expert, replica, w) in items)
+        {
+            var candidates = silos.Where(s => used[s.Address] + expert.Bytes <= s.Budget
+                    && !placed.Any(p => p.Layer == expert.Layer && p.Expert == expert.Expert && p.Silo == s.Address))
+                .ToList();
+            if (candidates.Count == 0)
+            {
+                continue; // No room anywhere: left unplanned until silos join.
+            }
+
+            var previous = current.Experts.FirstOrDefault(p => p.Layer == expert.Layer && p.Expert == expert.Expert && p.Replica == replica)?.Silo;
+            var stay = candidates.FirstOrDefault(s => s.Address == previous && assigned[s.Address] + w <= stayBound);
+            var silo = stay ?? candidates
+                .OrderBy(s => s.Gpu ? 0 : 1)
+                .ThenBy(s => assigned[s.Address])
+                .ThenBy(s => perLayer.GetValueOrDefault((s.Address, expert.Layer)))
+                .ThenByDescending(s => s.Budget - used[s.Address])
+                .ThenBy(s => s.Address.StableHash())
+                .First();
+            assigned[silo.Address] += w;
+            used[silo.Address] += expert.Bytes;
+            perLayer[(silo.Address, expert.Layer)] = perLayer.GetValueOrDefault((silo.Address, expert.Layer)) + 1;
+            placed.Add(new PlannedExpert(expert.Layer, expert.Expert, replica, silo.Address));
+        }
+
+        var next = placed.OrderBy(p => p.Layer).ThenBy(p => p.Expert).ThenBy(p => p.Replica).ToArray();
+        return next.SequenceEqual(current.Experts) ? current : new MeshPlan(current.Version + 1, next);
+    }
+
+    /// <summary>Replica counts: an expert with at least HotExpertFactor × its layer's mean load gets load/mean replicas (capped).</summary>
+    private static Dictionary<(int, int), int> Replicas(IReadOnlyList<PlannerExpert> experts, IReadOnlyDictionary<(int Layer, int Expert), long> load, int silos, BalancerOptions options)
+    {
+        var result = new Dictionary<(int, int), int>();
+        foreach (var layer in experts.GroupBy(e => e.Layer))
+        {
+            var mean = layer.Average(e => (double)load.GetValueOrDefault((e.Layer, e.Expert)));
+            foreach (var e in layer)
+            {
+                var tokens = load.GetValueOrDefault((e.Layer, e.Expert));
+                result[(e.Layer, e.Expert)] = mean > 0 && tokens >= options.HotExpertFactor * mean
+                    ? Math.Clamp((int)Math.Ceiling(tokens / mean), 1, Math.Min(Math.Max(1, options.MaxReplicas), silos))
+                    : 1;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Whether the current plan places every replica wanted on live silos within budget, with no silo above the threshold × mean load.</summary>
+    private static bool IsBalanced(MeshPlan current, IReadOnlyList<PlannerExpert> experts, Dictionary<(int, int), int> replicas,
+        Dictionary<(int, int), double> weight, IReadOnlyList<PlannerSilo> silos, double threshold)
+    {
+        var live = silos.ToDictionary(s => s.Address);
+        if (current.Experts.Any(p => !live.ContainsKey(p.Silo)))
+        {
+            return false;
+        }
+
+        foreach (var e in experts)
+        {
+            if (current.Experts.Count(p => p.Layer == e.Layer && p.Expert == e.Expert) != replicas[(e.Layer, e.Expert)])
+            {
+                return false;
+            }
+        }
+
+        var bytes = experts.ToDictionary(e => (e.Layer, e.Expert), e => e.Bytes);
+        var load = silos.ToDictionary(s => s.Address, _ => 0.0);
+        var used = silos.ToDictionary(s => s.Address, _ => 0L);
+        foreach (var p in current.Experts)
+        {
+            load[p.Silo] += weight.GetValueOrDefault((p.Layer, p.Expert));
+            used[p.Silo] += bytes.GetValueOrDefault((p.Layer, p.Expert));
+        }
+
+        var mean = load.Values.Average();
+        return silos.All(s => used[s.Address] <= s.Budget) && load.Values.Max() <= threshold * mean;
+    }
+}

@@ -1,0 +1,31 @@
+using Orleans.MoE.Models.Verification;
+
+namespace Orleans.MoE.Grains.Tests;
+
+/// <summary>The mesh computes what one process computes: every fixture and the demo model, experts spread over three silos.</summary>
+public sealed class EquivalenceTests
+{
+    public static TheoryData<string> Models => new()
+    {
+        "mixtral-tiny", "mixtral-tiny-bf16", "qwen2moe-tiny", "qwen3moe-tiny", "olmoe-tiny", "deepseekv3-tiny", "moe-tiny-py",
+    };
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public async Task Reproduces_the_reference_with_experts_on_three_silos(string name)
+    {
+        var path = name == "moe-tiny-py" ? RepositoryPaths.DemoModel : RepositoryPaths.Fixture(name);
+        await using var mesh = await MeshCluster.StartAsync(3, new Dictionary<string, string> { [name] = path });
+        var silo = mesh.Silos[0];
+        var model = MeshCluster.Model(silo, name);
+
+        var checks = await Task.Run(() => ReferenceVerifier.Verify(model.Network, Path.Combine(path, "reference.safetensors"), name, MeshCluster.Executor(silo, name)).ToList());
+
+        Assert.NotEmpty(checks);
+        Assert.All(checks, c => Assert.True(c.Passed, $"{c.Check}: |diff| {c.MaxAbsDiff} > {c.Tolerance} {c.Detail}"));
+        var bySilo = mesh.ExpertsBySilo();
+        Assert.All(bySilo, s => Assert.NotEmpty(s.Value));
+        var total = model.MoeLayers.Sum(l => model.MoeBlock(l).ExpertCount);
+        Assert.True(bySilo.Values.Sum(v => v.Count) <= total + 2, "no expert is activated twice (beyond replicas)");
+    }
+}
