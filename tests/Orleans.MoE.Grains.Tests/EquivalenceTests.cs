@@ -23,9 +23,18 @@ public sealed class EquivalenceTests
 
         Assert.NotEmpty(checks);
         Assert.All(checks, c => Assert.True(c.Passed, $"{c.Check}: |diff| {c.MaxAbsDiff} > {c.Tolerance} {c.Detail}"));
+        await mesh.WaitForAllExpertsAsync(name);
         var bySilo = mesh.ExpertsBySilo();
         Assert.All(bySilo, s => Assert.NotEmpty(s.Value));
         var total = model.MoeLayers.Sum(l => model.MoeBlock(l).ExpertCount);
-        Assert.True(bySilo.Values.Sum(v => v.Count) <= total + 2, "no expert is activated twice (beyond replicas)");
+        Assert.Equal(total, bySilo.Values.Sum(v => v.Count));
+        Assert.Equal(total, bySilo.Values.SelectMany(v => v).Distinct().Count());
+        var located = bySilo.SelectMany(s => s.Value.Select(k => (Key: k, s.Key.Address))).ToList();
+        var locator = MeshCluster.Service<Orleans.MoE.Runtime.IGrainLocator>(silo);
+        foreach (var (key, address) in located)
+        {
+            locator.Invalidate(key.GrainId); // the balancer may have moved it since this silo last looked
+            Assert.Equal(address, await locator.LookupAsync(key.GrainId));
+        }
     }
 }

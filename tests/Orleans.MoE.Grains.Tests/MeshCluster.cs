@@ -49,15 +49,28 @@ internal sealed class MeshCluster : IAsyncDisposable
     }
 
     /// <summary>One more silo; <paramref name="configure"/> applies after the cluster-wide mesh settings.</summary>
-    public Task<Silo> AddSiloAsync(Action<MeshOptions>? configure = null) =>
-        Cluster.StartAdditionalSiloAsync(silo => silo.AddMoEMesh(configure: o =>
+    public Task<Silo> AddSiloAsync(Action<MeshOptions>? configure = null, Action<ISiloBuilder>? silo = null) =>
+        Cluster.StartAdditionalSiloAsync(builder =>
         {
-            _configure?.Invoke(o);
-            configure?.Invoke(o);
-        }));
+            builder.AddMoEMesh(configure: o =>
+            {
+                _configure?.Invoke(o);
+                configure?.Invoke(o);
+            });
+            silo?.Invoke(builder);
+        });
 
     public static T Service<T>(Silo silo)
         where T : notnull => silo.Services.GetRequiredService<T>();
+
+    /// <summary>Waits until every expert of <paramref name="model"/> has an activation (the balancer warms the plan up).</summary>
+    public async Task WaitForAllExpertsAsync(string model, double seconds = 20)
+    {
+        var network = Model(Silos[0], model);
+        var total = network.MoeLayers.Sum(l => network.MoeBlock(l).ExpertCount);
+        Assert.True(await Eventually.TrueAsync(() => ExpertsBySilo().Values.Sum(v => v.Count(k => k.Model == model)) >= total, seconds),
+            $"all {total} experts of {model} active: {string.Join(", ", ExpertsBySilo().Select(s => s.Value.Count))}");
+    }
 
     /// <summary>Expert activations per silo.</summary>
     public Dictionary<Silo, List<ExpertKey>> ExpertsBySilo() => Silos.ToDictionary(s => s, s => Service<LocalExperts>(s).Hosted.ToList());

@@ -12,7 +12,7 @@ public readonly record struct ExpertKey(string Model, int Layer, int Expert, int
     /// <summary>The same expert, replica 0 (load is counted per expert, over its replicas).</summary>
     public ExpertKey Primary => this with { Replica = 0 };
 
-    public GrainId GrainId => new(nameof(ExpertGrain), ToString());
+    public GrainId GrainId => new(typeof(ExpertGrain).FullName!, ToString());
 
     public static ExpertKey Parse(string key)
     {

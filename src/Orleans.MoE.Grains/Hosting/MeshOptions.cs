@@ -53,6 +53,9 @@ public sealed class BalancerOptions
     public double HotExpertFactor { get; set; } = 2.0;
 
     public int MaxReplicas { get; set; } = 4;
+
+    /// <summary>Experts with fewer tokens than this in the window are never replicated (too little traffic to judge).</summary>
+    public long MinTokensToReplicate { get; set; } = 1024;
 }
 
 /// <summary>

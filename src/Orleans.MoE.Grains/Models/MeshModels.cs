@@ -96,9 +96,11 @@ public sealed class ModelUnavailableException : Exception
 /// <summary>
 /// The models this silo serves (configuration "Mesh:Models"), loaded at silo start. A model whose files
 /// fail to load is recorded with the reason instead: the silo stays in the mesh and serves its other
-/// models, and placement never puts that model's experts here.
+/// models, and placement never puts that model's experts here. The memory mappings live as long as the
+/// silo's services can reach them (the process, in a deployment): kernels that still run on a stopping
+/// silo's experts must never find their weights unmapped under them.
 /// </summary>
-public sealed partial class MeshModels(IOptions<MeshOptions> options, ILogger<MeshModels> logger) : IDisposable
+public sealed partial class MeshModels(IOptions<MeshOptions> options, ILogger<MeshModels> logger)
 {
     private readonly ConcurrentDictionary<string, MeshModel> _loaded = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _errors = new(StringComparer.Ordinal);
@@ -164,16 +166,6 @@ public sealed partial class MeshModels(IOptions<MeshOptions> options, ILogger<Me
         }
 
         throw new UnknownModelException(name, options.Value.Models.Keys);
-    }
-
-    public void Dispose()
-    {
-        foreach (var model in _loaded.Values)
-        {
-            model.Dispose();
-        }
-
-        _loaded.Clear();
     }
 
     /// <summary>Model names go into grain keys and metadata keys: letters, digits, '-', '_', '.'.</summary>

@@ -74,6 +74,8 @@ public sealed partial class BalancerAgent(
             {
                 await MoveAsync(name, plan, MovesPerRound).ConfigureAwait(false);
             }
+
+            await ActivatePlannedAsync(name, plan).ConfigureAwait(false);
         }
 
         Rounds++;
@@ -93,10 +95,33 @@ public sealed partial class BalancerAgent(
             {
                 return;
             }
-            catch (Exception e) when (e is TimeoutException or SiloUnavailableException or RemoteGrainException or InvalidOperationException or Runtime.Messaging.ConnectionClosedException)
+            catch (Exception e)
             {
-                LogRoundFailed(logger, e.Message);
+                // A round that fails (a silo died mid-call, the plan grain is moving) is simply tried again next time.
+                LogRoundFailed(logger, e.ToString());
             }
+        }
+    }
+
+    /// <summary>
+    /// Warms up the experts the plan puts on this silo and that are not active here: asking one to
+    /// describe itself activates it (here, through placement) unless it is active elsewhere already, in
+    /// which case its silo's own round moves it. So a mesh serves its first request without activations.
+    /// </summary>
+    private async Task ActivatePlannedAsync(string model, MeshPlan plan)
+    {
+        var hosted = local.Hosted.ToHashSet();
+        var missing = plan.Experts.Where(p => p.Silo == silo.Address)
+            .Select(p => new ExpertKey(model, p.Layer, p.Expert, p.Replica))
+            .Where(k => !hosted.Contains(k))
+            .ToList();
+        try
+        {
+            await Task.WhenAll(missing.Select(k => silo.GrainFactory.GetGrain<IExpertGrain>(k.ToString()).DescribeAsync())).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or SiloUnavailableException or RemoteGrainException or ActivationFailedException or InvalidOperationException)
+        {
+            LogRoundFailed(logger, e.Message);
         }
     }
 

@@ -31,4 +31,4 @@ public sealed record SiloReport(SiloAddress Silo, ExpertLoad[] Experts, long Bud
 
 /// <summary>The mesh as the plan grain sees it, for <c>moe cluster status</c> and the dashboard.</summary>
 [GenerateSerializer]
-public sealed record MeshStatus(string Model, string? Fingerprint, MeshPlan Plan, SiloReport[] Silos, Dictionary<string, string> RejectedSilos);
+public sealed record MeshStatus(string Model, string? Fingerprint, MeshPlan Plan, SiloReport[] Silos, Dictionary<string, string> RejectedSilos, int HistoryRounds);

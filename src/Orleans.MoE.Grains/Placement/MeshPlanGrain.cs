@@ -158,7 +158,8 @@ public sealed class MeshPlanGrain(
         State.Fingerprint,
         CurrentPlan(),
         State.Reports.Select(r => new SiloReport(SiloAddress.Parse(r.Key), r.Value.Experts.Select(e => new ExpertLoad(e.Key, e.Value)).ToArray(), r.Value.Budget, r.Value.Free)).ToArray(),
-        new Dictionary<string, string>(State.Rejected)));
+        new Dictionary<string, string>(State.Rejected),
+        State.History.Count));
 
     private MeshPlan CurrentPlan() => new(State.Version, State.Experts.Select(e => new PlannedExpert(e.Layer, e.Expert, e.Replica, SiloAddress.Parse(e.Silo))).ToArray());
 

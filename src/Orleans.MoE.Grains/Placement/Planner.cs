@@ -15,7 +15,8 @@ public readonly record struct PlannerExpert(int Layer, int Expert, long Bytes);
 /// layer's experts are spread over silos, GPU silos are preferred and no silo gets more weights than its
 /// budget. Hysteresis: the current plan stays while it is valid and no silo carries more than
 /// <see cref="BalancerOptions.ImbalanceThreshold"/> times the mean, and a replica stays where it is
-/// while its silo is under that bound; so small imbalances move nothing.
+/// while its silo is under that bound and holds no more than its share of the layer; so small
+/// imbalances move nothing.
 /// </summary>
 public static class Planner
 {
@@ -51,6 +52,7 @@ public static class Planner
         var used = silos.ToDictionary(s => s.Address, _ => 0L);
         var perLayer = new Dictionary<(SiloAddress, int), int>();
         var placed = new List<PlannedExpert>();
+        var layerShare = experts.GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => (int)Math.Ceiling(g.Sum(e => replicas[(e.Layer, e.Expert)]) / (double)silos.Count));
         var items = experts
             .SelectMany(e => Enumerable.Range(0, replicas[(e.Layer, e.Expert)]).Select(r => (Expert: e, Replica: r, Weight: weight[(e.Layer, e.Expert)])))
             .OrderByDescending(i => i.Weight).ThenBy(i => i.Expert.Layer).ThenBy(i => i.Expert.Expert).ThenBy(i => i.Replica)
@@ -66,7 +68,8 @@ public static class Planner
             }
 
             var previous = current.Experts.FirstOrDefault(p => p.Layer == expert.Layer && p.Expert == expert.Expert && p.Replica == replica)?.Silo;
-            var stay = candidates.FirstOrDefault(s => s.Address == previous && assigned[s.Address] + w <= stayBound);
+            var stay = candidates.FirstOrDefault(s => s.Address == previous && assigned[s.Address] + w <= stayBound
+                && perLayer.GetValueOrDefault((s.Address, expert.Layer)) < layerShare[expert.Layer]);
             var silo = stay ?? candidates
                 .OrderBy(s => s.Gpu ? 0 : 1)
                 .ThenBy(s => assigned[s.Address])
@@ -94,7 +97,7 @@ public static class Planner
             foreach (var e in layer)
             {
                 var tokens = load.GetValueOrDefault((e.Layer, e.Expert));
-                result[(e.Layer, e.Expert)] = mean > 0 && tokens >= options.HotExpertFactor * mean
+                result[(e.Layer, e.Expert)] = mean > 0 && tokens >= options.HotExpertFactor * mean && tokens >= options.MinTokensToReplicate
                     ? Math.Clamp((int)Math.Ceiling(tokens / mean), 1, Math.Min(Math.Max(1, options.MaxReplicas), silos))
                     : 1;
             }

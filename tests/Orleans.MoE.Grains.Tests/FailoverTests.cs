@@ -1,0 +1,126 @@
+using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Runtime.Hosting;
+
+namespace Orleans.MoE.Grains.Tests;
+
+/// <summary>Silos that die mid-generation: no sequence fails and greedy outputs are those of the run without the failure.</summary>
+public sealed class FailoverTests
+{
+    private const string Demo = "moe-tiny-py";
+
+    private static Dictionary<string, string> DemoModels => new() { [Demo] = RepositoryPaths.DemoModel };
+
+    /// <summary>Starts every prompt, waits until each has streamed a few tokens, runs <paramref name="failure"/>, and collects the outputs.</summary>
+    private static async Task<int[][]> GenerateThroughAsync(MeshClient client, int tokens, Action failure)
+    {
+        var started = GenerationTests.Prompts.Select(_ => new TaskCompletionSource()).ToArray();
+        var runs = GenerationTests.Prompts.Select(async (prompt, i) =>
+        {
+            var output = new List<int>();
+            await foreach (var token in client.GenerateAsync(new GenerationRequest(Demo, prompt, tokens, [])))
+            {
+                output.Add(token);
+                if (output.Count == 3)
+                {
+                    started[i].TrySetResult();
+                }
+            }
+
+            started[i].TrySetResult();
+            return output.ToArray();
+        }).ToArray();
+        await Task.WhenAll(started.Select(s => s.Task));
+        failure();
+        return await Task.WhenAll(runs);
+    }
+
+    [Fact]
+    public async Task Killing_a_silo_that_hosts_experts_loses_no_sequence()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels, o => o.Balancer.Enabled = false);
+        var connection = await mesh.Cluster.ConnectClientAsync();
+        var client = new MeshClient(connection.GrainFactory);
+        await mesh.WaitForAllExpertsAsync(Demo);
+        var victim = mesh.Silos.First(s => !connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal)
+            && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0);
+
+        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSilo(victim));
+
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], 40), outputs[i]);
+        }
+
+        // The dead silo's experts are active again on the two that remain.
+        await mesh.WaitForAllExpertsAsync(Demo);
+        Assert.DoesNotContain(mesh.Silos, s => s.Address == victim.Address);
+    }
+
+    [Fact]
+    public async Task Killing_the_silo_running_the_sequences_resumes_them_elsewhere()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels, o => o.Balancer.Enabled = false);
+        var connection = await mesh.Cluster.ConnectClientAsync();
+        var client = new MeshClient(connection.GrainFactory);
+        var gateway = mesh.Silos.Single(s => connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal));
+
+        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSilo(gateway));
+
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], 40), outputs[i]);
+        }
+
+        Assert.True(client.Resubmissions > 0, "the client resubmitted the sequences whose silo died");
+    }
+
+    [Fact]
+    public async Task Degraded_mode_skips_experts_that_do_not_answer_in_time()
+    {
+        void Degraded(Hosting.MeshOptions o)
+        {
+            o.Degraded.Enabled = true;
+            o.Degraded.Deadline = TimeSpan.FromMilliseconds(100);
+            o.Degraded.MinExperts = 1;
+        }
+
+        await using var mesh = await MeshCluster.StartAsync(2, DemoModels, Degraded);
+        var slow = await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
+        await mesh.WaitForAllExpertsAsync(Demo);
+        Assert.NotEmpty(MeshCluster.Service<LocalExperts>(slow).Hosted);
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+
+        var outputs = await Task.WhenAll(GenerationTests.Prompts.Select(p => mesh.GenerateAsync(Demo, p, 10, client)));
+
+        Assert.All(outputs, o => Assert.Equal(10, o.Length));
+        Assert.True(mesh.Silos.Sum(s => MeshCluster.Service<MeshMetrics>(s).SkippedExperts) > 0, "the slow silo's experts were skipped");
+    }
+
+    [Fact]
+    public async Task Without_degraded_mode_a_slow_expert_is_waited_for()
+    {
+        await using var mesh = await MeshCluster.StartAsync(2, DemoModels);
+        await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
+        await mesh.WaitForAllExpertsAsync(Demo);
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+
+        Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[4], 3), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[4], 3, client));
+        Assert.Equal(0, mesh.Silos.Sum(s => MeshCluster.Service<MeshMetrics>(s).SkippedExperts));
+    }
+}
+
+/// <summary>A silo whose experts answer 300 ms late (an overloaded machine).</summary>
+public sealed class SlowExperts : Runtime.IIncomingGrainCallFilter
+{
+    public async Task Invoke(Runtime.GrainCallContext context)
+    {
+        if (context.Method.Name == nameof(IExpertGrain.ExecuteAsync))
+        {
+            await Task.Delay(300);
+        }
+
+        await context.Invoke();
+    }
+}

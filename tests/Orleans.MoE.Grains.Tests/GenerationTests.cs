@@ -1,0 +1,85 @@
+using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Models;
+using Orleans.MoE.Models.Generation;
+
+namespace Orleans.MoE.Grains.Tests;
+
+/// <summary>Generation through the mesh: streaming, continuous batching, busy answers, cancellation and bad requests.</summary>
+public sealed class GenerationTests
+{
+    private const string Demo = "moe-tiny-py";
+
+    internal static readonly int[][] Prompts = [[1, 300, 301, 302], [1, 17, 900, 4000, 5], [1, 2000], [1, 44, 45, 46, 47, 48, 49], [1, 3], [1, 1024, 99]];
+
+    internal static int[] Expected(int[] prompt, int tokens)
+    {
+        using var model = ModelLoader.Load(RepositoryPaths.DemoModel);
+        return GreedyDecoder.Generate(model, prompt, tokens).ToArray();
+    }
+
+    private static Dictionary<string, string> DemoModels => new() { [Demo] = RepositoryPaths.DemoModel };
+
+    [Fact]
+    public async Task Concurrent_sequences_stream_the_single_process_greedy_tokens()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+
+        var outputs = await Task.WhenAll(Prompts.Select(p => mesh.GenerateAsync(Demo, p, 20, client)));
+
+        for (var i = 0; i < Prompts.Length; i++)
+        {
+            Assert.Equal(Expected(Prompts[i], 20), outputs[i]);
+        }
+    }
+
+    [Fact]
+    public async Task A_full_queue_answers_busy_and_a_sequence_stops_at_a_stop_token()
+    {
+        await using var mesh = await MeshCluster.StartAsync(1, DemoModels, o =>
+        {
+            o.Scheduler.MaxQueuedSequences = 1;
+            o.Scheduler.MaxBatchSequences = 1;
+        });
+        var grains = (await mesh.Cluster.ConnectClientAsync()).GrainFactory;
+        var client = new MeshClient(grains);
+        var expected = Expected(Prompts[0], 6);
+
+        await using var first = client.GenerateAsync(new GenerationRequest(Demo, Prompts[0], 400, [])).GetAsyncEnumerator();
+        Assert.True(await first.MoveNextAsync());
+        var busy = await Assert.ThrowsAsync<MeshBusyException>(() => mesh.GenerateAsync(Demo, Prompts[1], 4, client));
+        Assert.Contains("busy", busy.Message);
+        await first.DisposeAsync();
+
+        // The caller went away: the sequence is cancelled and its place freed.
+        var scheduler = MeshCluster.Service<GenerationScheduler>(mesh.Silos[0]);
+        Assert.True(await Eventually.TrueAsync(() => scheduler.Queued == 0), "the abandoned sequence is cancelled");
+
+        var stopped = new List<int>();
+        await foreach (var token in client.GenerateAsync(new GenerationRequest(Demo, Prompts[0], 50, [expected[3]])))
+        {
+            stopped.Add(token);
+        }
+
+        Assert.Equal(expected[..(Array.IndexOf(expected, expected[3]) + 1)], stopped);
+    }
+
+    [Fact]
+    public async Task Bad_requests_fail_clearly()
+    {
+        await using var mesh = await MeshCluster.StartAsync(1, DemoModels);
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var context = MeshCluster.Model(mesh.Silos[0], Demo).Network.Config.MaxPositionEmbeddings;
+
+        var unknown = await Assert.ThrowsAsync<UnknownModelException>(() => mesh.GenerateAsync("no-such-model", [1, 2], 3, client));
+        Assert.Contains("no-such-model", unknown.Message);
+        var tooLong = await Assert.ThrowsAsync<ContextLengthExceededException>(() => mesh.GenerateAsync(Demo, [1, 2, 3], context, client));
+        Assert.Contains(context.ToString(System.Globalization.CultureInfo.InvariantCulture), tooLong.Message);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => mesh.GenerateAsync(Demo, [1, 1 << 20], 3, client));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => mesh.GenerateAsync(Demo, [], 3, client));
+
+        // The mesh still serves.
+        Assert.Equal(Expected(Prompts[2], 5), await mesh.GenerateAsync(Demo, Prompts[2], 5, client));
+    }
+}

@@ -1,0 +1,106 @@
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Runtime.Storage;
+
+namespace Orleans.MoE.Grains.Tests;
+
+/// <summary>Scale-out, capacity, graceful leave and a plan that survives a restart of the whole cluster.</summary>
+public sealed class PlacementTests
+{
+    private const string Demo = "moe-tiny-py";
+
+    private static Dictionary<string, string> DemoModels => new() { [Demo] = RepositoryPaths.DemoModel };
+
+    private static int TotalExperts(MeshCluster mesh)
+    {
+        var model = MeshCluster.Model(mesh.Silos[0], Demo);
+        return model.MoeLayers.Sum(l => model.MoeBlock(l).ExpertCount);
+    }
+
+    [Fact]
+    public async Task Experts_spread_onto_silos_that_join_and_outputs_stay_the_same()
+    {
+        await using var mesh = await MeshCluster.StartAsync(1, DemoModels);
+        var prompt = GenerationTests.Prompts[0];
+        var total = TotalExperts(mesh);
+        await mesh.WaitForAllExpertsAsync(Demo);
+        Assert.Equal(total, MeshCluster.Service<LocalExperts>(mesh.Silos[0]).Hosted.Count);
+
+        await mesh.AddSiloAsync();
+        await mesh.AddSiloAsync();
+
+        // The balancer moves experts onto the new silos until each carries about a third.
+        Assert.True(await Eventually.TrueAsync(() => mesh.ExpertsBySilo().Values.All(v => v.Count >= total / 3 - 1) && mesh.ExpertsBySilo().Values.Sum(v => v.Count) == total, 20),
+            "experts spread: " + string.Join(", ", mesh.ExpertsBySilo().Select(s => s.Value.Count)));
+        foreach (var layer in mesh.ExpertsBySilo().Values.SelectMany(v => v).GroupBy(k => k.Layer))
+        {
+            Assert.True(mesh.ExpertsBySilo().Values.Count(v => v.Any(k => k.Layer == layer.Key)) >= 2, $"layer {layer.Key} is spread over silos");
+        }
+
+        Assert.Equal(GenerationTests.Expected(prompt, 12), await mesh.GenerateAsync(Demo, prompt, 12));
+    }
+
+    [Fact]
+    public async Task A_model_larger_than_one_silo_serves_once_enough_silos_joined()
+    {
+        long expertBytes;
+        using (var model = Orleans.MoE.Models.ModelLoader.Load(RepositoryPaths.DemoModel))
+        {
+            expertBytes = model.Layers.Select(l => l.FeedForward).OfType<Orleans.MoE.Models.Layers.SparseMoeBlock>().Sum(b => b.Experts.Sum(e => e.WeightBytes));
+        }
+
+        await using var mesh = await MeshCluster.StartAsync(1, DemoModels, o =>
+        {
+            o.ExpertMemoryBytes = (long)(expertBytes * 0.4);
+            o.ExpertRetryWindow = TimeSpan.FromSeconds(3);
+        });
+
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => mesh.GenerateAsync(Demo, GenerationTests.Prompts[1], 4));
+        Assert.Contains("room", refused.Message);
+
+        await mesh.AddSiloAsync();
+        await mesh.AddSiloAsync();
+        await Task.Delay(1500); // the new silos' budgets reach every silo's placement with the next table reads
+
+        Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[1], 10), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[1], 10));
+        Assert.All(mesh.Silos, s => Assert.True(MeshCluster.Service<LocalExperts>(s).Reserved <= (long)(expertBytes * 0.4), "no silo exceeds its budget"));
+    }
+
+    [Fact]
+    public async Task A_silo_leaving_gracefully_moves_its_experts_off_first()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels, o => o.Balancer.Enabled = false);
+        var prompt = GenerationTests.Prompts[3];
+        var before = await mesh.GenerateAsync(Demo, prompt, 10);
+        var total = TotalExperts(mesh);
+        await mesh.WaitForAllExpertsAsync(Demo);
+        var leaving = mesh.Silos[2];
+        Assert.NotEmpty(MeshCluster.Service<LocalExperts>(leaving).Hosted);
+
+        await mesh.Cluster.StopSiloAsync(leaving);
+
+        // Every expert is already active on the remaining silos: nothing waits for a reactivation.
+        Assert.Equal(total, mesh.Silos.Sum(s => MeshCluster.Service<LocalExperts>(s).Hosted.Count));
+        Assert.Equal(before, await mesh.GenerateAsync(Demo, prompt, 10));
+    }
+
+    [Fact]
+    public async Task The_plan_and_load_history_survive_a_restart_of_the_whole_cluster()
+    {
+        var storage = new MemoryGrainStorage();
+        MeshStatus before;
+        await using (var mesh = await MeshCluster.StartAsync(2, DemoModels, storage: storage))
+        {
+            await mesh.GenerateAsync(Demo, GenerationTests.Prompts[0], 8);
+            await MeshCluster.Service<BalancerAgent>(mesh.Silos[0]).BalanceOnceAsync();
+            before = await mesh.Silos[0].GrainFactory.GetGrain<IMeshPlanGrain>(Demo).GetStatusAsync();
+            Assert.True(before.Plan.Version > 0);
+        }
+
+        await using var restarted = await MeshCluster.StartAsync(2, DemoModels, storage: storage);
+        var after = await restarted.Silos[0].GrainFactory.GetGrain<IMeshPlanGrain>(Demo).GetStatusAsync();
+        Assert.Equal(before.Fingerprint, after.Fingerprint);
+        Assert.True(after.Plan.Version >= before.Plan.Version, "the plan's version continues");
+        Assert.True(after.HistoryRounds >= before.HistoryRounds, "the load history is kept");
+    }
+}
