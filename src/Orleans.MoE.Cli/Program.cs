@@ -6,4 +6,5 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ClusterCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,10 +1,12 @@
 using System.CommandLine;
+using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Grains.Models;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
 
 namespace Orleans.MoE.Cli.Commands;
 
-/// <summary><c>moe generate</c>: stream a completion of a prompt.</summary>
+/// <summary><c>moe generate</c>: stream a completion of a prompt, in this process or on a running cluster (<c>--gateway</c>).</summary>
 internal static class GenerateCommand
 {
     public static Command Create()
@@ -16,11 +18,17 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0: all)" };
         var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold in (0, 1]", DefaultValueFactory = _ => 1f };
         var seed = new Option<int?>("--seed") { Description = "Seed for reproducible sampling" };
-        var command = new Command("generate", "Generate text from a prompt, streaming it as it comes")
+        var cluster = new ClusterConnection();
+        var command = new Command("generate", "Generate text from a prompt, streaming it as it comes; with --gateway on a running cluster (--model is then the mesh's model name)")
         {
             model, prompt, maxTokens, temperature, topK, topP, seed,
         };
-        command.SetAction((result, cancellationToken) => CommonOptions.RunAsync(async () =>
+        foreach (var option in cluster.All)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((result, cancellationToken) => ClusterConnection.RunAsync(async () =>
         {
             var sampling = new SamplingOptions
             {
@@ -30,6 +38,12 @@ internal static class GenerateCommand
                 Seed = result.GetValue(seed),
             };
             sampling.Validate();
+            if (ClusterConnection.Given(result, cluster))
+            {
+                await using var client = await cluster.ConnectAsync(result, cancellationToken);
+                return await GenerateOnClusterAsync(client, result.GetValue(model), result.GetValue(prompt)!, result.GetValue(maxTokens), sampling, cancellationToken);
+            }
+
             var directory = CommonOptions.ResolveModel(result.GetValue(model));
             using var loaded = CommonOptions.Load(directory, LanguageModel.Load);
             var budget = result.GetValue(maxTokens) ?? loaded.Generation.MaxNewTokens ?? 64;
@@ -42,5 +56,31 @@ internal static class GenerateCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Tokenizes on the mesh, streams the tokens through the mesh client and prints the text as it grows.</summary>
+    private static async Task<int> GenerateOnClusterAsync(Runtime.Client.ClusterClient client, string? modelName, string prompt, int? maxTokens, SamplingOptions sampling, CancellationToken cancellationToken)
+    {
+        var name = await ClusterConnection.ModelAsync(client, modelName);
+        var model = client.GrainFactory.GetGrain<IModelGrain>(name);
+        var info = await model.GetInfoAsync();
+        var ids = await model.EncodeAsync(prompt);
+        var request = new GenerationRequest(name, ids, maxTokens ?? info.DefaultMaxNewTokens ?? 64, info.StopTokens,
+            sampling.Temperature, sampling.TopK, sampling.TopP, sampling.Seed);
+        var produced = new List<int>();
+        var printed = 0;
+        await foreach (var token in new MeshClient(client.GrainFactory).GenerateAsync(request, cancellationToken))
+        {
+            produced.Add(token);
+            var text = await model.DecodeAsync([.. produced]);
+            if (!text.EndsWith('\uFFFD') && text.Length > printed)
+            {
+                Console.Write(text[printed..]);
+                printed = text.Length;
+            }
+        }
+
+        Console.WriteLine();
+        return 0;
     }
 }

@@ -27,6 +27,11 @@ public sealed partial class BalancerAgent(
 
     public async Task OnSiloStartedAsync(CancellationToken siloStopping)
     {
+        if (options.Value.Device == "cuda")
+        {
+            LogNoGpuBackend(logger);
+        }
+
         models.LoadAll();
         var published = new Dictionary<string, string?>();
         foreach (var (name, model) in models.Loaded)
@@ -169,6 +174,9 @@ public sealed partial class BalancerAgent(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Moving expert {Expert} failed: {Reason}")]
     private static partial void LogMoveFailed(ILogger logger, string expert, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Mesh:Device is 'cuda' but this build has no CUDA backend yet: experts run on the CPU")]
+    private static partial void LogNoGpuBackend(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Balancing round failed: {Reason}")]
     private static partial void LogRoundFailed(ILogger logger, string reason);

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Runtime.Placement;
+
+namespace Orleans.MoE.Cli.Commands;
+
+/// <summary><c>moe cluster status</c>: the silos of a running cluster, where each expert lives and its load.</summary>
+internal static class ClusterCommand
+{
+    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+
+    public static Command Create()
+    {
+        var command = new Command("cluster", "Inspect a running cluster");
+        command.Subcommands.Add(Status());
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var cluster = new ClusterConnection();
+        var model = new Option<string?>("--model", "-m") { Description = "Only this model (default: every model the mesh serves)" };
+        var json = CommonOptions.Json();
+        var command = new Command("status", "Silos, where each expert lives and its load (tokens over the balancer's window)") { model, json };
+        foreach (var option in cluster.All)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((result, cancellationToken) => ClusterConnection.RunAsync(async () =>
+        {
+            await using var client = await cluster.ConnectAsync(result, cancellationToken);
+            var info = client.GrainFactory.GetGrain<IMeshInfoGrain>("mesh");
+            var silos = await info.GetSilosAsync();
+            var names = result.GetValue(model) is { } one ? [one] : await info.GetModelsAsync();
+            var statuses = new List<MeshStatus>();
+            foreach (var name in names)
+            {
+                statuses.Add(await client.GrainFactory.GetGrain<IMeshPlanGrain>(name).GetStatusAsync());
+            }
+
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new { Silos = silos, Models = statuses }, s_json));
+                return 0;
+            }
+
+            Console.Write(Render(silos, statuses));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>The status as text: a line per silo, then per model a grid of layers × experts naming each expert's silo(s) and load.</summary>
+    internal static string Render(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses)
+    {
+        var text = new System.Text.StringBuilder();
+        var index = silos.Select((s, i) => (s.Address, i)).ToDictionary(x => x.Address, x => $"S{x.i + 1}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{silos.Count} silo(s):");
+        foreach (var silo in silos)
+        {
+            var metadata = silo.Metadata;
+            var models = string.Join(",", metadata.Keys.Where(k => k.StartsWith("model.", StringComparison.Ordinal)).Select(k => k[6..]));
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"  {index[silo.Address]}  {silo.Address}  activations {silo.Activations}  expert memory free {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree))} of {Bytes(metadata.GetValueOrDefault(MeshMetadataKeys.ExpertBudget))}  gpu {(metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? "yes" : "no")}  models {(models.Length == 0 ? "(none)" : models)}");
+        }
+
+        foreach (var status in statuses)
+        {
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"model {status.Model}  fingerprint {status.Fingerprint ?? "?"}  plan v{status.Plan.Version}  {status.HistoryRounds} load rounds kept");
+            foreach (var (silo, reason) in status.RejectedSilos)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  refused {silo}: {reason}");
+            }
+
+            var where = status.Silos
+                .SelectMany(r => r.Experts.Select(e => (Key: ExpertKey.Parse(e.Key), r.Silo, e.Tokens)))
+                .GroupBy(x => (x.Key.Layer, x.Key.Expert))
+                .ToDictionary(g => g.Key, g => string.Join("+", g.Select(x => $"{index.GetValueOrDefault(x.Silo, "?")}:{x.Tokens}")));
+            foreach (var layer in where.Keys.Select(k => k.Layer).Distinct().Order())
+            {
+                var experts = where.Keys.Where(k => k.Layer == layer).Select(k => k.Expert).Order();
+                text.AppendLine(CultureInfo.InvariantCulture, $"  layer {layer}: {string.Join("  ", experts.Select(e => $"e{e}={where[(layer, e)]}"))}");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static string Bytes(string? value) =>
+        long.TryParse(value, CultureInfo.InvariantCulture, out var bytes)
+            ? bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F1} GiB" : $"{bytes / (double)(1L << 20):F1} MiB"
+            : "?";
+}

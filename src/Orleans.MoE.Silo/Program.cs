@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Runtime.Hosting;
+using Orleans.MoE.Silo;
+
+// moe-silo [--config FILE] [--Section:Key value ...]
+// Settings: the config file, then environment variables (Cluster__ClusterSecret, Mesh__Models__NAME, ...),
+// then the command line. Stops gracefully on SIGTERM / Ctrl-C: experts move off the silo first.
+try
+{
+    var configuration = new ConfigurationManager();
+    var file = ConfigFile(args);
+    if (file is not null)
+    {
+        if (!File.Exists(file))
+        {
+            throw new SiloConfigurationException($"{file}: the configuration file does not exist");
+        }
+
+        configuration.AddJsonFile(Path.GetFullPath(file), optional: false);
+    }
+
+    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+    {
+        Args = args.Where((a, i) => a != "--config" && (i == 0 || args[i - 1] != "--config")).ToArray(),
+        Configuration = configuration,
+    });
+    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+    builder.UseMoESilo(silo =>
+    {
+        SiloConfiguration.ApplyProviders(silo, builder.Configuration);
+        silo.AddMoEMesh(builder.Configuration);
+    });
+    using var host = builder.Build();
+
+    // Invalid settings end here with their one-line reason rather than in the host's start-up log.
+    _ = host.Services.GetRequiredService<IOptions<Orleans.MoE.Runtime.Configuration.ClusterOptions>>().Value;
+    _ = host.Services.GetRequiredService<IOptions<Orleans.MoE.Runtime.Configuration.SiloOptions>>().Value;
+    _ = host.Services.GetRequiredService<IOptions<MeshOptions>>().Value;
+    await host.RunAsync().ConfigureAwait(false);
+    return 0;
+}
+catch (Exception e) when (e is SiloConfigurationException or OptionsValidationException or InvalidDataException or FormatException)
+{
+    await Console.Error.WriteLineAsync($"moe-silo: {e.Message}").ConfigureAwait(false);
+    return 2;
+}
+
+static string? ConfigFile(string[] args)
+{
+    var index = Array.IndexOf(args, "--config");
+    return index < 0 ? null
+        : index + 1 < args.Length ? args[index + 1]
+        : throw new SiloConfigurationException("--config needs a file name");
+}
