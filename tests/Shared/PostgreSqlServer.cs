@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Orleans.MoE.Runtime.Tests;
+namespace Orleans.MoE.Testing;
 
 /// <summary>
 /// A private PostgreSQL server for the tests: initdb into a temporary folder, pg_ctl on a free port,

@@ -1,0 +1,86 @@
+using System.Net;
+using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Models;
+using Orleans.MoE.Models.Generation;
+using Orleans.MoE.Runtime.Client;
+
+namespace Orleans.MoE.Silo.Tests;
+
+/// <summary>The silo executable as operators run it: separate processes, real TCP, membership and plan in a real PostgreSQL server.</summary>
+public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<PostgreSqlServer>
+{
+    private const string Demo = "moe-tiny-py";
+    private static readonly int[] Prompt = [1, 300, 301, 302];
+
+    private Dictionary<string, string> Environment(string clusterId, string secret, int port) => new()
+    {
+        ["Cluster__ClusterId"] = clusterId,
+        ["Cluster__ClusterSecret"] = secret,
+        ["Silo__Host"] = "127.0.0.1",
+        ["Silo__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Membership__ConnectionString"] = postgres.ConnectionString,
+        ["Storage__ConnectionString"] = postgres.ConnectionString,
+        [$"Mesh__Models__{Demo}"] = Path.Combine(SiloProcess.Root, "models", Demo),
+        ["Mesh__Balancer__Interval"] = "00:00:00.500",
+    };
+
+    private static int[] Expected(int tokens)
+    {
+        using var model = ModelLoader.Load(Path.Combine(SiloProcess.Root, "models", Demo));
+        return GreedyDecoder.Generate(model, Prompt, tokens);
+    }
+
+    private static async Task<int[]> GenerateAsync(ClusterClient client, int tokens)
+    {
+        var output = new List<int>();
+        await foreach (var token in new MeshClient(client.GrainFactory).GenerateAsync(new GenerationRequest(Demo, Prompt, tokens, [])))
+        {
+            output.Add(token);
+        }
+
+        return output.ToArray();
+    }
+
+    [Fact]
+    public async Task Two_silo_processes_on_postgresql_serve_the_model_and_one_leaves_gracefully()
+    {
+        var clusterId = "proc-" + Guid.NewGuid().ToString("N")[..8];
+        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var ports = new[] { SiloProcess.FreePort(), SiloProcess.FreePort() };
+        await using var first = SiloProcess.Start("silo-config/multi-host.json", Environment(clusterId, secret, ports[0]));
+        await first.WaitStartedAsync();
+        await using var second = SiloProcess.Start("silo-config/multi-host.json", Environment(clusterId, secret, ports[1]));
+        await second.WaitStartedAsync();
+
+        await using var client = new ClusterClient(new ClusterClientOptions
+        {
+            ClusterId = clusterId,
+            ClusterSecret = secret,
+            Gateways = ports.Select(p => new IPEndPoint(IPAddress.Loopback, p)).ToList(),
+        });
+        await client.ConnectAsync();
+        var expected = Expected(16);
+        Assert.Equal(expected, await GenerateAsync(client, 16));
+
+        Assert.Equal(0, await second.TerminateAsync());
+        Assert.Contains("stopped", second.Output);
+        Assert.Equal(expected, await GenerateAsync(client, 16));
+        Assert.Equal(0, await first.TerminateAsync());
+    }
+
+    [Fact]
+    public async Task A_bad_configuration_exits_with_a_one_line_reason()
+    {
+        var environment = Environment("bad", "short", SiloProcess.FreePort());
+        await using var silo = SiloProcess.Start("silo-config/multi-host.json", environment);
+
+        Assert.Equal(2, await silo.WaitForExitAsync());
+        var lines = silo.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains("ClusterSecret", lines[0]);
+
+        await using var missing = SiloProcess.Start("silo-config/no-such-file.json", environment);
+        Assert.Equal(2, await missing.WaitForExitAsync());
+        Assert.Contains("does not exist", missing.Output);
+    }
+}

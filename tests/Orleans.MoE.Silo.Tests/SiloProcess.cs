@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Orleans.MoE.Silo.Tests;
+
+/// <summary>A moe-silo process started by a test, as an operator would start it: config file, environment overrides.</summary>
+internal sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private SiloProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public static string Root { get; } = FindRoot();
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static SiloProcess Start(string? configFile, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Root,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "moe-silo.dll"));
+        if (configFile is not null)
+        {
+            start.ArgumentList.Add("--config");
+            start.ArgumentList.Add(Path.Combine(Root, configFile));
+        }
+
+        start.Environment["Logging__Console__FormatterName"] = "simple";
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var silo = new SiloProcess(Process.Start(start)!);
+        silo._process.OutputDataReceived += (_, e) => silo.Append(e.Data);
+        silo._process.ErrorDataReceived += (_, e) => silo.Append(e.Data);
+        silo._process.BeginOutputReadLine();
+        silo._process.BeginErrorReadLine();
+        return silo;
+    }
+
+    /// <summary>Waits until the silo has joined (its log says "started").</summary>
+    public async Task WaitStartedAsync()
+    {
+        var exited = _process.WaitForExitAsync();
+        var done = await Task.WhenAny(_started.Task, exited, Task.Delay(TimeSpan.FromSeconds(60)));
+        if (done != _started.Task)
+        {
+            throw new InvalidOperationException($"moe-silo did not start:\n{Output}");
+        }
+    }
+
+    /// <summary>SIGTERM (what systemd sends), then waits for the exit code.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        return await WaitForExitAsync();
+    }
+
+    public async Task<int> WaitForExitAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        if (line.Contains("Silo ", StringComparison.Ordinal) && line.EndsWith(" started", StringComparison.Ordinal))
+        {
+            _started.TrySetResult();
+        }
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Orleans.MoE.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"no Orleans.MoE.sln above {AppContext.BaseDirectory}");
+    }
+}
