@@ -16,6 +16,45 @@ internal static class BenchCommand
         var command = new Command("bench", "Benchmarks (JSON output with --json)");
         command.Subcommands.Add(Decode());
         command.Subcommands.Add(Runtime());
+        command.Subcommands.Add(Cluster());
+        return command;
+    }
+
+    private static Command Cluster()
+    {
+        var model = CommonOptions.Model();
+        var silos = new Option<int>("--silos") { Description = "Silos in this process (real TCP on loopback)", DefaultValueFactory = _ => 3 };
+        var concurrency = new Option<int>("--concurrency", "-c") { Description = "Sequences generated at once", DefaultValueFactory = _ => 8 };
+        var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens per sequence", DefaultValueFactory = _ => 64 };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length", DefaultValueFactory = _ => 16 };
+        var json = CommonOptions.Json();
+        var command = new Command("cluster", "Throughput, time to first token, inter-token latency and per-layer dispatch overhead of the mesh, beside the single-process figures from the same run")
+        {
+            model, silos, concurrency, tokens, prompt, json,
+        };
+        command.SetAction((result, cancellationToken) => CommonOptions.RunAsync(async () =>
+        {
+            var (n, c, t) = (result.GetValue(silos), result.GetValue(concurrency), result.GetValue(tokens));
+            if (n < 1 || c < 1 || t < 2 || result.GetValue(prompt) < 1)
+            {
+                throw new ArgumentException("--silos, --concurrency and --prompt-tokens must be at least 1, --tokens at least 2");
+            }
+
+            var measured = await ClusterBenchmark.RunAsync(CommonOptions.ResolveModel(result.GetValue(model)), n, c, result.GetValue(prompt), t, cancellationToken);
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(measured, s_json));
+                return 0;
+            }
+
+            foreach (var (label, figures) in new[] { ($"mesh ({measured.Silos} silos)", measured.Mesh), ("single process", measured.SingleProcess) })
+            {
+                Console.WriteLine($"{label}: {figures.TokensPerSecond:F0} tok/s, first token p50 {figures.TimeToFirstTokenMsP50:F1} ms, inter-token p50 {figures.InterTokenMsP50:F2} ms p99 {figures.InterTokenMsP99:F2} ms");
+            }
+
+            Console.WriteLine($"mesh/single throughput: {measured.ThroughputRatio:F2}; dispatch overhead per layer: p50 {measured.DispatchOverheadUsP50:F0} µs, p99 {measured.DispatchOverheadUsP99:F0} µs ({measured.DispatchSamples} samples)");
+            return 0;
+        }));
         return command;
     }
 

@@ -19,20 +19,26 @@ public sealed class LatencyRecorder
     }
 
     /// <summary>The <paramref name="percentile"/> (0–100) of the recent samples, or NaN without any.</summary>
-    public double Percentile(double percentile)
+    public double Percentile(double percentile) => Percentile(Samples(), percentile);
+
+    /// <summary>The recent samples, oldest first not guaranteed.</summary>
+    public double[] Samples()
     {
-        double[] sorted;
         lock (_lock)
         {
-            sorted = _samples.AsSpan(0, (int)Math.Min(_count, _samples.Length)).ToArray();
+            return _samples.AsSpan(0, (int)Math.Min(_count, _samples.Length)).ToArray();
         }
+    }
 
+    /// <summary>The <paramref name="percentile"/> (0–100) of <paramref name="samples"/> (nearest rank), or NaN when empty.</summary>
+    public static double Percentile(IEnumerable<double> samples, double percentile)
+    {
+        var sorted = samples.Order().ToArray();
         if (sorted.Length == 0)
         {
             return double.NaN;
         }
 
-        Array.Sort(sorted);
         var rank = (int)Math.Ceiling(percentile / 100 * sorted.Length) - 1;
         return sorted[Math.Clamp(rank, 0, sorted.Length - 1)];
     }

@@ -7,17 +7,22 @@ public readonly record struct ExpertRows(SwiGluMlp Expert, int Offset, int Count
 
 /// <summary>
 /// The experts of one layer that run in the same step, computed together: one parallel loop over the
-/// experts (each expert's products on one core) when there are at least as many experts as cores,
-/// else one expert after another with each product spread over the cores. Either way every output
-/// row is computed exactly as the expert alone would compute it.
+/// experts (each expert's products on one core) when there are at least as many experts as cores and
+/// enough work to pay for waking them, else one expert after another (each product spread over the
+/// cores when it is large). Either way every output row is computed exactly as the expert alone would
+/// compute it.
 /// </summary>
 public static class ExpertGroup
 {
+    /// <summary>Below this many multiply-adds in all (as for a single product) the group runs on the calling thread.</summary>
+    private const long MinParallelWork = 1 << 20;
+
     /// <summary>output rows of each expert = expert(input rows); rows are <paramref name="hidden"/> wide.</summary>
     public static void Forward(IReadOnlyList<ExpertRows> experts, ReadOnlySpan<float> input, Span<float> output, int hidden)
     {
         ArgumentNullException.ThrowIfNull(experts);
-        if (experts.Count >= CpuParallelism.Degree && experts.Count > 1)
+        var work = experts.Sum(e => (long)e.Count * e.Expert.WeightElements);
+        if (experts.Count >= CpuParallelism.Degree && experts.Count > 1 && work >= MinParallelWork)
         {
             unsafe
             {

@@ -11,6 +11,9 @@ public sealed class SwiGluMlp(Linear gate, Linear up, Linear down) : IFeedForwar
 
     public long WeightBytes => Gate.Weight.ByteCount + Up.Weight.ByteCount + Down.Weight.ByteCount;
 
+    /// <summary>Weights (multiply-adds per token) of the three projections.</summary>
+    public long WeightElements => ((long)Gate.Weight.Rows * Gate.Weight.Cols) + ((long)Up.Weight.Rows * Up.Weight.Cols) + ((long)Down.Weight.Rows * Down.Weight.Cols);
+
     public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output, LayerTrace? trace = null)
     {
         var gate = Gate.Forward(x, tokens);
