@@ -45,7 +45,7 @@ internal static class ClusterCommand
 
             if (result.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new { Silos = silos, Models = statuses }, s_json));
+                Console.WriteLine(JsonSerializer.Serialize(Json(silos, statuses), s_json));
                 return 0;
             }
 
@@ -54,6 +54,22 @@ internal static class ClusterCommand
         }));
         return command;
     }
+
+    /// <summary>The status as JSON-friendly objects (silo addresses as text).</summary>
+    private static object Json(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses) => new
+    {
+        Silos = silos.Select(s => new { Address = s.Address.ToString(), s.Metadata, s.Activations }),
+        Models = statuses.Select(m => new
+        {
+            m.Model,
+            m.Fingerprint,
+            PlanVersion = m.Plan.Version,
+            Plan = m.Plan.Experts.Select(p => new { p.Layer, p.Expert, p.Replica, Silo = p.Silo.ToString() }),
+            Silos = m.Silos.Select(r => new { Silo = r.Silo.ToString(), r.Budget, r.Free, Experts = r.Experts.Select(e => new { e.Key, e.Tokens }) }),
+            Refused = m.RejectedSilos,
+            m.HistoryRounds,
+        }),
+    };
 
     /// <summary>The status as text: a line per silo, then per model a grid of layers × experts naming each expert's silo(s) and load.</summary>
     internal static string Render(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses)

@@ -58,7 +58,9 @@ public sealed class TestCluster : IAsyncDisposable
     public async Task<Silo> StartAdditionalSiloAsync(Action<ISiloBuilder>? configure = null, bool waitForConvergence = true)
     {
         var services = new ServiceCollection();
-        services.AddLogging(logging => logging.SetMinimumLevel(Environment.GetEnvironmentVariable("MOE_TEST_LOG") == "1" ? LogLevel.Debug : LogLevel.Warning).AddSimpleConsole());
+        // Logs go to standard error, so a program hosting a test cluster (moe bench) keeps its output clean.
+        services.AddLogging(logging => logging.SetMinimumLevel(Environment.GetEnvironmentVariable("MOE_TEST_LOG") == "1" ? LogLevel.Debug : LogLevel.Warning)
+            .AddSimpleConsole().AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
         services.AddSingleton(MembershipTable);
         services.AddKeyedSingleton(PersistentStateAttribute.DefaultStorage, Storage);
         services.AddMoESilo(configure: silo =>

@@ -1,0 +1,92 @@
+using System.Globalization;
+using System.Text.Json;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Runtime.Testing;
+
+namespace Orleans.MoE.Cli.Tests;
+
+/// <summary>The commands that reach a running cluster, against silos started in this test process (real TCP).</summary>
+public sealed class ClusterCommandTests : IAsyncLifetime
+{
+    private TestCluster _cluster = null!;
+
+    private string[] Connection => ["--gateway", $"127.0.0.1:{_cluster.Primary.Address.Port.ToString(CultureInfo.InvariantCulture)}", "--secret", _cluster.ClusterSecret, "--cluster-id", _cluster.ClusterId];
+
+    public async Task InitializeAsync()
+    {
+        _cluster = await TestCluster.StartAsync(0);
+        for (var i = 0; i < 2; i++)
+        {
+            await _cluster.StartAdditionalSiloAsync(silo => silo.AddMoEMesh(configure: o =>
+            {
+                o.Models["moe-tiny-py"] = Path.Combine(MoeProcess.RepositoryRoot, "models", "moe-tiny-py");
+                o.Balancer.Interval = TimeSpan.FromMilliseconds(300);
+            }));
+        }
+    }
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Generate_on_the_cluster_prints_what_generate_in_process_prints()
+    {
+        var (localExit, local, _) = await MoeProcess.RunAsync("generate", "--prompt", "def fibonacci(n):", "--max-tokens", "32");
+        var (exit, remote, error) = await MoeProcess.RunAsync(["generate", "--prompt", "def fibonacci(n):", "--max-tokens", "32", .. Connection]);
+
+        Assert.Equal(0, localExit);
+        Assert.True(exit == 0, error);
+        Assert.Equal(local, remote);
+    }
+
+    [Fact]
+    public async Task Cluster_status_shows_the_silos_and_where_each_expert_lives()
+    {
+        await MoeProcess.RunAsync(["generate", "--prompt", "import os", "--max-tokens", "4", .. Connection]);
+        await Task.Delay(1000); // a balancing round reports the experts' load
+
+        var (exit, output, error) = await MoeProcess.RunAsync(["cluster", "status", "--json", .. Connection]);
+        Assert.True(exit == 0, error);
+        var status = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(2, status.GetProperty("silos").GetArrayLength());
+        var model = status.GetProperty("models")[0];
+        Assert.Equal("moe-tiny-py", model.GetProperty("model").GetString());
+        var experts = model.GetProperty("silos").EnumerateArray().SelectMany(s => s.GetProperty("experts").EnumerateArray()).ToList();
+        Assert.Equal(32, experts.Select(e => e.GetProperty("key").GetString()).Distinct().Count());
+        Assert.Contains(experts, e => e.GetProperty("tokens").GetInt64() > 0);
+
+        var (_, text, _) = await MoeProcess.RunAsync(["cluster", "status", .. Connection]);
+        Assert.Contains("2 silo(s)", text);
+        Assert.Contains("layer 3: e0=S", text);
+    }
+
+    [Fact]
+    public async Task Wrong_secret_and_unknown_model_fail_with_one_line()
+    {
+        var (exit, _, error) = await MoeProcess.RunAsync("cluster", "status", "--gateway", $"127.0.0.1:{_cluster.Primary.Address.Port}", "--secret", "not-the-secret-at-all", "--cluster-id", _cluster.ClusterId);
+        Assert.Equal(1, exit);
+        Assert.StartsWith("error:", error.Trim());
+        Assert.Single(error.Trim().Split('\n'));
+
+        (exit, _, error) = await MoeProcess.RunAsync(["generate", "--prompt", "x", "--model", "nope", .. Connection]);
+        Assert.Equal(1, exit);
+        Assert.Contains("unknown model 'nope'", error);
+    }
+
+    [Fact]
+    public async Task Bench_cluster_prints_the_mesh_and_single_process_figures()
+    {
+        var (exit, output, error) = await MoeProcess.RunAsync("bench", "cluster", "--silos", "2", "--concurrency", "2", "--tokens", "4", "--json");
+
+        Assert.True(exit == 0, error);
+        var result = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(2, result.GetProperty("silos").GetInt32());
+        foreach (var part in new[] { "mesh", "single_process" })
+        {
+            Assert.True(result.GetProperty(part).GetProperty("tokens_per_second").GetDouble() > 0);
+            Assert.True(result.GetProperty(part).GetProperty("time_to_first_token_ms_p50").GetDouble() > 0);
+        }
+
+        Assert.True(result.GetProperty("dispatch_samples").GetInt64() > 0);
+        Assert.True(result.GetProperty("dispatch_overhead_us_p50").GetDouble() >= 0);
+    }
+}
