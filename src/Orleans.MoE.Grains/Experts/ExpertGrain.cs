@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Orleans.MoE.Grains.Models;
 using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Models.Checkpoints;
 using Orleans.MoE.Models.Layers;
 using Orleans.MoE.Runtime;
 using Orleans.MoE.Runtime.Placement;
@@ -9,10 +10,11 @@ using Orleans.MoE.Runtime.Serialization;
 namespace Orleans.MoE.Grains.Experts;
 
 /// <summary>
-/// One expert activation. On activation it maps the expert's three projections from the silo's copy of
-/// the checkpoint (views into the memory-mapped files: only this expert's bytes are ever read here),
-/// charges their size to the silo's expert budget and joins the silo's registry of local experts, so a
-/// request addressed to any expert of the layer runs every co-located expert it names in one group.
+/// One expert activation. On activation it charges the expert's size to the silo's expert budget, maps
+/// only the expert's three projections from the silo's copy of the checkpoint (a mapping of their bytes
+/// alone, read in at once) and joins the silo's registry of local experts, so a request addressed to
+/// any expert of the layer runs every co-located expert it names in one group. On deactivation the
+/// mapping is released (after the last computation using it) and the budget freed.
 /// Placement: <see cref="ExpertPlacementDirector"/>. Reentrant: batches from several gates interleave.
 /// </summary>
 [CustomPlacement(typeof(ExpertPlacementDirector))]
@@ -26,21 +28,45 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _key = ExpertKey.Parse(GetPrimaryKeyString());
-        var block = models.Get(_key.Model).MoeBlock(_key.Layer);
+        var model = models.Get(_key.Model);
+        var block = model.MoeBlock(_key.Layer);
         if (_key.Expert < 0 || _key.Expert >= block.ExpertCount)
         {
             throw new ArgumentOutOfRangeException(nameof(cancellationToken), _key.Expert, $"model '{_key.Model}' layer {_key.Layer} has {block.ExpertCount} experts, not expert {_key.Expert}");
         }
 
-        var expert = block.Experts[_key.Expert];
-        _bytes = expert.WeightBytes;
-        local.Add(_key, expert, _bytes);
+        var layout = block.Experts[_key.Expert];
+        _bytes = layout.WeightBytes;
+        local.Reserve(_key, _bytes);
+        var mapped = new List<MappedMatrix>(3);
+        try
+        {
+            Linear Map(Linear linear)
+            {
+                var matrix = model.Network.Checkpoint.MapMatrix(
+                    linear.Source ?? throw new InvalidOperationException($"expert {_key}: a projection has no checkpoint tensor to map"),
+                    linear.OutFeatures, linear.InFeatures);
+                mapped.Add(matrix);
+                matrix.Prefetch();
+                return new Linear(matrix.Matrix, linear.Bias, linear.Source);
+            }
+
+            var weights = new SwiGluMlp(Map(layout.Gate), Map(layout.Up), Map(layout.Down));
+            local.Add(_key, new HostedExpert(weights, _bytes, new Mappings(mapped)));
+        }
+        catch
+        {
+            new Mappings(mapped).Dispose();
+            local.Unreserve(_bytes);
+            throw;
+        }
+
         return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        local.Remove(_key, _bytes);
+        local.Remove(_key);
         return Task.CompletedTask;
     }
 
@@ -68,34 +94,64 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
 
         var started = Stopwatch.GetTimestamp();
         var group = new List<ExpertRows>(batch.Slots.Length);
+        var held = new List<HostedExpert>(batch.Slots.Length);
         var missing = new List<int>();
-        var offset = 0;
-        for (var i = 0; i < batch.Slots.Length; i++)
-        {
-            var slot = batch.Slots[i];
-            var key = _key with { Expert = slot.Expert, Replica = slot.Replica };
-            if (local.TryGet(key, out var expert))
-            {
-                group.Add(new ExpertRows(expert, offset, slot.Count));
-                local.Load.Record(key, slot.Count);
-            }
-            else
-            {
-                missing.Add(i);
-            }
-
-            offset += slot.Count;
-        }
-
         var output = TensorPayload.Rent(TensorElementType.F32, count, hidden);
-        var values = output.GetWritableSingles();
-        if (missing.Count > 0)
+        try
         {
-            values.Clear();
+            var offset = 0;
+            for (var i = 0; i < batch.Slots.Length; i++)
+            {
+                var slot = batch.Slots[i];
+                var key = _key with { Expert = slot.Expert, Replica = slot.Replica };
+                if (local.Acquire(key) is { } expert)
+                {
+                    held.Add(expert);
+                    group.Add(new ExpertRows(expert.Weights, offset, slot.Count));
+                    local.Load.Record(key, slot.Count);
+                }
+                else
+                {
+                    missing.Add(i);
+                }
+
+                offset += slot.Count;
+            }
+
+            var values = output.GetWritableSingles();
+            if (missing.Count > 0)
+            {
+                values.Clear();
+            }
+
+            ExpertGroup.Forward(group, rows.AsSingles(), values, hidden);
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var expert in held)
+            {
+                expert.Release();
+            }
         }
 
-        ExpertGroup.Forward(group, rows.AsSingles(), values, hidden);
         var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
         return Task.FromResult(new ExpertBatchResult(output, missing.ToArray(), micros));
+    }
+}
+
+/// <summary>The mappings of one expert's projections, released together.</summary>
+internal sealed class Mappings(List<MappedMatrix> mappings) : IDisposable
+{
+    public void Dispose()
+    {
+        foreach (var mapping in mappings)
+        {
+            mapping.Dispose();
+        }
     }
 }

@@ -26,13 +26,49 @@ public sealed class ExpertCapacityException : Exception
 }
 
 /// <summary>
+/// An expert's weights on this silo, shared by its activation and every grouped computation that uses
+/// them: counted references, so the weights (and their mapping) are released only when the activation
+/// has gone and no computation still runs on them.
+/// </summary>
+public sealed class HostedExpert(SwiGluMlp weights, long bytes, IDisposable? owner = null)
+{
+    private int _references = 1; // the activation's own
+
+    public SwiGluMlp Weights { get; } = weights;
+
+    public long Bytes { get; } = bytes;
+
+    /// <summary>Takes a reference for a computation; false once the expert has been released.</summary>
+    public bool TryAcquire()
+    {
+        for (var current = Volatile.Read(ref _references); current > 0; current = Volatile.Read(ref _references))
+        {
+            if (Interlocked.CompareExchange(ref _references, current + 1, current) == current)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            owner?.Dispose();
+        }
+    }
+}
+
+/// <summary>
 /// The expert activations of this silo: their weights (for grouped execution), the memory budget they
 /// share, and the load they have served. Publishes the free budget to placement
 /// (<see cref="SiloMetadataKeys.MemoryFree"/>) whenever it changes.
 /// </summary>
 public sealed class LocalExperts
 {
-    private readonly ConcurrentDictionary<ExpertKey, SwiGluMlp> _experts = new();
+    private readonly ConcurrentDictionary<ExpertKey, HostedExpert> _experts = new();
     private readonly ISiloMetadataPublisher _metadata;
     private readonly object _budgetLock = new();
     private long _reserved;
@@ -60,12 +96,12 @@ public sealed class LocalExperts
     /// <summary>The expert activations hosted here.</summary>
     public IReadOnlyCollection<ExpertKey> Hosted => (IReadOnlyCollection<ExpertKey>)_experts.Keys;
 
-    public bool TryGet(ExpertKey key, out SwiGluMlp expert) => _experts.TryGetValue(key, out expert!);
+    /// <summary>The expert's weights with a reference taken (release it after the computation), or null when it is not hosted here.</summary>
+    public HostedExpert? Acquire(ExpertKey key) => _experts.TryGetValue(key, out var expert) && expert.TryAcquire() ? expert : null;
 
-    /// <summary>Takes <paramref name="bytes"/> of the budget for <paramref name="key"/> and registers its weights, or says why there is no room.</summary>
-    public void Add(ExpertKey key, SwiGluMlp expert, long bytes)
+    /// <summary>Charges <paramref name="bytes"/> to the budget, or says why there is no room. Undo with <see cref="Unreserve"/>.</summary>
+    public void Reserve(ExpertKey key, long bytes)
     {
-        ArgumentNullException.ThrowIfNull(expert);
         lock (_budgetLock)
         {
             if (_reserved + bytes > Budget)
@@ -75,23 +111,32 @@ public sealed class LocalExperts
             }
 
             _reserved += bytes;
-            _experts[key] = expert;
         }
 
         PublishSoon();
     }
 
-    public void Remove(ExpertKey key, long bytes)
+    public void Unreserve(long bytes)
     {
         lock (_budgetLock)
         {
-            if (_experts.TryRemove(key, out _))
-            {
-                _reserved -= bytes;
-            }
+            _reserved -= bytes;
         }
 
         PublishSoon();
+    }
+
+    /// <summary>Registers a reserved expert's weights for grouped execution.</summary>
+    public void Add(ExpertKey key, HostedExpert expert) => _experts[key] = expert;
+
+    /// <summary>Unregisters the expert and drops the activation's reference (the weights go when the last computation ends) and its budget.</summary>
+    public void Remove(ExpertKey key)
+    {
+        if (_experts.TryRemove(key, out var expert))
+        {
+            expert.Release();
+            Unreserve(expert.Bytes);
+        }
     }
 
     /// <summary>Publishes the free budget now (also done after every change, coalesced).</summary>

@@ -18,7 +18,8 @@ internal sealed class WeightLoader(ModelConfig config, Checkpoint checkpoint)
     /// <summary>A linear layer <c>{name}.weight</c> [out, in], with <c>{name}.bias</c> when the checkpoint has one.</summary>
     public Linear Linear(string name, int outFeatures, int inFeatures) =>
         new(checkpoint.Matrix(name + ".weight", outFeatures, inFeatures),
-            checkpoint.Contains(name + ".bias") ? checkpoint.Vector(name + ".bias", outFeatures) : null);
+            checkpoint.Contains(name + ".bias") ? checkpoint.Vector(name + ".bias", outFeatures) : null,
+            name + ".weight");
 
     public RmsNorm Norm(string name, int width) => new(checkpoint.Vector(name + ".weight", width), config.RmsNormEps);
 

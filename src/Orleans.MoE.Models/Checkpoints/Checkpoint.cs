@@ -135,6 +135,19 @@ public sealed class Checkpoint : IDisposable
         return new WeightMatrix(file.Address(entry), rows, cols, entry.DType);
     }
 
+    /// <summary>
+    /// A [rows, cols] weight matrix in its own mapping of just its bytes (see <see cref="SafetensorsFile.MapRange"/>):
+    /// for a part of the model that comes and goes on its own, such as one expert. Dispose it when done.
+    /// </summary>
+    public MappedMatrix MapMatrix(string name, int rows, int cols)
+    {
+        var (file, entry) = Locate(name);
+        ExpectShape(entry, rows, cols);
+        ExpectFloatingPoint(entry);
+        var range = file.MapRange(entry);
+        return new MappedMatrix(new WeightMatrix(range.Address, rows, cols, entry.DType), range);
+    }
+
     /// <summary>A 1-D tensor of the given length (norm weights, biases) converted to f32.</summary>
     public float[] Vector(string name, int length)
     {
@@ -233,4 +246,15 @@ public sealed class Checkpoint : IDisposable
             ?? throw new CheckpointException($"{path}: tensor '{name}' is listed in {IndexFileName} but missing from the shard");
         return (file, entry);
     }
+}
+
+/// <summary>A weight matrix over its own mapping (<see cref="Checkpoint.MapMatrix"/>); unmapped on dispose.</summary>
+public sealed class MappedMatrix(WeightMatrix matrix, MappedRange range) : IDisposable
+{
+    public WeightMatrix Matrix { get; } = matrix;
+
+    /// <summary>Brings the matrix's pages into memory now.</summary>
+    public void Prefetch() => range.Prefetch();
+
+    public void Dispose() => range.Dispose();
 }

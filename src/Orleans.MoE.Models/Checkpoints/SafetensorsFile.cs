@@ -93,6 +93,20 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return (nint)(_base + _dataStart + entry.Offset);
     }
 
+    /// <summary>
+    /// A view of just this tensor's bytes, separate from the whole-file view: pages read through it count
+    /// for it alone, and disposing it unmaps them, whatever else of the file stays mapped.
+    /// </summary>
+    public MappedRange MapRange(TensorEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ObjectDisposedException.ThrowIf(_disposed != 0 || _map is null, this);
+        var view = _map.CreateViewAccessor(_dataStart + entry.Offset, entry.ByteLength, MemoryMappedFileAccess.Read);
+        byte* pointer = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        return new MappedRange(view, (nint)(pointer + view.PointerOffset), entry.ByteLength);
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -246,5 +260,48 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
             previous = entry;
         }
+    }
+}
+
+/// <summary>A mapped byte range of a file (one tensor); unmapped on dispose.</summary>
+public sealed unsafe class MappedRange : IDisposable
+{
+    private readonly MemoryMappedViewAccessor _view;
+    private int _disposed;
+
+    internal MappedRange(MemoryMappedViewAccessor view, nint address, long length)
+    {
+        _view = view;
+        Address = address;
+        Length = length;
+    }
+
+    public nint Address { get; }
+
+    public long Length { get; }
+
+    /// <summary>Reads one byte of every page, so the range is resident before it is needed (and readable at all).</summary>
+    public void Prefetch()
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var bytes = (byte*)Address;
+        var sum = 0;
+        for (long i = 0; i < Length; i += 4096)
+        {
+            sum += bytes[i];
+        }
+
+        GC.KeepAlive(sum);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
     }
 }

@@ -4,10 +4,13 @@ using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Models.Layers;
 
-/// <summary>y = x · Wᵀ (+ b), W stored [out, in] in its checkpoint dtype.</summary>
-public sealed class Linear(WeightMatrix weight, float[]? bias = null)
+/// <summary>y = x · Wᵀ (+ b), W stored [out, in] in its checkpoint dtype; <see cref="Source"/> names W's tensor in the checkpoint.</summary>
+public sealed class Linear(WeightMatrix weight, float[]? bias = null, string? source = null)
 {
     public WeightMatrix Weight { get; } = weight;
+
+    /// <summary>The checkpoint tensor the weight was read from, when it came from one.</summary>
+    public string? Source { get; } = source;
 
     public float[]? Bias { get; } = bias;
 

@@ -34,6 +34,22 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void A_tensor_mapped_on_its_own_reads_what_the_whole_file_view_reads()
+    {
+        new SafetensorsBuilder().Counting("a", 3, 5).Counting("b", 4, 7).WriteTo(PathOf(Checkpoint.SingleFileName));
+        using var checkpoint = Checkpoint.Open(_directory);
+
+        using (var mapped = checkpoint.MapMatrix("b", 4, 7))
+        {
+            mapped.Prefetch();
+            Assert.Equal(checkpoint.Matrix("b", 4, 7).ToArray(), mapped.Matrix.ToArray());
+        }
+
+        Assert.Contains("has shape [4, 7]", Assert.Throws<CheckpointException>(() => checkpoint.MapMatrix("b", 7, 4)).Message);
+        Assert.Equal(14f, checkpoint.Matrix("a", 3, 5).ToArray()[14]);
+    }
+
+    [Fact]
     public void A_missing_tensor_of_a_sharded_checkpoint_names_the_directory()
     {
         new SafetensorsBuilder().Counting("x", 2, 2).WriteTo(PathOf("a.safetensors"));
