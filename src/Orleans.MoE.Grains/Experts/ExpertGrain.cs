@@ -93,54 +93,20 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
         }
 
         var started = Stopwatch.GetTimestamp();
-        var group = new List<ExpertRows>(batch.Slots.Length);
-        var held = new List<HostedExpert>(batch.Slots.Length);
-        var missing = new List<int>();
         var output = TensorPayload.Rent(TensorElementType.F32, count, hidden);
+        int[] missing;
         try
         {
-            var offset = 0;
-            for (var i = 0; i < batch.Slots.Length; i++)
-            {
-                var slot = batch.Slots[i];
-                var key = _key with { Expert = slot.Expert, Replica = slot.Replica };
-                if (local.Acquire(key) is { } expert)
-                {
-                    held.Add(expert);
-                    group.Add(new ExpertRows(expert.Weights, offset, slot.Count));
-                    local.Load.Record(key, slot.Count);
-                }
-                else
-                {
-                    missing.Add(i);
-                }
-
-                offset += slot.Count;
-            }
-
-            var values = output.GetWritableSingles();
-            if (missing.Count > 0)
-            {
-                values.Clear();
-            }
-
-            ExpertGroup.Forward(group, rows.AsSingles(), values, hidden);
+            missing = local.Execute(_key.Model, _key.Layer, batch.Slots, rows.AsSingles(), output.GetWritableSingles(), hidden);
         }
         catch
         {
             output.Dispose();
             throw;
         }
-        finally
-        {
-            foreach (var expert in held)
-            {
-                expert.Release();
-            }
-        }
 
         var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-        return Task.FromResult(new ExpertBatchResult(output, missing.ToArray(), micros));
+        return Task.FromResult(new ExpertBatchResult(output, missing, micros));
     }
 }
 

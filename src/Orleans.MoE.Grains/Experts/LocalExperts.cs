@@ -139,6 +139,54 @@ public sealed class LocalExperts
         }
     }
 
+    /// <summary>
+    /// Runs the slots' experts (of <paramref name="model"/>'s layer <paramref name="layer"/>) that are hosted
+    /// here as one grouped computation. Slot i's rows start at row <paramref name="offsets"/>[i] of input
+    /// and output (by default slot after slot). Returns the indices of the slots whose expert is not
+    /// hosted here (their output rows are zero).
+    /// </summary>
+    public int[] Execute(string model, int layer, IReadOnlyList<ExpertSlot> slots, ReadOnlySpan<float> input, Span<float> output, int hidden, IReadOnlyList<int>? offsets = null)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        var group = new List<ExpertRows>(slots.Count);
+        var held = new List<HostedExpert>(slots.Count);
+        var missing = new List<int>();
+        try
+        {
+            var next = 0;
+            for (var i = 0; i < slots.Count; i++)
+            {
+                var slot = slots[i];
+                var offset = offsets?[i] ?? next;
+                var key = new ExpertKey(model, layer, slot.Expert, slot.Replica);
+                if (Acquire(key) is { } expert)
+                {
+                    held.Add(expert);
+                    group.Add(new ExpertRows(expert.Weights, offset, slot.Count));
+                    Load.Record(key, slot.Count);
+                }
+                else
+                {
+                    output.Slice(offset * hidden, slot.Count * hidden).Clear();
+                    missing.Add(i);
+                }
+
+                next = offset + slot.Count;
+            }
+
+            ExpertGroup.Forward(group, input, output, hidden);
+        }
+        finally
+        {
+            foreach (var expert in held)
+            {
+                expert.Release();
+            }
+        }
+
+        return missing.ToArray();
+    }
+
     /// <summary>Publishes the free budget now (also done after every change, coalesced).</summary>
     public Task PublishAsync() =>
         _metadata.PublishAsync(new Dictionary<string, string?>

@@ -37,10 +37,11 @@ public sealed class MeshStepException : Exception
 /// (the call activates them through placement). Experts a destination no longer has, and every expert
 /// of a request that failed (its silo died, it timed out), are sent again after a short pause, against
 /// the new location or activation, until <see cref="MeshOptions.ExpertRetryWindow"/> has passed; the
-/// experts are pure functions of their input, so a retried step computes the same values.
+/// experts are pure functions of their input, so a retried step computes the same values. Experts that
+/// live on this silo run right here, in one group, while the requests to other silos are in flight.
 /// </summary>
 public sealed partial class ExpertDispatcher(
-    IGrainFactory grains, IGrainLocator locator, Silo silo, MeshPlanView plans, MeshMetrics metrics,
+    IGrainFactory grains, IGrainLocator locator, Silo silo, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
     IOptions<MeshOptions> options, TimeProvider time, ILogger<ExpertDispatcher> logger)
 {
     /// <summary>Errors that are not about reachability (activation refused, no room) are retried this long at most.</summary>
@@ -70,7 +71,26 @@ public sealed partial class ExpertDispatcher(
         for (var attempt = 0; ; attempt++)
         {
             var requests = await PlanRequestsAsync(model, layer, pending.Values).ConfigureAwait(false);
-            var inflight = requests.Select(r => (Task: Send(model, layer, r, input, hidden), Request: r)).ToList();
+            var inflight = requests.Where(r => r.Silo != silo.Address).Select(r => (Task: Send(model, layer, r, input, hidden), Request: r)).ToList();
+            foreach (var here in requests.Where(r => r.Silo == silo.Address))
+            {
+                var computing = Stopwatch.GetTimestamp();
+                var slots = here.Keys.Zip(here.Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
+                var missing = local.Execute(model, layer, slots, input, results, hidden, here.Rows.Select(r => r.Offset).ToArray());
+                slowestCompute = Math.Max(slowestCompute, (long)Stopwatch.GetElapsedTime(computing).TotalMicroseconds);
+                for (var i = 0; i < here.Rows.Count; i++)
+                {
+                    if (missing.Contains(i))
+                    {
+                        locator.Invalidate(here.Keys[i].GrainId);
+                    }
+                    else
+                    {
+                        pending.Remove(here.Rows[i].Expert);
+                    }
+                }
+            }
+
             while (inflight.Count > 0)
             {
                 var waitForSkip = skipAt is { } at ? Task.Delay(Max(TimeSpan.Zero, at - time.GetUtcNow()), time, cancellationToken) : null;
