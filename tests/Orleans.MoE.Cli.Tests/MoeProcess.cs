@@ -5,7 +5,7 @@ namespace Orleans.MoE.Cli.Tests;
 /// <summary>Runs the built <c>moe</c> program as a child process, as a user would.</summary>
 internal static class MoeProcess
 {
-    public static string RepositoryRoot { get; } = FindRoot();
+    public static string RepositoryRoot => RepositoryPaths.Root;
 
     public static string Fixture(string name) => Path.Combine(RepositoryRoot, "tests", "fixtures", name);
 
@@ -30,18 +30,5 @@ internal static class MoeProcess
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await process.WaitForExitAsync(timeout.Token);
         return (process.ExitCode, await output, await error);
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Orleans.MoE.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("repository root not found");
     }
 }

@@ -17,7 +17,7 @@ internal sealed class SiloProcess : IAsyncDisposable
         _process = process;
     }
 
-    public static string Root { get; } = FindRoot();
+    public static string Root => RepositoryPaths.Root;
 
     public string Output
     {
@@ -122,18 +122,5 @@ internal sealed class SiloProcess : IAsyncDisposable
         {
             _started.TrySetResult();
         }
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Orleans.MoE.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Orleans.MoE.sln above {AppContext.BaseDirectory}");
     }
 }

@@ -1,4 +1,4 @@
-namespace Orleans.MoE.Runtime.Tests;
+namespace Orleans.MoE.Testing;
 
 /// <summary>Waits for something the cluster does in the background.</summary>
 internal static class Eventually
