@@ -35,6 +35,23 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public async Task Long_prompts_are_prefilled_over_several_steps_and_give_the_same_tokens()
+    {
+        await using var mesh = await MeshCluster.StartAsync(2, DemoModels, o =>
+        {
+            o.Scheduler.MaxBatchSequences = 2;
+            o.Scheduler.MaxStepTokens = 3;
+        });
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        int[] longPrompt = [1, .. Enumerable.Range(0, 12).Select(i => 40 + (i * 311 % 3000))];
+
+        var outputs = await Task.WhenAll(mesh.GenerateAsync(Demo, longPrompt, 8, client), mesh.GenerateAsync(Demo, Prompts[3], 8, client));
+
+        Assert.Equal(Expected(longPrompt, 8), outputs[0]);
+        Assert.Equal(Expected(Prompts[3], 8), outputs[1]);
+    }
+
+    [Fact]
     public async Task A_full_queue_answers_busy_and_a_sequence_stops_at_a_stop_token()
     {
         await using var mesh = await MeshCluster.StartAsync(1, DemoModels, o =>

@@ -255,13 +255,30 @@ public sealed partial class GenerationScheduler(
 
         private async Task StepAsync(MeshMoeExecutor executor)
         {
-            var batch = _active.ToList();
+            // Decode tokens first, so running sequences never wait behind a long prompt; then prompt chunks
+            // up to the step's token budget (a prompt longer than that is prefilled over several steps).
+            var budget = _owner._options.MaxStepTokens;
+            var batch = new List<Sequence>();
+            var chunks = new List<int[]>();
+            foreach (var sequence in _active.OrderBy(s => s.Pending.Length))
+            {
+                var take = Math.Min(sequence.Pending.Length, budget);
+                if (take == 0)
+                {
+                    break;
+                }
+
+                batch.Add(sequence);
+                chunks.Add(take == sequence.Pending.Length ? sequence.Pending : sequence.Pending[..take]);
+                budget -= take;
+            }
+
             var lengths = batch.Select(s => s.Cache.Length).ToArray();
             float[][] logits;
             try
             {
                 var network = _owner._models.Get(_model).Network;
-                logits = await network.ForwardBatchAsync(batch.Select(s => new SequenceStep(s.Pending, s.Cache)).ToArray(), executor).ConfigureAwait(false);
+                logits = await network.ForwardBatchAsync(batch.Select((s, i) => new SequenceStep(chunks[i], s.Cache)).ToArray(), executor).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -274,6 +291,17 @@ public sealed partial class GenerationScheduler(
                 LogStepFailed(_owner._logger, _model, batch.Count, e.Message);
                 Retire(batch);
                 return;
+            }
+
+            for (var i = batch.Count - 1; i >= 0; i--)
+            {
+                if (chunks[i].Length < batch[i].Pending.Length)
+                {
+                    // Part of a prompt: the rest comes next step, and nothing is sampled yet.
+                    batch[i].Pending = batch[i].Pending[chunks[i].Length..];
+                    batch.RemoveAt(i);
+                    logits = [.. logits[..i], .. logits[(i + 1)..]];
+                }
             }
 
             for (var i = 0; i < batch.Count; i++)

@@ -79,14 +79,14 @@ internal sealed class MeshOptionsValidator : IValidateOptions<MeshOptions>
             errors.Add($"Mesh:Device must be 'cpu' or 'cuda', not '{options.Device}'");
         }
 
-        if (options.Scheduler.MaxBatchSequences <= 0 || options.Scheduler.MaxQueuedSequences <= 0)
+        if (options.Scheduler.MaxBatchSequences <= 0 || options.Scheduler.MaxQueuedSequences <= 0 || options.Scheduler.MaxStepTokens < options.Scheduler.MaxBatchSequences)
         {
-            errors.Add("Mesh:Scheduler:MaxBatchSequences and MaxQueuedSequences must be positive");
+            errors.Add("Mesh:Scheduler:MaxBatchSequences and MaxQueuedSequences must be positive, MaxStepTokens at least MaxBatchSequences");
         }
 
-        if (options.Balancer.Interval <= TimeSpan.Zero || options.Balancer.LoadWindow <= TimeSpan.Zero || options.Balancer.ImbalanceThreshold < 1 || options.Balancer.MaxReplicas < 1)
+        if (options.Balancer.Interval <= TimeSpan.Zero || options.Balancer.LoadWindow <= TimeSpan.Zero || options.Balancer.ImbalanceThreshold < 1 || options.Balancer.MaxReplicas < 1 || options.Balancer.MaxMovesPerRound < 1)
         {
-            errors.Add("Mesh:Balancer: Interval and LoadWindow must be positive, ImbalanceThreshold ≥ 1, MaxReplicas ≥ 1");
+            errors.Add("Mesh:Balancer: Interval and LoadWindow must be positive, ImbalanceThreshold ≥ 1, MaxReplicas and MaxMovesPerRound ≥ 1");
         }
 
         if (options.Degraded.Deadline <= TimeSpan.Zero || options.Degraded.MinExperts < 1)

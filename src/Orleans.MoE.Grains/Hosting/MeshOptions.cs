@@ -28,6 +28,13 @@ public sealed class SchedulerOptions
     /// <summary>Sequences that advance together in one step.</summary>
     public int MaxBatchSequences { get; set; } = 32;
 
+    /// <summary>
+    /// Tokens one step runs at most (every running sequence's next token, then prompt chunks): a long
+    /// prompt is prefilled over several steps, so it neither stalls the others nor makes oversized messages.
+    /// At least <see cref="MaxBatchSequences"/>.
+    /// </summary>
+    public int MaxStepTokens { get; set; } = 512;
+
     /// <summary>Sequences running or waiting on this silo; more are refused as busy.</summary>
     public int MaxQueuedSequences { get; set; } = 256;
 
@@ -53,6 +60,9 @@ public sealed class BalancerOptions
     public double HotExpertFactor { get; set; } = 2.0;
 
     public int MaxReplicas { get; set; } = 4;
+
+    /// <summary>Expert activations a silo moves per round at most (the mesh settles over a few rounds instead of all at once).</summary>
+    public int MaxMovesPerRound { get; set; } = 16;
 
     /// <summary>Experts with fewer tokens than this in the window are never replicated (too little traffic to judge).</summary>
     public long MinTokensToReplicate { get; set; } = 1024;

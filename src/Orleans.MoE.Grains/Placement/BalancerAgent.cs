@@ -13,15 +13,13 @@ namespace Orleans.MoE.Grains.Placement;
 /// copy's fingerprint with the model's plan grain and publishes the models it may serve (a refused copy
 /// is never published, so nothing of that model is placed here). Then, every balancing round (a random
 /// 50–150 % of the interval, so silos do not act in lock-step): reports its experts' load, receives the
-/// plan and moves its own activations that the plan puts elsewhere (a few per round). On a graceful
+/// plan and moves its own activations that the plan puts elsewhere (at most MaxMovesPerRound per round). On a graceful
 /// stop it asks for a plan without itself and moves its experts there first.
 /// </summary>
 public sealed partial class BalancerAgent(
     Silo silo, MeshModels models, LocalExperts local, MeshPlanView plans, IOptions<MeshOptions> options, ILogger<BalancerAgent> logger)
     : ISiloLifecycleParticipant
 {
-    private const int MovesPerRound = 8;
-
     /// <summary>Balancing rounds completed (for tests and status).</summary>
     public int Rounds { get; private set; }
 
@@ -77,7 +75,7 @@ public sealed partial class BalancerAgent(
             plans.Update(name, plan);
             if (options.Value.Balancer.Enabled)
             {
-                await MoveAsync(name, plan, MovesPerRound).ConfigureAwait(false);
+                await MoveAsync(name, plan, options.Value.Balancer.MaxMovesPerRound).ConfigureAwait(false);
             }
 
             await ActivatePlannedAsync(name, plan).ConfigureAwait(false);
