@@ -13,13 +13,13 @@ public sealed class DispatchTests
     [Fact]
     public async Task A_step_sends_at_most_one_request_per_silo_and_layer()
     {
-        await using var mesh = await MeshCluster.StartAsync(0, new Dictionary<string, string> { [Demo] = RepositoryPaths.DemoModel }, o => o.Balancer.Enabled = false);
+        await using var mesh = await MeshCluster.StartAsync(0, new Dictionary<string, string> { [Demo] = RepositoryPaths.DemoModel });
         for (var i = 0; i < 3; i++)
         {
             await mesh.AddSiloAsync(silo: s => s.AddOutgoingGrainCallFilter<ExpertRequestCounter>());
         }
 
-        await mesh.WaitForAllExpertsAsync(Demo);
+        await mesh.WaitForSpreadAsync(Demo);
         var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
         var prompt = Enumerable.Range(0, 40).Select(i => 3 + (i * 97 % 4000)).ToArray();
         var layers = MeshCluster.Model(mesh.Silos[0], Demo).MoeLayers.Count();

@@ -23,7 +23,7 @@ public sealed class EquivalenceTests
 
         Assert.NotEmpty(checks);
         Assert.All(checks, c => Assert.True(c.Passed, $"{c.Check}: |diff| {c.MaxAbsDiff} > {c.Tolerance} {c.Detail}"));
-        await mesh.WaitForAllExpertsAsync(name);
+        await mesh.WaitForSpreadAsync(name);
         var bySilo = mesh.ExpertsBySilo();
         Assert.All(bySilo, s => Assert.NotEmpty(s.Value));
         var total = model.MoeLayers.Sum(l => model.MoeBlock(l).ExpertCount);

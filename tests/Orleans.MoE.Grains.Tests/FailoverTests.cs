@@ -39,10 +39,10 @@ public sealed class FailoverTests
     [Fact]
     public async Task Killing_a_silo_that_hosts_experts_loses_no_sequence()
     {
-        await using var mesh = await MeshCluster.StartAsync(3, DemoModels, o => o.Balancer.Enabled = false);
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
         var connection = await mesh.Cluster.ConnectClientAsync();
         var client = new MeshClient(connection.GrainFactory);
-        await mesh.WaitForAllExpertsAsync(Demo);
+        await mesh.WaitForSpreadAsync(Demo);
         var victim = mesh.Silos.First(s => !connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal)
             && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0);
 
@@ -61,7 +61,7 @@ public sealed class FailoverTests
     [Fact]
     public async Task Killing_the_silo_running_the_sequences_resumes_them_elsewhere()
     {
-        await using var mesh = await MeshCluster.StartAsync(3, DemoModels, o => o.Balancer.Enabled = false);
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
         var connection = await mesh.Cluster.ConnectClientAsync();
         var client = new MeshClient(connection.GrainFactory);
         var gateway = mesh.Silos.Single(s => connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal));
@@ -88,7 +88,7 @@ public sealed class FailoverTests
 
         await using var mesh = await MeshCluster.StartAsync(2, DemoModels, Degraded);
         var slow = await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
-        await mesh.WaitForAllExpertsAsync(Demo);
+        await mesh.WaitForSpreadAsync(Demo);
         Assert.NotEmpty(MeshCluster.Service<LocalExperts>(slow).Hosted);
 
         // The sequences run on a fast silo (a gate runs its own silo's experts in place, unfiltered).
@@ -109,7 +109,7 @@ public sealed class FailoverTests
     {
         await using var mesh = await MeshCluster.StartAsync(2, DemoModels);
         await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
-        await mesh.WaitForAllExpertsAsync(Demo);
+        await mesh.WaitForSpreadAsync(Demo);
         var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
 
         Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[4], 3), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[4], 3, client));

@@ -72,6 +72,14 @@ internal sealed class MeshCluster : IAsyncDisposable
             $"all {total} experts of {model} active: {string.Join(", ", ExpertsBySilo().Select(s => s.Value.Count))}");
     }
 
+    /// <summary>Waits until every expert is active and every silo hosts some (the balancer has spread them).</summary>
+    public async Task WaitForSpreadAsync(string model, double seconds = 20)
+    {
+        await WaitForAllExpertsAsync(model, seconds);
+        Assert.True(await Eventually.TrueAsync(() => ExpertsBySilo().Values.All(v => v.Count > 0), seconds),
+            $"every silo hosts experts: {string.Join(", ", ExpertsBySilo().Select(s => s.Value.Count))}");
+    }
+
     /// <summary>Expert activations per silo.</summary>
     public Dictionary<Silo, List<ExpertKey>> ExpertsBySilo() => Silos.ToDictionary(s => s, s => Service<LocalExperts>(s).Hosted.ToList());
 

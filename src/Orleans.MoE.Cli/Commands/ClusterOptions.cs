@@ -95,11 +95,12 @@ internal sealed class ClusterConnection
         }
         catch (Runtime.RemoteGrainException e)
         {
-            await Console.Error.WriteLineAsync($"error: {(e.Message.StartsWith(e.TypeName + ": ", StringComparison.Ordinal) ? e.Message[(e.TypeName.Length + 2)..] : e.Message)}");
+            var typed = MeshErrors.Typed(e);
+            await Console.Error.WriteLineAsync($"error: {(typed == e && e.Message.StartsWith(e.TypeName + ": ", StringComparison.Ordinal) ? e.Message[(e.TypeName.Length + 2)..] : typed.Message)}");
             return 1;
         }
         catch (Exception e) when (e is MeshBusyException or UnknownModelException or ModelUnavailableException or ContextLengthExceededException
-            or SequenceLostException or Runtime.SiloUnavailableException or TimeoutException
+            or SequenceLostException or Grains.Gates.MeshStepException or Runtime.SiloUnavailableException or TimeoutException
             or System.Net.Sockets.SocketException or Runtime.Messaging.ConnectionClosedException or Runtime.Messaging.HandshakeException)
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}");

@@ -44,7 +44,7 @@ public sealed partial class ExpertDispatcher(
     IGrainFactory grains, IGrainLocator locator, Silo silo, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
     IOptions<MeshOptions> options, TimeProvider time, ILogger<ExpertDispatcher> logger)
 {
-    /// <summary>Errors that are not about reachability (activation refused, no room) are retried this long at most.</summary>
+    /// <summary>Errors that are not about reachability (activation refused, no room anywhere) are retried this long at most.</summary>
     private static readonly TimeSpan NonTransientRetry = TimeSpan.FromSeconds(2);
 
     private int _roundRobin;
@@ -70,6 +70,7 @@ public sealed partial class ExpertDispatcher(
         long slowestCompute = 0;
         for (var attempt = 0; ; attempt++)
         {
+            var failures = 0;
             var requests = await PlanRequestsAsync(model, layer, pending.Values).ConfigureAwait(false);
             var inflight = requests.Where(r => r.Silo != silo.Address).Select(r => (Task: Send(model, layer, r, input, hidden), Request: r)).ToList();
             foreach (var here in requests.Where(r => r.Silo == silo.Address))
@@ -127,13 +128,14 @@ public sealed partial class ExpertDispatcher(
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
                     clean = false;
+                    failures++;
                     lastError = e;
                     foreach (var key in request.Keys)
                     {
                         locator.Invalidate(key.GrainId);
                     }
 
-                    if (e is ActivationFailedException or RemoteGrainException or ArgumentException)
+                    if (e is ActivationFailedException or RemoteGrainException or ArgumentException or ExpertCapacityException or Models.ModelUnavailableException)
                     {
                         deadline = Min(deadline, time.GetUtcNow() + NonTransientRetry);
                     }
@@ -161,7 +163,12 @@ public sealed partial class ExpertDispatcher(
                     lastError);
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 25 << Math.Min(attempt, 5))), time, cancellationToken).ConfigureAwait(false);
+            // Experts that had only moved (the destination no longer had them) are sent again at once to
+            // their new silo; after failures, or when that keeps happening, with growing pauses.
+            if (failures > 0 || attempt >= 2)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 25 << Math.Min(attempt, 5))), time, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Orleans.MoE.Grains.Models;
 using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Grains.Generation;
@@ -108,7 +107,7 @@ public sealed class MeshClient(IGrainFactory grains)
         }
     }
 
-    /// <summary>Gives the mesh's own errors back their types (busy, unknown model, context, lost).</summary>
+    /// <summary>Gives the mesh's own errors back their types (see <see cref="MeshErrors"/>).</summary>
     internal static async Task<T> Translate<T>(Func<Task<T>> call)
     {
         try
@@ -117,7 +116,7 @@ public sealed class MeshClient(IGrainFactory grains)
         }
         catch (RemoteGrainException e)
         {
-            throw Typed(e);
+            throw MeshErrors.Typed(e);
         }
     }
 
@@ -129,21 +128,7 @@ public sealed class MeshClient(IGrainFactory grains)
         }
         catch (RemoteGrainException e)
         {
-            throw Typed(e);
+            throw MeshErrors.Typed(e);
         }
-    }
-
-    private static Exception Typed(RemoteGrainException e)
-    {
-        var message = e.Message[(e.TypeName.Length + 2)..];
-        return e.TypeName switch
-        {
-            var t when t == typeof(MeshBusyException).FullName => new MeshBusyException(message, e),
-            var t when t == typeof(ContextLengthExceededException).FullName => new ContextLengthExceededException(message, e),
-            var t when t == typeof(UnknownModelException).FullName => new UnknownModelException(message, e),
-            var t when t == typeof(ModelUnavailableException).FullName => new ModelUnavailableException(message, e),
-            var t when t == typeof(SequenceLostException).FullName => new SequenceLostException(message, e),
-            _ => e,
-        };
     }
 }

@@ -11,13 +11,13 @@ namespace Orleans.MoE.Grains.Placement;
 /// Places expert activations: only on silos that serve the model (their copy loaded and matches the
 /// mesh's) and whose published free expert budget holds the expert's weights; there, the plan's silo
 /// when it qualifies, else GPU silos first, then the silo with the fewest experts of the same layer,
-/// then the most free memory. Placements made here in the last few seconds are counted against the
-/// budgets until the silos' next published figures.
+/// then the most free memory. Placements made here are counted against a silo's budget until that silo
+/// publishes a new figure (which includes them), or for a few seconds at most.
 /// </summary>
 public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels models, TimeProvider time) : IPlacementDirector
 {
     private static readonly TimeSpan PendingFor = TimeSpan.FromSeconds(3);
-    private readonly ConcurrentDictionary<GrainId, (SiloAddress Silo, int Layer, long Bytes, DateTimeOffset Until)> _recent = new();
+    private readonly ConcurrentDictionary<GrainId, (SiloAddress Silo, int Layer, long Bytes, string? SeenFree, DateTimeOffset Until)> _recent = new();
 
     public SiloAddress PickSilo(PlacementContext context)
     {
@@ -38,10 +38,11 @@ public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels model
             throw new ModelUnavailableException($"no live silo serves model '{key.Model}' (expert {key})");
         }
 
-        var pending = _recent.Values.Where(r => r.Silo is not null).ToList();
+        var pending = _recent.Values.ToList();
+        static string? Published(SiloInfo s) => s.Metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree);
         long Free(SiloInfo s) =>
-            (s.Metadata.TryGetValue(SiloMetadataKeys.MemoryFree, out var free) && long.TryParse(free, CultureInfo.InvariantCulture, out var value) ? value : long.MaxValue / 2)
-            - pending.Where(p => p.Silo == s.Address).Sum(p => p.Bytes);
+            (long.TryParse(Published(s), CultureInfo.InvariantCulture, out var value) ? value : long.MaxValue / 2)
+            - pending.Where(p => p.Silo == s.Address && p.SeenFree == Published(s)).Sum(p => p.Bytes);
         var fitting = serving.Where(s => Free(s) >= bytes).ToList();
         if (fitting.Count == 0)
         {
@@ -57,7 +58,7 @@ public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels model
             .ThenByDescending(Free)
             .ThenBy(s => s.Address.StableHash())
             .First();
-        _recent[context.Grain] = (chosen.Address, key.Layer, bytes, now + PendingFor);
+        _recent[context.Grain] = (chosen.Address, key.Layer, bytes, Published(chosen), now + PendingFor);
         return chosen.Address;
     }
 }
