@@ -18,10 +18,9 @@ public sealed class Sequence
     private readonly List<int> _tokens = [];
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal Sequence(GenerationRequest request, KvCache cache, Sampler sampler, long admitted)
+    internal Sequence(GenerationRequest request, Sampler sampler, long admitted)
     {
         Request = request;
-        Cache = cache;
         Sampler = sampler;
         Admitted = admitted;
         Pending = request.Prompt;
@@ -29,7 +28,8 @@ public sealed class Sequence
 
     public GenerationRequest Request { get; }
 
-    internal KvCache Cache { get; }
+    /// <summary>The KV cache, made when the sequence starts running (waiting sequences hold none).</summary>
+    internal KvCache Cache { get; set; } = null!;
 
     internal Sampler Sampler { get; }
 
@@ -176,7 +176,7 @@ public sealed partial class GenerationScheduler(
             throw new MeshBusyException($"this silo is busy: {_options.MaxQueuedSequences} sequences are running or waiting; try again shortly");
         }
 
-        var sequence = new Sequence(request, model.Network.CreateCache(request.Prompt.Length + request.MaxNewTokens), sampler, Stopwatch.GetTimestamp());
+        var sequence = new Sequence(request, sampler, Stopwatch.GetTimestamp());
         _loops.GetOrAdd(request.Model, name => new ModelLoop(this, name)).Enqueue(sequence);
         return sequence;
     }
@@ -233,23 +233,37 @@ public sealed partial class GenerationScheduler(
                     }
                 }
 
-                while (_active.Count < _owner._options.MaxBatchSequences && _waiting.TryDequeue(out var next))
+                try
                 {
-                    _active.Add(next);
-                }
+                    while (_active.Count < _owner._options.MaxBatchSequences && _waiting.TryDequeue(out var next))
+                    {
+                        // Room for the prompt and a first stretch of tokens; the cache grows by doubling after that.
+                        next.Cache = _owner._models.Get(_model).Network.CreateCache(next.Request.Prompt.Length + Math.Min(next.Request.MaxNewTokens, 256));
+                        _active.Add(next);
+                    }
 
-                foreach (var idle in _active.Where(s => !s.IsDone && Stopwatch.GetElapsedTime(s.LastRead) > lease).ToList())
+                    foreach (var idle in _active.Where(s => !s.IsDone && Stopwatch.GetElapsedTime(s.LastRead) > lease).ToList())
+                    {
+                        idle.Cancel($"nobody read the sequence for {lease}");
+                    }
+
+                    Retire(_active.Where(s => s.IsDone).ToList());
+                    if (_active.Count > 0)
+                    {
+                        await StepAsync(executor).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e)
                 {
-                    idle.Cancel($"nobody read the sequence for {lease}");
-                }
+                    // Whatever went wrong outside the forward pass: these sequences end with it, the loop goes on.
+                    foreach (var sequence in _active)
+                    {
+                        sequence.Fail(e);
+                    }
 
-                Retire(_active.Where(s => s.IsDone).ToList());
-                if (_active.Count == 0)
-                {
-                    continue;
+                    LogStepFailed(_owner._logger, _model, _active.Count, e.Message);
+                    Retire(_active.ToList());
                 }
-
-                await StepAsync(executor).ConfigureAwait(false);
             }
         }
 
