@@ -77,6 +77,27 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task Stopping_the_silo_running_the_sequences_gracefully_resumes_them_elsewhere()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
+        await mesh.WaitForSpreadAsync(Demo);
+        var connection = await mesh.Cluster.ConnectClientAsync();
+        var client = new MeshClient(connection.GrainFactory);
+        var gateway = mesh.Silos.Single(s => connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal));
+
+        var stopping = Task.CompletedTask;
+        var outputs = await GenerateThroughAsync(client, 40, () => stopping = mesh.Cluster.StopSiloAsync(gateway));
+        await stopping;
+
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], 40), outputs[i]);
+        }
+
+        Assert.True(client.Resubmissions > 0, "the client resubmitted the sequences whose silo left");
+    }
+
+    [Fact]
     public async Task Degraded_mode_skips_experts_that_do_not_answer_in_time()
     {
         void Degraded(Hosting.MeshOptions o)
