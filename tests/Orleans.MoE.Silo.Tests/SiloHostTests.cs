@@ -69,6 +69,24 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
     }
 
     [Fact]
+    public async Task The_single_host_configuration_serves_the_demo_model()
+    {
+        var port = SiloProcess.FreePort();
+        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        await using var silo = SiloProcess.Start("silo-config/single-host.json", new Dictionary<string, string>
+        {
+            ["Silo__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Cluster__ClusterSecret"] = secret,
+        });
+        await silo.WaitStartedAsync();
+
+        await using var client = new ClusterClient(new ClusterClientOptions { ClusterId = "dev", ClusterSecret = secret, Gateways = [new IPEndPoint(IPAddress.Loopback, port)] });
+        await client.ConnectAsync();
+        Assert.Equal(Expected(8), await GenerateAsync(client, 8));
+        Assert.Equal(0, await silo.TerminateAsync());
+    }
+
+    [Fact]
     public async Task A_bad_configuration_exits_with_a_one_line_reason()
     {
         var environment = Environment("bad", "short", SiloProcess.FreePort());
