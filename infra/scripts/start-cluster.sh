@@ -33,6 +33,7 @@ if [ -e "$state/pids" ]; then
   exit 1
 fi
 mkdir -p "$state"
+rm -f "$state"/silo-*.log
 
 scripts/postgres.sh
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
