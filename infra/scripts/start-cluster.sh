@@ -6,7 +6,8 @@
 #
 # Defaults: 3 silos, models/moe-tiny-py, ports 11111... In the foreground it waits and Ctrl-C stops the
 # silos gracefully (experts move off first), then PostgreSQL. With -d it detaches and writes
-# infra/scripts/.cluster/stop.sh. Logs: infra/scripts/.cluster/silo-N.log.
+# infra/scripts/.cluster/stop.sh. Logs: infra/scripts/.cluster/silo-N.log ($MOE_CLUSTER_STATE moves
+# that folder elsewhere).
 set -euo pipefail
 
 silos=3
@@ -25,7 +26,7 @@ done
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-state=$root/infra/scripts/.cluster
+state=${MOE_CLUSTER_STATE:-$root/infra/scripts/.cluster}
 model=$(cd "$model" && pwd)
 name=$(basename "$model")
 if [ -e "$state/pids" ]; then

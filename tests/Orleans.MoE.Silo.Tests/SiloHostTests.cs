@@ -101,4 +101,60 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
         Assert.Equal(2, await missing.WaitForExitAsync());
         Assert.Contains("does not exist", missing.Output);
     }
+
+    [Fact]
+    public async Task The_local_cluster_script_starts_silos_that_serve_and_stops_them()
+    {
+        var state = Directory.CreateTempSubdirectory("moe-cluster-state-").FullName;
+        var port = SiloProcess.FreePort();
+        try
+        {
+            var (exit, output) = await Shell("infra/scripts/start-cluster.sh", ["-n", "2", "-d", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], state);
+            Assert.True(exit == 0, output);
+            var secret = System.Text.RegularExpressions.Regex.Match(output, "MOE_CLUSTER_SECRET=([0-9a-f]+)").Groups[1].Value;
+            Assert.NotEmpty(secret);
+
+            await using (var client = new ClusterClient(new ClusterClientOptions
+            {
+                ClusterId = "local",
+                ClusterSecret = secret,
+                Gateways = [new IPEndPoint(IPAddress.Loopback, port), new IPEndPoint(IPAddress.Loopback, port + 1)],
+            }))
+            {
+                await client.ConnectAsync();
+                Assert.Equal(Expected(8), await GenerateAsync(client, 8));
+            }
+
+            (exit, output) = await Shell(Path.Combine(state, "stop.sh"), [], state);
+            Assert.True(exit == 0, output);
+            Assert.Contains("cluster stopped", output);
+        }
+        finally
+        {
+            if (File.Exists(Path.Combine(state, "stop.sh")))
+            {
+                await Shell(Path.Combine(state, "stop.sh"), [], state);
+            }
+
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output)> Shell(string script, string[] args, string state)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = SiloProcess.Root };
+        start.ArgumentList.Add(script);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["MOE_CLUSTER_STATE"] = state;
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output + await error);
+    }
 }

@@ -27,14 +27,20 @@ internal static class BenchCommand
         var concurrency = new Option<int>("--concurrency", "-c") { Description = "Sequences generated at once", DefaultValueFactory = _ => 8 };
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens per sequence", DefaultValueFactory = _ => 64 };
         var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length", DefaultValueFactory = _ => 16 };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for the kernels of both runs (default: all cores)" };
         var json = CommonOptions.Json();
         var command = new Command("cluster", "Throughput, time to first token, inter-token latency and per-layer dispatch overhead of the mesh, beside the single-process figures from the same run")
         {
-            model, silos, concurrency, tokens, prompt, json,
+            model, silos, concurrency, tokens, prompt, threads, json,
         };
         command.SetAction((result, cancellationToken) => CommonOptions.RunAsync(async () =>
         {
             var (n, c, t) = (result.GetValue(silos), result.GetValue(concurrency), result.GetValue(tokens));
+            if (result.GetValue(threads) is { } kernelThreads)
+            {
+                CpuParallelism.SetDegree(kernelThreads);
+            }
+
             if (n < 1 || c < 1 || t < 2 || result.GetValue(prompt) < 1)
             {
                 throw new ArgumentException("--silos, --concurrency and --prompt-tokens must be at least 1, --tokens at least 2");
