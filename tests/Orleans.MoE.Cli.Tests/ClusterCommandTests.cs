@@ -48,6 +48,9 @@ public sealed class ClusterCommandTests : IAsyncLifetime
         Assert.True(exit == 0, error);
         var status = JsonDocument.Parse(output).RootElement;
         Assert.Equal(2, status.GetProperty("silos").GetArrayLength());
+        var meshes = status.GetProperty("silos").EnumerateArray().Select(s => s.GetProperty("mesh")).ToList();
+        Assert.Equal(32, meshes.Sum(m => m.GetProperty("experts").GetInt32()));
+        Assert.Equal(4, meshes.Sum(m => m.GetProperty("tokens_generated").GetInt64()));
         var model = status.GetProperty("models")[0];
         Assert.Equal("moe-tiny-py", model.GetProperty("model").GetString());
         var experts = model.GetProperty("silos").EnumerateArray().SelectMany(s => s.GetProperty("experts").EnumerateArray()).ToList();
@@ -57,6 +60,7 @@ public sealed class ClusterCommandTests : IAsyncLifetime
         var (_, text, _) = await MoeProcess.RunAsync(["cluster", "status", .. Connection]);
         Assert.Contains("2 silo(s)", text);
         Assert.Contains("layer 3: e0=S", text);
+        Assert.Contains("dispatch p50", text);
     }
 
     [Fact]

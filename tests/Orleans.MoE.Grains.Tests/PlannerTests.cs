@@ -98,4 +98,21 @@ public sealed class PlannerTests
         Assert.Equal(10, plan.Experts.Count(p => p.Silo == gpu.Address));
         Assert.Equal(16, plan.Experts.Length);
     }
+
+    [Fact]
+    public void A_deepseek_sized_mesh_is_planned_evenly_and_then_left_alone()
+    {
+        var experts = Experts(layers: 58, experts: 256, bytes: 44_040_192);
+        var silos = Enumerable.Range(1, 16).Select(i => Silo(i, budget: 80L << 30)).ToList();
+
+        var plan = Planner.Compute(MeshPlan.Empty, experts, new Dictionary<(int, int), long>(), silos, Options);
+
+        Assert.Equal(58 * 256, plan.Experts.Length);
+        foreach (var layer in plan.Experts.GroupBy(p => p.Layer))
+        {
+            Assert.All(silos, s => Assert.Equal(16, layer.Count(p => p.Silo == s.Address)));
+        }
+
+        Assert.Same(plan, Planner.Compute(plan, experts, new Dictionary<(int, int), long>(), silos, Options));
+    }
 }

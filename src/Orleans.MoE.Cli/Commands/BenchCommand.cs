@@ -9,7 +9,7 @@ namespace Orleans.MoE.Cli.Commands;
 /// <summary><c>moe bench ...</c>: benchmarks that print JSON and compare against a baseline measured in the same run.</summary>
 internal static class BenchCommand
 {
-    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static Command Create()
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Models;
 using Orleans.MoE.Grains.Placement;
@@ -11,7 +12,7 @@ namespace Orleans.MoE.Cli.Commands;
 /// <summary><c>moe cluster status</c>: the silos of a running cluster, where each expert lives and its load.</summary>
 internal static class ClusterCommand
 {
-    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static Command Create()
     {
@@ -43,22 +44,35 @@ internal static class ClusterCommand
                 statuses.Add(await client.GrainFactory.GetGrain<IMeshPlanGrain>(name).GetStatusAsync());
             }
 
+            var metrics = new Dictionary<string, SiloMeshMetrics>();
+            foreach (var silo in silos)
+            {
+                try
+                {
+                    metrics[silo.Address.ToString()] = await client.GrainFactory.GetGrain<ISiloMetricsGrain>(silo.Address.ToString()).GetAsync();
+                }
+                catch (Exception e) when (e is Runtime.SiloUnavailableException or TimeoutException)
+                {
+                    // It left between the two questions: shown without figures.
+                }
+            }
+
             if (result.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(Json(silos, statuses), s_json));
+                Console.WriteLine(JsonSerializer.Serialize(Json(silos, statuses, metrics), s_json));
                 return 0;
             }
 
-            Console.Write(Render(silos, statuses));
+            Console.Write(Render(silos, statuses, metrics));
             return 0;
         }));
         return command;
     }
 
     /// <summary>The status as JSON-friendly objects (silo addresses as text).</summary>
-    private static object Json(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses) => new
+    private static object Json(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses, IReadOnlyDictionary<string, SiloMeshMetrics> metrics) => new
     {
-        Silos = silos.Select(s => new { Address = s.Address.ToString(), s.Metadata, s.Activations }),
+        Silos = silos.Select(s => new { Address = s.Address.ToString(), s.Metadata, s.Activations, Mesh = metrics.GetValueOrDefault(s.Address.ToString()) }),
         Models = statuses.Select(m => new
         {
             m.Model,
@@ -72,7 +86,7 @@ internal static class ClusterCommand
     };
 
     /// <summary>The status as text: a line per silo, then per model a grid of layers × experts naming each expert's silo(s) and load.</summary>
-    internal static string Render(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses)
+    internal static string Render(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses, IReadOnlyDictionary<string, SiloMeshMetrics> metrics)
     {
         var text = new System.Text.StringBuilder();
         var index = silos.Select((s, i) => (s.Address, i)).ToDictionary(x => x.Address, x => $"S{x.i + 1}");
@@ -83,6 +97,15 @@ internal static class ClusterCommand
             var models = string.Join(",", metadata.Keys.Where(k => k.StartsWith("model.", StringComparison.Ordinal)).Select(k => k[6..]));
             text.AppendLine(CultureInfo.InvariantCulture,
                 $"  {index[silo.Address]}  {silo.Address}  activations {silo.Activations}  expert memory free {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree))} of {Bytes(metadata.GetValueOrDefault(MeshMetadataKeys.ExpertBudget))}  gpu {(metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? "yes" : "no")}  models {(models.Length == 0 ? "(none)" : models)}");
+            if (metrics.TryGetValue(silo.Address.ToString(), out var m))
+            {
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"      experts {m.Experts}  sequences queued {m.QueuedSequences}  tokens {m.TokensGenerated}  dispatch p50 {m.DispatchOverheadUsP50:F0} µs p99 {m.DispatchOverheadUsP99:F0} µs  expert calls retried {m.ExpertCallFailures}  experts skipped {m.SkippedExperts}");
+                foreach (var recent in m.RecentEvents.TakeLast(3))
+                {
+                    text.AppendLine(CultureInfo.InvariantCulture, $"      {recent}");
+                }
+            }
         }
 
         foreach (var status in statuses)

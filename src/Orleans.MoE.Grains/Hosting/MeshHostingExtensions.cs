@@ -46,6 +46,7 @@ public static class MeshHostingExtensions
         services.TryAddSingleton<GenerationScheduler>();
         services.TryAddSingleton<ExpertPlacementDirector>();
         services.TryAddSingleton<ModelSiloPlacementDirector>();
+        services.TryAddSingleton<OnNamedSiloPlacementDirector>();
         services.TryAddSingleton<BalancerAgent>();
         services.AddSingleton<ISiloLifecycleParticipant>(sp => sp.GetRequiredService<BalancerAgent>());
         return builder;

@@ -20,8 +20,7 @@ public sealed partial class BalancerAgent(
     Silo silo, MeshModels models, LocalExperts local, MeshPlanView plans, IOptions<MeshOptions> options, ILogger<BalancerAgent> logger)
     : ISiloLifecycleParticipant
 {
-    /// <summary>Balancing rounds completed (for tests and status).</summary>
-    public int Rounds { get; private set; }
+    private const int WarmUpsAtOnce = 8;
 
     public async Task OnSiloStartedAsync(CancellationToken siloStopping)
     {
@@ -80,8 +79,6 @@ public sealed partial class BalancerAgent(
 
             await ActivatePlannedAsync(name, plan).ConfigureAwait(false);
         }
-
-        Rounds++;
     }
 
     private async Task LoopAsync(CancellationToken stopping)
@@ -120,7 +117,11 @@ public sealed partial class BalancerAgent(
             .ToList();
         try
         {
-            await Task.WhenAll(missing.Select(k => silo.GrainFactory.GetGrain<IExpertGrain>(k.ToString()).DescribeAsync())).ConfigureAwait(false);
+            // A few at a time: each activation reads its expert's weights in.
+            foreach (var chunk in missing.Chunk(WarmUpsAtOnce))
+            {
+                await Task.WhenAll(chunk.Select(k => silo.GrainFactory.GetGrain<IExpertGrain>(k.ToString()).DescribeAsync())).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is TimeoutException or SiloUnavailableException or RemoteGrainException or ActivationFailedException or InvalidOperationException)
         {

@@ -54,7 +54,7 @@ public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels model
         var target = plan.TargetOf(key);
         var chosen = fitting.FirstOrDefault(s => s.Address == target) ?? fitting
             .OrderBy(s => s.Metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? 0 : 1)
-            .ThenBy(s => plan.Experts.Count(p => p.Layer == key.Layer && p.Silo == s.Address) + pending.Count(p => p.Layer == key.Layer && p.Silo == s.Address))
+            .ThenBy(s => plan.CountOnSilo(s.Address, key.Layer) + pending.Count(p => p.Layer == key.Layer && p.Silo == s.Address))
             .ThenByDescending(Free)
             .ThenBy(s => s.Address.StableHash())
             .First();

@@ -8,17 +8,45 @@ namespace Orleans.MoE.Grains.Placement;
 [GenerateSerializer]
 public sealed record PlannedExpert(int Layer, int Expert, int Replica, SiloAddress Silo);
 
-/// <summary>The balancer's plan for one model: every expert replica and its silo. Version 0: no plan yet.</summary>
+/// <summary>
+/// The balancer's plan for one model: every expert replica and its silo. Version 0: no plan yet.
+/// Lookups go through an index built on first use (gates ask for every routed expert of every step).
+/// </summary>
 [GenerateSerializer]
 public sealed record MeshPlan(int Version, PlannedExpert[] Experts)
 {
+    private Index? _index;
+
     public static MeshPlan Empty { get; } = new(0, []);
 
     /// <summary>Replicas of an expert (at least 1).</summary>
-    public int Replicas(int layer, int expert) => Math.Max(1, Experts.Count(p => p.Layer == layer && p.Expert == expert));
+    public int Replicas(int layer, int expert) => Math.Max(1, Indexed.Replicas.GetValueOrDefault((layer, expert)));
 
-    public SiloAddress? TargetOf(ExpertKey key) =>
-        Experts.FirstOrDefault(p => p.Layer == key.Layer && p.Expert == key.Expert && p.Replica == key.Replica)?.Silo;
+    public SiloAddress? TargetOf(ExpertKey key) => Indexed.Targets.GetValueOrDefault((key.Layer, key.Expert, key.Replica));
+
+    /// <summary>Experts of <paramref name="layer"/> the plan puts on <paramref name="silo"/>.</summary>
+    public int CountOnSilo(SiloAddress silo, int layer) => Indexed.PerSiloLayer.GetValueOrDefault((silo, layer));
+
+    private Index Indexed => LazyInitializer.EnsureInitialized(ref _index, () => new Index(Experts));
+
+    private sealed class Index
+    {
+        public Index(PlannedExpert[] experts)
+        {
+            foreach (var p in experts)
+            {
+                Targets[(p.Layer, p.Expert, p.Replica)] = p.Silo;
+                Replicas[(p.Layer, p.Expert)] = Replicas.GetValueOrDefault((p.Layer, p.Expert)) + 1;
+                PerSiloLayer[(p.Silo, p.Layer)] = PerSiloLayer.GetValueOrDefault((p.Silo, p.Layer)) + 1;
+            }
+        }
+
+        public Dictionary<(int Layer, int Expert, int Replica), SiloAddress> Targets { get; } = [];
+
+        public Dictionary<(int Layer, int Expert), int> Replicas { get; } = [];
+
+        public Dictionary<(SiloAddress Silo, int Layer), int> PerSiloLayer { get; } = [];
+    }
 }
 
 /// <summary>Tokens one expert activation computed within the load window.</summary>

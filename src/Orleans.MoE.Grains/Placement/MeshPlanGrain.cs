@@ -44,7 +44,7 @@ public sealed class MeshPlanState
     /// <summary>Latest report per silo (address text).</summary>
     public Dictionary<string, SiloReportState> Reports { get; set; } = [];
 
-    /// <summary>Total tokens per expert ("layer/expert") at each recent round, newest last (at most 120 entries).</summary>
+    /// <summary>Tokens per expert over the load window, one snapshot per balancing interval at most, newest last (the last 60).</summary>
     public List<LoadSnapshot> History { get; set; } = [];
 
     public Dictionary<string, string> Rejected { get; set; } = [];
@@ -76,7 +76,8 @@ public sealed class LoadSnapshot
 {
     public DateTimeOffset Time { get; set; }
 
-    public Dictionary<string, long> Tokens { get; set; } = [];
+    /// <summary>Per MoE layer, tokens per expert index.</summary>
+    public Dictionary<int, long[]> Layers { get; set; } = [];
 }
 
 [CustomPlacement(typeof(ModelSiloPlacementDirector))]
@@ -84,7 +85,7 @@ public sealed class MeshPlanGrain(
     [PersistentState("mesh-plan")] IPersistentState<MeshPlanState> state,
     Silo silo, MeshModels models, IOptions<MeshOptions> options, TimeProvider time) : Grain, IMeshPlanGrain
 {
-    private const int HistoryLength = 120;
+    private const int HistoryLength = 60;
 
     private MeshPlanState State => state.State;
 
@@ -132,15 +133,39 @@ public sealed class MeshPlanGrain(
             State.Reports.Remove(gone);
         }
 
+        // Silos report every interval each; the history takes one snapshot per interval, and the state is
+        // written when the plan changes or a snapshot is taken (so its size and write rate do not grow with the silos).
         var load = Load();
-        State.History.Add(new LoadSnapshot { Time = now, Tokens = load.ToDictionary(l => $"{l.Key.Layer}/{l.Key.Expert}", l => l.Value) });
-        if (State.History.Count > HistoryLength)
+        var snapshot = State.History.Count == 0 || now - State.History[^1].Time >= options.Value.Balancer.Interval * 0.9;
+        if (snapshot)
         {
-            State.History.RemoveRange(0, State.History.Count - HistoryLength);
+            State.History.Add(new LoadSnapshot
+            {
+                Time = now,
+                Layers = load.GroupBy(l => l.Key.Layer).ToDictionary(g => g.Key, g =>
+                {
+                    var tokens = new long[g.Max(l => l.Key.Expert) + 1];
+                    foreach (var (key, value) in g)
+                    {
+                        tokens[key.Expert] = value;
+                    }
+
+                    return tokens;
+                }),
+            });
+            if (State.History.Count > HistoryLength)
+            {
+                State.History.RemoveRange(0, State.History.Count - HistoryLength);
+            }
         }
 
+        var version = State.Version;
         var plan = Replan(live, load);
-        await state.WriteStateAsync().ConfigureAwait(false);
+        if (snapshot || plan.Version != version)
+        {
+            await state.WriteStateAsync().ConfigureAwait(false);
+        }
+
         return plan;
     }
 

@@ -1,3 +1,4 @@
+using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Runtime;
 
@@ -52,6 +53,7 @@ public static class Planner
         var used = silos.ToDictionary(s => s.Address, _ => 0L);
         var perLayer = new Dictionary<(SiloAddress, int), int>();
         var placed = new List<PlannedExpert>();
+        var taken = new HashSet<(int Layer, int Expert, SiloAddress Silo)>();
         var layerShare = experts.GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => (int)Math.Ceiling(g.Sum(e => replicas[(e.Layer, e.Expert)]) / (double)silos.Count));
         var items = experts
             .SelectMany(e => Enumerable.Range(0, replicas[(e.Layer, e.Expert)]).Select(r => (Expert: e, Replica: r, Weight: weight[(e.Layer, e.Expert)])))
@@ -59,15 +61,13 @@ public static class Planner
             .ToList();
         foreach (var (expert, replica, w) in items)
         {
-            var candidates = silos.Where(s => used[s.Address] + expert.Bytes <= s.Budget
-                    && !placed.Any(p => p.Layer == expert.Layer && p.Expert == expert.Expert && p.Silo == s.Address))
-                .ToList();
+            var candidates = silos.Where(s => used[s.Address] + expert.Bytes <= s.Budget && !taken.Contains((expert.Layer, expert.Expert, s.Address))).ToList();
             if (candidates.Count == 0)
             {
                 continue; // No room anywhere: left unplanned until silos join.
             }
 
-            var previous = current.Experts.FirstOrDefault(p => p.Layer == expert.Layer && p.Expert == expert.Expert && p.Replica == replica)?.Silo;
+            var previous = current.TargetOf(new ExpertKey("", expert.Layer, expert.Expert, replica));
             var stay = candidates.FirstOrDefault(s => s.Address == previous && assigned[s.Address] + w <= stayBound
                 && perLayer.GetValueOrDefault((s.Address, expert.Layer)) < layerShare[expert.Layer]);
             var silo = stay ?? candidates
@@ -81,6 +81,7 @@ public static class Planner
             used[silo.Address] += expert.Bytes;
             perLayer[(silo.Address, expert.Layer)] = perLayer.GetValueOrDefault((silo.Address, expert.Layer)) + 1;
             placed.Add(new PlannedExpert(expert.Layer, expert.Expert, replica, silo.Address));
+            taken.Add((expert.Layer, expert.Expert, silo.Address));
         }
 
         var next = placed.OrderBy(p => p.Layer).ThenBy(p => p.Expert).ThenBy(p => p.Replica).ToArray();
@@ -118,7 +119,7 @@ public static class Planner
 
         foreach (var e in experts)
         {
-            if (current.Experts.Count(p => p.Layer == e.Layer && p.Expert == e.Expert) != replicas[(e.Layer, e.Expert)])
+            if (Math.Max(1, current.Replicas(e.Layer, e.Expert)) != replicas[(e.Layer, e.Expert)] || current.TargetOf(new ExpertKey("", e.Layer, e.Expert)) is null)
             {
                 return false;
             }
