@@ -37,7 +37,9 @@ public sealed class BadCheckpointTests : IDisposable
         Assert.Contains("model-0000", error.Message);
         Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[1], 12), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[1], 12));
         Assert.Empty(MeshCluster.Service<LocalExperts>(bad).Hosted);
-        Assert.DoesNotContain(mesh.Silos[0].ClusterSilos.Single(s => s.Address == bad.Address).Metadata.Keys, k => k == MeshMetadataKeys.Model(Demo));
+        var published = mesh.Silos[0].ClusterSilos.Single(s => s.Address == bad.Address).Metadata;
+        Assert.DoesNotContain(MeshMetadataKeys.Model(Demo), published.Keys);
+        Assert.Contains("model-0000", published[MeshMetadataKeys.ModelError(Demo)]);
     }
 
     [Fact]

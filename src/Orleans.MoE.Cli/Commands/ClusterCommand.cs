@@ -97,6 +97,11 @@ internal static class ClusterCommand
             var models = string.Join(",", metadata.Keys.Where(k => k.StartsWith("model.", StringComparison.Ordinal)).Select(k => k[6..]));
             text.AppendLine(CultureInfo.InvariantCulture,
                 $"  {index[silo.Address]}  {silo.Address}  activations {silo.Activations}  expert memory free {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree))} of {Bytes(metadata.GetValueOrDefault(MeshMetadataKeys.ExpertBudget))}  gpu {(metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? "yes" : "no")}  models {(models.Length == 0 ? "(none)" : models)}");
+            foreach (var (key, reason) in metadata.Where(k => k.Key.StartsWith("model-error.", StringComparison.Ordinal)))
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"      cannot serve {key["model-error.".Length..]}: {reason}");
+            }
+
             if (metrics.TryGetValue(silo.Address.ToString(), out var m))
             {
                 text.AppendLine(CultureInfo.InvariantCulture,

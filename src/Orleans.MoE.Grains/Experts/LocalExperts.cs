@@ -224,4 +224,7 @@ public static class MeshMetadataKeys
 
     /// <summary>"model.{name}" = the fingerprint of the silo's copy, published when the copy loaded and matches the mesh's.</summary>
     public static string Model(string name) => "model." + name;
+
+    /// <summary>"model-error.{name}" = why the silo's copy of the model cannot be served (it did not load, or differs).</summary>
+    public static string ModelError(string name) => "model-error." + name;
 }

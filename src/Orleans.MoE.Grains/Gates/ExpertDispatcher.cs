@@ -45,7 +45,7 @@ public sealed partial class ExpertDispatcher(
     IOptions<MeshOptions> options, TimeProvider time, ILogger<ExpertDispatcher> logger)
 {
     /// <summary>Errors that are not about reachability (activation refused, no room anywhere) are retried this long at most.</summary>
-    private static readonly TimeSpan NonTransientRetry = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan NonTransientRetry = TimeSpan.FromSeconds(5);
 
     private int _roundRobin;
 

@@ -105,9 +105,6 @@ public sealed partial class MeshModels(IOptions<MeshOptions> options, ILogger<Me
     private readonly ConcurrentDictionary<string, MeshModel> _loaded = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _errors = new(StringComparer.Ordinal);
 
-    /// <summary>Names of the configured models.</summary>
-    public IEnumerable<string> Configured => options.Value.Models.Keys;
-
     /// <summary>Models that loaded.</summary>
     public IReadOnlyDictionary<string, MeshModel> Loaded => _loaded;
 

@@ -11,7 +11,7 @@ namespace Orleans.MoE.Grains.Placement;
 /// <summary>
 /// This silo's part in placement and balance. At start: loads the configured models, registers each
 /// copy's fingerprint with the model's plan grain and publishes the models it may serve (a refused copy
-/// is never published, so nothing of that model is placed here). Then, every balancing round (a random
+/// is never published, so nothing of that model is placed here; its reason is published instead). Then, every balancing round (a random
 /// 50–150 % of the interval, so silos do not act in lock-step): reports its experts' load, receives the
 /// plan and moves its own activations that the plan puts elsewhere (at most MaxMovesPerRound per round). On a graceful
 /// stop it asks for a plan without itself and moves its experts there first.
@@ -42,6 +42,11 @@ public sealed partial class BalancerAgent(
             {
                 models.Reject(name, refusal);
             }
+        }
+
+        foreach (var (name, error) in models.Errors)
+        {
+            published[MeshMetadataKeys.ModelError(name)] = error.Length <= 300 ? error : error[..300] + "…";
         }
 
         await silo.Metadata.PublishAsync(published, siloStopping).ConfigureAwait(false);
