@@ -1,5 +1,6 @@
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Runtime.Hosting;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
 
@@ -52,16 +53,22 @@ public sealed class GenerationTests
     }
 
     [Fact]
-    public async Task A_full_queue_answers_busy_and_a_sequence_stops_at_a_stop_token()
+    public async Task A_full_queue_answers_busy_and_an_abandoned_sequence_frees_its_place()
     {
-        await using var mesh = await MeshCluster.StartAsync(1, DemoModels, o =>
+        // The sequences run on a silo with no room for experts; every expert lives on a slow silo, so the
+        // first sequence is certainly still running when the second arrives.
+        await using var mesh = await MeshCluster.StartAsync(0, DemoModels, o =>
         {
             o.Scheduler.MaxQueuedSequences = 1;
             o.Scheduler.MaxBatchSequences = 1;
         });
-        var grains = (await mesh.Cluster.ConnectClientAsync()).GrainFactory;
-        var client = new MeshClient(grains);
-        var expected = Expected(Prompts[0], 6);
+        var gateway = await mesh.AddSiloAsync(o => o.ExpertMemoryBytes = 1);
+        await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync(o =>
+        {
+            o.MembershipTable = null;
+            o.Gateways = [gateway.Address.EndPoint];
+        })).GrainFactory);
 
         await using var first = client.GenerateAsync(new GenerationRequest(Demo, Prompts[0], 400, [])).GetAsyncEnumerator();
         Assert.True(await first.MoveNextAsync());
@@ -70,8 +77,16 @@ public sealed class GenerationTests
         await first.DisposeAsync();
 
         // The caller went away: the sequence is cancelled and its place freed.
-        var scheduler = MeshCluster.Service<GenerationScheduler>(mesh.Silos[0]);
-        Assert.True(await Eventually.TrueAsync(() => scheduler.Queued == 0), "the abandoned sequence is cancelled");
+        var scheduler = MeshCluster.Service<GenerationScheduler>(gateway);
+        Assert.True(await Eventually.TrueAsync(() => scheduler.Queued == 0, 10), "the abandoned sequence is cancelled");
+    }
+
+    [Fact]
+    public async Task A_sequence_stops_at_its_stop_token()
+    {
+        await using var mesh = await MeshCluster.StartAsync(1, DemoModels);
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var expected = Expected(Prompts[0], 6);
 
         var stopped = new List<int>();
         await foreach (var token in client.GenerateAsync(new GenerationRequest(Demo, Prompts[0], 50, [expected[3]])))

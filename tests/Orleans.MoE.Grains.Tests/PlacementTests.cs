@@ -102,4 +102,24 @@ public sealed class PlacementTests
         Assert.True(after.Plan.Version >= before.Plan.Version, "the plan's version continues");
         Assert.True(after.HistoryRounds >= before.HistoryRounds, "the load history is kept");
     }
+
+    [Fact]
+    public async Task A_cluster_restarted_with_new_files_for_a_model_serves_them()
+    {
+        var storage = new MemoryGrainStorage();
+        string? before;
+        await using (var mesh = await MeshCluster.StartAsync(1, new Dictionary<string, string> { ["m"] = RepositoryPaths.Fixture("mixtral-tiny") }, storage: storage))
+        {
+            before = (await mesh.Silos[0].GrainFactory.GetGrain<IMeshPlanGrain>("m").GetStatusAsync()).Fingerprint;
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(5)); // silos accepted moments ago still count as holding the old files
+
+        await using var restarted = await MeshCluster.StartAsync(1, new Dictionary<string, string> { ["m"] = RepositoryPaths.Fixture("olmoe-tiny") }, storage: storage);
+        var after = await restarted.Silos[0].GrainFactory.GetGrain<IMeshPlanGrain>("m").GetStatusAsync();
+
+        Assert.NotEqual(before, after.Fingerprint);
+        Assert.Equal(MeshCluster.Model(restarted.Silos[0], "m").Fingerprint, after.Fingerprint);
+        Assert.Empty(after.RejectedSilos);
+    }
 }

@@ -37,9 +37,9 @@ public sealed class MeshClient(IGrainFactory grains)
             var finished = false;
             try
             {
-                await Translate(() => grain.StartAsync(current)).ConfigureAwait(false);
                 var from = 0;
-                while (!finished)
+                var started = await StartAsync(grain, current).ConfigureAwait(false);
+                while (started && !finished)
                 {
                     var chunk = await ReadAsync(grain, from, cancellationToken).ConfigureAwait(false);
                     if (chunk is null)
@@ -76,6 +76,20 @@ public sealed class MeshClient(IGrainFactory grains)
             }
 
             Interlocked.Increment(ref _resubmissions);
+        }
+    }
+
+    /// <summary>Admits the sequence; false when the silo chosen for it went away meanwhile.</summary>
+    private static async Task<bool> StartAsync(IGenerationGrain grain, GenerationRequest request)
+    {
+        try
+        {
+            await Translate(() => grain.StartAsync(request)).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (IsLost(e) && e is not SequenceLostException)
+        {
+            return false;
         }
     }
 

@@ -12,14 +12,15 @@ namespace Orleans.MoE.Grains.Placement;
 
 /// <summary>
 /// The expert plan of one model (key: model name) and what it is computed from: the mesh's checkpoint
-/// fingerprint (the first silo to register sets it; silos with other files are turned away), the silos'
+/// fingerprint (the first silo to register sets it; while a live silo serves those files, silos with
+/// other files are turned away; once none does, the next registration's files take over), the silos'
 /// latest reports and a history of load. All of it is grain state, so it survives a restart of the whole
 /// cluster. Silos call it from their balancing rounds, each at its own randomised time.
 /// </summary>
 public interface IMeshPlanGrain : IGrainWithStringKey
 {
-    /// <summary>Null when <paramref name="fingerprint"/> is the mesh's checkpoint (or becomes it); else why the silo's copy is refused.</summary>
-    Task<string?> RegisterCheckpointAsync(SiloAddress silo, string fingerprint);
+    /// <summary>Null when <paramref name="fingerprint"/> is the mesh's checkpoint (or becomes it); else why <paramref name="registrant"/>'s copy is refused.</summary>
+    Task<string?> RegisterCheckpointAsync(SiloAddress registrant, string fingerprint);
 
     /// <summary>Records a silo's load and activations and returns the plan, recomputed when the mesh is out of balance.</summary>
     Task<MeshPlan> ReportAsync(SiloReport report);
@@ -48,6 +49,9 @@ public sealed class MeshPlanState
     public List<LoadSnapshot> History { get; set; } = [];
 
     public Dictionary<string, string> Rejected { get; set; } = [];
+
+    /// <summary>Silos whose files were accepted as the mesh's, and when.</summary>
+    public Dictionary<string, DateTimeOffset> Accepted { get; set; } = [];
 }
 
 public sealed class PlannedExpertState
@@ -87,25 +91,46 @@ public sealed class MeshPlanGrain(
 {
     private const int HistoryLength = 60;
 
+    /// <summary>
+    /// A silo accepted this recently counts as holding the mesh's files even if this silo's view of the
+    /// cluster does not show it yet (silos starting together, a few membership-table reads).
+    /// </summary>
+    private static readonly TimeSpan RecentlyAccepted = TimeSpan.FromSeconds(5);
+
     private MeshPlanState State => state.State;
 
     private string Model => GetPrimaryKeyString();
 
-    public async Task<string?> RegisterCheckpointAsync(SiloAddress silo, string fingerprint)
+    public async Task<string?> RegisterCheckpointAsync(SiloAddress registrant, string fingerprint)
     {
-        ArgumentNullException.ThrowIfNull(silo);
-        if (State.Fingerprint is null)
+        ArgumentNullException.ThrowIfNull(registrant);
+        var now = time.GetUtcNow();
+        var active = silo.ClusterSilos.Select(s => s.Address.ToString()).ToHashSet();
+        var holders = State.Accepted.Where(a => active.Contains(a.Key) || now - a.Value < RecentlyAccepted).ToList();
+        if (State.Fingerprint != fingerprint && holders.Count == 0)
         {
+            // No silo that had the mesh's files is around (first registration, or the whole cluster was
+            // restarted with new files): these become the mesh's, and the old plan and load go with the old files.
             State.Fingerprint = fingerprint;
+            State.Experts.Clear();
+            State.History.Clear();
+            State.Reports.Clear();
+            State.Rejected.Clear();
+            State.Accepted.Clear();
         }
 
-        var key = silo.ToString();
+        var key = registrant.ToString();
         string? refusal = State.Fingerprint == fingerprint
             ? null
             : $"its checkpoint of '{Model}' (fingerprint {fingerprint}) differs from the mesh's ({State.Fingerprint}); give every silo the same files";
         if (refusal is null)
         {
             State.Rejected.Remove(key);
+            State.Accepted[key] = now;
+            foreach (var gone in State.Accepted.Keys.Where(k => !active.Contains(k) && now - State.Accepted[k] >= RecentlyAccepted).ToList())
+            {
+                State.Accepted.Remove(gone);
+            }
         }
         else
         {
