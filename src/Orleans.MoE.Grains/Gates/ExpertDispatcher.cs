@@ -172,7 +172,7 @@ public sealed partial class ExpertDispatcher(
         }
     }
 
-    /// <summary>One request: the silo it is believed to go to (null: unknown) and its experts' activations, the first of which it is addressed to.</summary>
+    /// <summary>One request: the silo it is believed to go to (null: unknown) and its experts' activations, one of which it is addressed to.</summary>
     private sealed record Request(SiloAddress? Silo, List<ExpertKey> Keys, List<(int Expert, int Offset, int Count)> Rows);
 
     private async Task<List<Request>> PlanRequestsAsync(string model, int layer, IEnumerable<(int Expert, int Offset, int Count)> pending)
@@ -245,7 +245,10 @@ public sealed partial class ExpertDispatcher(
         }
 
         var slots = request.Keys.Zip(request.Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
-        return SendAndRelease(grains.GetGrain<IExpertGrain>(request.Keys[0].ToString()), new ExpertBatch(model, layer, slots, rows));
+        // Addressed to one expert of the group, a different one each time: an activation runs one request at
+        // a time, so batches from several gates to one silo spread over its experts and run side by side.
+        var lead = request.Keys[(int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)request.Keys.Count)];
+        return SendAndRelease(grains.GetGrain<IExpertGrain>(lead.ToString()), new ExpertBatch(model, layer, slots, rows));
     }
 
     private static async Task<ExpertBatchResult> SendAndRelease(IExpertGrain expert, ExpertBatch batch)
