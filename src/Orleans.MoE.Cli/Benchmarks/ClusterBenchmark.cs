@@ -22,6 +22,7 @@ internal sealed record ServingFigures(
 internal sealed record ClusterBenchmarkResult(
     string Model,
     int Silos,
+    bool OneGateway,
     int Concurrency,
     int PromptTokens,
     int TokensPerSequence,
@@ -35,8 +36,9 @@ internal sealed record ClusterBenchmarkResult(
 
 /// <summary>
 /// The mesh against one process, in the same run on the same cores: <c>concurrency</c> sequences of
-/// greedy tokens (a) through N silos in this process, talking over real TCP on loopback, reached by a
-/// cluster client, and (b) by the model in place with the same continuous batching. Time to first token
+/// greedy tokens (a) through N silos in this process, talking over real TCP on loopback, reached by
+/// cluster clients (one per silo, the sequences dealt out among them, unless oneGateway), and (b) by
+/// the model in place with the same continuous batching. Time to first token
 /// is measured at the client; inter-token latency at the scheduler (the client reads tokens in
 /// long-poll batches). Dispatch overhead: per layer and step, from the gate sending to its having every
 /// expert result, minus the slowest destination's own compute.
@@ -45,7 +47,7 @@ internal static class ClusterBenchmark
 {
     private const int Repetitions = 3;
 
-    public static async Task<ClusterBenchmarkResult> RunAsync(string directory, int silos, int concurrency, int promptTokens, int tokens, CancellationToken cancellationToken)
+    public static async Task<ClusterBenchmarkResult> RunAsync(string directory, int silos, int concurrency, int promptTokens, int tokens, bool oneGateway, CancellationToken cancellationToken)
     {
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
         using var model = ModelLoader.Load(directory);
@@ -71,8 +73,20 @@ internal static class ClusterBenchmark
             await Task.Delay(100, cancellationToken);
         }
 
-        await using var connection = await cluster.ConnectClientAsync();
-        var client = new MeshClient(connection.GrainFactory);
+        // One client per silo, each using that silo as its gateway, and the sequences dealt out among them:
+        // every silo schedules its share, as behind a front end that spreads its requests. With
+        // oneGateway, every sequence runs on the first silo's scheduler.
+        var clients = new List<MeshClient>();
+        foreach (var silo in oneGateway ? cluster.Silos.Take(1) : cluster.Silos)
+        {
+            var connection = await cluster.ConnectClientAsync(o =>
+            {
+                o.MembershipTable = null;
+                o.Gateways = [silo.Address.EndPoint];
+            });
+            clients.Add(new MeshClient(connection.GrainFactory));
+        }
+
         // Warm-up of both ways (page cache, connections, the JIT's optimised tiers), a second each.
         var warmup = Stopwatch.StartNew();
         while (warmup.Elapsed < TimeSpan.FromSeconds(1))
@@ -83,7 +97,7 @@ internal static class ClusterBenchmark
         warmup.Restart();
         while (warmup.Elapsed < TimeSpan.FromSeconds(1))
         {
-            await MeshAsync(client, name, prompts, Math.Min(tokens, 8), cancellationToken);
+            await MeshAsync(clients, name, prompts, Math.Min(tokens, 8), cancellationToken);
         }
 
         // Alternating runs, so both see the same machine; the better of each is kept.
@@ -99,7 +113,7 @@ internal static class ClusterBenchmark
                 recorder.Clear();
             }
 
-            var (meshSeconds, firstTokens) = await MeshAsync(client, name, prompts, tokens, cancellationToken);
+            var (meshSeconds, firstTokens) = await MeshAsync(clients, name, prompts, tokens, cancellationToken);
             var interToken = metrics.SelectMany(m => m.InterTokenLatency.Samples()).Select(us => us / 1000).ToList();
             var figures = new ServingFigures(
                 concurrency * tokens / meshSeconds,
@@ -112,7 +126,7 @@ internal static class ClusterBenchmark
             }
         }
 
-        return new ClusterBenchmarkResult(name, silos, concurrency, promptTokens, tokens, Environment.ProcessorCount, mesh!, single!,
+        return new ClusterBenchmarkResult(name, silos, oneGateway, concurrency, promptTokens, tokens, Environment.ProcessorCount, mesh!, single!,
             mesh!.TokensPerSecond / single!.TokensPerSecond,
             LatencyRecorder.Percentile(dispatch, 50), LatencyRecorder.Percentile(dispatch, 99), dispatch.Count);
     }
@@ -150,11 +164,12 @@ internal static class ClusterBenchmark
     }
 
     /// <summary>Every prompt through the mesh at once; returns the wall time and each sequence's time to first token (ms).</summary>
-    private static async Task<(double Seconds, List<double> FirstTokens)> MeshAsync(MeshClient client, string model, int[][] prompts, int tokens, CancellationToken cancellationToken)
+    private static async Task<(double Seconds, List<double> FirstTokens)> MeshAsync(List<MeshClient> clients, string model, int[][] prompts, int tokens, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var firstTokens = await Task.WhenAll(prompts.Select(async prompt =>
+        var firstTokens = await Task.WhenAll(prompts.Select(async (prompt, i) =>
         {
+            var client = clients[i % clients.Count];
             var begun = Stopwatch.GetTimestamp();
             double first = 0;
             var count = 0;

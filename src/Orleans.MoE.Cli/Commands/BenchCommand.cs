@@ -28,10 +28,11 @@ internal static class BenchCommand
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens per sequence", DefaultValueFactory = _ => 64 };
         var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length", DefaultValueFactory = _ => 16 };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for the kernels of both runs (default: all cores)" };
+        var oneGateway = new Option<bool>("--one-gateway") { Description = "Run every sequence on the first silo's scheduler (default: spread over the silos)" };
         var json = CommonOptions.Json();
         var command = new Command("cluster", "Throughput, time to first token, inter-token latency and per-layer dispatch overhead of the mesh, beside the single-process figures from the same run")
         {
-            model, silos, concurrency, tokens, prompt, threads, json,
+            model, silos, concurrency, tokens, prompt, threads, oneGateway, json,
         };
         command.SetAction((result, cancellationToken) => CommonOptions.RunAsync(async () =>
         {
@@ -46,7 +47,7 @@ internal static class BenchCommand
                 throw new ArgumentException("--silos, --concurrency and --prompt-tokens must be at least 1, --tokens at least 2");
             }
 
-            var measured = await ClusterBenchmark.RunAsync(CommonOptions.ResolveModel(result.GetValue(model)), n, c, result.GetValue(prompt), t, cancellationToken);
+            var measured = await ClusterBenchmark.RunAsync(CommonOptions.ResolveModel(result.GetValue(model)), n, c, result.GetValue(prompt), t, result.GetValue(oneGateway), cancellationToken);
             if (result.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(measured, s_json));
