@@ -32,7 +32,7 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
         var block = model.MoeBlock(_key.Layer);
         if (_key.Expert < 0 || _key.Expert >= block.ExpertCount)
         {
-            throw new ArgumentOutOfRangeException(nameof(cancellationToken), _key.Expert, $"model '{_key.Model}' layer {_key.Layer} has {block.ExpertCount} experts, not expert {_key.Expert}");
+            throw new KeyNotFoundException($"model '{_key.Model}' layer {_key.Layer} has {block.ExpertCount} experts, not expert {_key.Expert}");
         }
 
         var layout = block.Experts[_key.Expert];

@@ -55,7 +55,7 @@ public sealed partial class ExpertDispatcher(
     /// skipped in degraded mode (empty unless it is enabled and a deadline passed).
     /// </summary>
     public async Task<IReadOnlySet<int>> RunAsync(string model, int layer, IReadOnlyList<(int Expert, int Offset, int Count)> experts,
-        float[] input, float[] results, int hidden, int topK, Func<IReadOnlySet<int>, bool> canSkip, CancellationToken cancellationToken)
+        float[] input, float[] results, int hidden, Func<IReadOnlySet<int>, bool> canSkip, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(experts);
         ArgumentNullException.ThrowIfNull(canSkip);

@@ -25,7 +25,7 @@ public sealed class GateGrain(MeshModels models, ExpertDispatcher dispatcher, IO
         float[] x;
         using (hidden)
         {
-            if (hidden.Shape is not [var rows, var columns] || columns != width || hidden.DType != TensorElementType.F32)
+            if (hidden.Shape is not [_, var columns] || columns != width || hidden.DType != TensorElementType.F32)
             {
                 throw new ArgumentException($"gate {model}/{layer} takes [tokens, {width}] f32 rows, not [{string.Join(", ", hidden.Shape)}] {hidden.DType}", nameof(hidden));
             }
@@ -55,7 +55,7 @@ public sealed class GateGrain(MeshModels models, ExpertDispatcher dispatcher, IO
 
         var results = new float[input.Length];
         var minExperts = Math.Min(options.Value.Degraded.MinExperts, routing.TopK);
-        var skipped = await dispatcher.RunAsync(model, layer, experts, input, results, width, routing.TopK,
+        var skipped = await dispatcher.RunAsync(model, layer, experts, input, results, width,
             skip => Enumerable.Range(0, tokens).All(t => Enumerable.Range(0, routing.TopK).Count(s => !skip.Contains(routing.Experts[(t * routing.TopK) + s])) >= minExperts),
             CancellationToken.None).ConfigureAwait(false);
 
