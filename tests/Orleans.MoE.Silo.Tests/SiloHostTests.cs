@@ -142,19 +142,9 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
 
     private static async Task<(int ExitCode, string Output)> Shell(string script, string[] args, string state)
     {
-        var start = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = SiloProcess.Root };
-        start.ArgumentList.Add(script);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
+        var start = ChildProcess.StartInfo("bash", [script, .. args]);
         start.Environment["MOE_CLUSTER_STATE"] = state;
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output + await error);
+        var (exit, output, error) = await ChildProcess.RunAsync(start, TimeSpan.FromMinutes(3));
+        return (exit, output + error);
     }
 }

@@ -32,19 +32,7 @@ internal sealed class SiloProcess : IAsyncDisposable
 
     public static SiloProcess Start(string? configFile, IReadOnlyDictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Root,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "moe-silo.dll"));
-        if (configFile is not null)
-        {
-            start.ArgumentList.Add("--config");
-            start.ArgumentList.Add(Path.Combine(Root, configFile));
-        }
-
+        var start = ChildProcess.StartInfo("moe-silo.dll", configFile is null ? [] : ["--config", Path.Combine(Root, configFile)]);
         start.Environment["Logging__Console__FormatterName"] = "simple";
         foreach (var (key, value) in environment)
         {
