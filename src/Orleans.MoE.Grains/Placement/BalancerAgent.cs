@@ -143,33 +143,38 @@ public sealed partial class BalancerAgent(
         }
 
         var live = silo.ClusterSilos.Where(s => s.Metadata.ContainsKey(MeshMetadataKeys.Model(model))).Select(s => s.Address).ToHashSet();
-        var moves = 0;
-        foreach (var key in local.Hosted.Where(k => k.Model == model).OrderBy(k => k.Layer).ThenBy(k => k.Expert).ToList())
-        {
-            if (moves >= limit)
-            {
-                break;
-            }
+        var moves = local.Hosted.Where(k => k.Model == model)
+            .Select(k => (Key: k, Target: plan.TargetOf(k)))
+            .Where(m => (m.Target is null && m.Key.Replica > 0) || (m.Target is not null && m.Target != silo.Address && live.Contains(m.Target)))
+            .OrderBy(m => m.Key.Layer).ThenBy(m => m.Key.Expert).ThenBy(m => m.Key.Replica)
+            .Take(limit)
+            .ToList();
 
-            var target = plan.TargetOf(key);
-            try
+        // A few at a time: each move activates the expert on its new silo, which reads its weights in.
+        foreach (var chunk in moves.Chunk(WarmUpsAtOnce))
+        {
+            await Task.WhenAll(chunk.Select(m => MoveOneAsync(m.Key, m.Target))).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Migrates one expert activation to <paramref name="target"/>, or retires a replica the plan no longer has.</summary>
+    private async Task MoveOneAsync(ExpertKey key, SiloAddress? target)
+    {
+        try
+        {
+            if (target is null)
             {
-                if (target is null && key.Replica > 0)
-                {
-                    await silo.GrainFactory.GetGrain<IExpertGrain>(key.ToString()).RetireAsync().ConfigureAwait(false);
-                    moves++;
-                }
-                else if (target is not null && target != silo.Address && live.Contains(target))
-                {
-                    LogMoving(logger, key, target);
-                    await silo.MigrateAsync(key.GrainId, target).ConfigureAwait(false);
-                    moves++;
-                }
+                await silo.GrainFactory.GetGrain<IExpertGrain>(key.ToString()).RetireAsync().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is KeyNotFoundException or TimeoutException or SiloUnavailableException or RemoteGrainException or InvalidOperationException)
+            else
             {
-                LogMoveFailed(logger, key.ToString(), e.Message);
+                LogMoving(logger, key, target);
+                await silo.MigrateAsync(key.GrainId, target).ConfigureAwait(false);
             }
+        }
+        catch (Exception e) when (e is KeyNotFoundException or TimeoutException or SiloUnavailableException or RemoteGrainException or InvalidOperationException)
+        {
+            LogMoveFailed(logger, key.ToString(), e.Message);
         }
     }
 
