@@ -98,6 +98,31 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task The_plan_survives_the_death_of_its_silo()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
+        await mesh.WaitForSpreadAsync(Demo);
+        var plan = mesh.Silos[0].GrainFactory.GetGrain<Placement.IMeshPlanGrain>(Demo);
+        var before = await plan.GetStatusAsync();
+        var planId = ((Runtime.GrainReference)(object)plan).GrainId;
+        var home = mesh.Silos.Single(s => s.ActiveGrains.Contains(planId));
+        var survivor = mesh.Silos.First(s => s != home);
+
+        mesh.Cluster.KillSilo(home);
+
+        var after = await survivor.GrainFactory.GetGrain<Placement.IMeshPlanGrain>(Demo).GetStatusAsync();
+        Assert.Equal(before.Fingerprint, after.Fingerprint);
+        Assert.True(after.HistoryRounds >= before.HistoryRounds);
+        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync(o =>
+        {
+            o.MembershipTable = null;
+            o.Gateways = [survivor.Address.EndPoint];
+        })).GrainFactory);
+        Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[5], 12), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[5], 12, client));
+        await mesh.WaitForAllExpertsAsync(Demo);
+    }
+
+    [Fact]
     public async Task Degraded_mode_skips_experts_that_do_not_answer_in_time()
     {
         void Degraded(Hosting.MeshOptions o)
