@@ -2,108 +2,182 @@
 # Starts an N-silo cluster on this machine to try the mesh: a private PostgreSQL server (membership and
 # the expert plan), then N moe-silo processes with silo-config/multi-host.json and per-silo overrides.
 #
-#   infra/scripts/start-cluster.sh [-n SILOS] [-m MODEL_DIR] [-p BASE_PORT] [-d]
+#   infra/scripts/start-cluster.sh [-n SILOS] [-m MODEL_DIR] [-p BASE_PORT] [-d] [-D]
 #
-# Defaults: 3 silos, models/moe-tiny-py, ports 11111... In the foreground it waits and Ctrl-C stops the
-# silos gracefully (experts move off first), then PostgreSQL. With -d it detaches and writes
-# infra/scripts/.cluster/stop.sh. Logs: infra/scripts/.cluster/silo-N.log ($MOE_CLUSTER_STATE moves
-# that folder elsewhere).
+#   -n  silos to start (3)             -m  model directory (models/moe-tiny-py)
+#   -p  first silo port (11111)        -d  detach: return once the silos have joined
+#   -D  database only: start PostgreSQL with the schema, print its connection string, no silos
+#
+# In the foreground it waits; Ctrl-C stops the silos gracefully (experts move off first), then
+# PostgreSQL. Detached (-d), infra/scripts/stop-cluster.sh stops it. State and logs (silo-N.log) are in
+# infra/scripts/.cluster/, or in $MOE_CLUSTER_STATE. Works as a normal user and as root (PostgreSQL
+# then runs as the postgres user).
 set -euo pipefail
+
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 silos=3
 model=models/moe-tiny-py
 base_port=11111
 detach=false
-while getopts "n:m:p:dh" option; do
+db_only=false
+while getopts "n:m:p:dDh" option; do
   case "$option" in
     n) silos=$OPTARG ;;
     m) model=$OPTARG ;;
     p) base_port=$OPTARG ;;
     d) detach=true ;;
-    *) sed -n '2,9p' "$0"; exit 2 ;;
+    D) db_only=true ;;
+    h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
   esac
 done
+shift $((OPTIND - 1))
+if [ $# -gt 0 ]; then usage >&2; exit 2; fi
+if ! [[ $silos =~ ^[1-9][0-9]*$ ]]; then echo "-n: a positive number of silos, not '$silos'" >&2; exit 2; fi
+if ! [[ $base_port =~ ^[1-9][0-9]*$ ]] || [ $((base_port + silos - 1)) -gt 65535 ]; then
+  echo "-p: a port such that ports $base_port..$((base_port + silos - 1)) are valid" >&2; exit 2
+fi
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 state=${MOE_CLUSTER_STATE:-$root/infra/scripts/.cluster}
-model=$(cd "$model" && pwd)
-name=$(basename "$model")
-if [ -e "$state/pids" ]; then
-  echo "a cluster started from here is still running (see $state); stop it first: $state/stop.sh" >&2
+stop="$root/infra/scripts/stop-cluster.sh"
+if ! $db_only; then
+  if [ ! -f "$model/config.json" ]; then echo "-m: $model has no config.json (a Hugging Face checkpoint directory)" >&2; exit 2; fi
+  model=$(cd "$model" && pwd)
+  name=$(basename "$model")
+fi
+if [ -e "$state/pids" ] || [ -e "$state/postgres" ]; then
+  echo "a cluster started with state in $state is still running; stop it first: MOE_CLUSTER_STATE=$state $stop" >&2
   exit 1
 fi
-mkdir -p "$state"
-rm -f "$state"/silo-*.log
 
-scripts/postgres.sh
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-as_postgres=()
-if [ "$(id -u)" -eq 0 ]; then
-  as_postgres=(runuser -u postgres --)
+# Nothing may listen on 127.0.0.1:PORT yet.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! $db_only; then
+  for port in $(seq "$base_port" $((base_port + silos - 1))); do
+    if ! port_free "$port"; then echo "port $port is in use; choose another -p" >&2; exit 1; fi
+  done
 fi
 
-# A private server: its own data directory, socket directory and port.
-pg_dir=$(mktemp -d /tmp/moe-cluster-pg.XXXXXX)
-chmod 755 "$pg_dir"
-[ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
-pg_port=$((base_port + 1000))
-"${as_postgres[@]}" "$bin/initdb" -D "$pg_dir/data" -A trust -U moe >/dev/null
-"${as_postgres[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w start \
-  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" >/dev/null
-"$bin/psql" -h 127.0.0.1 -p "$pg_port" -U moe -d postgres -q -v ON_ERROR_STOP=1 -f infra/postgresql/schema.sql >/dev/null
-connection="Host=127.0.0.1;Port=$pg_port;Username=moe;Database=postgres"
-echo "PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"
+mkdir -p "$state"
+rm -f "$state"/silo-*.log "$state/build.log"
+# stop.sh in the state folder: stop-cluster.sh for this state folder.
+cat >"$state/stop.sh" <<EOF
+#!/usr/bin/env bash
+MOE_CLUSTER_STATE='$state' exec '$stop' "\$@"
+EOF
+chmod +x "$state/stop.sh"
 
-dotnet build src/Orleans.MoE.Silo -c Release -nologo -v quiet >/dev/null
-secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-pids=()
+# Until the cluster is up, any failure or Ctrl-C stops what was started.
+up=false
+cleanup() {
+  if ! $up; then
+    trap - INT TERM
+    "$state/stop.sh" >&2 || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# PostgreSQL: a private server (its own data directory, socket directory and port).
+scripts/postgres.sh
+bin=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+as_postgres=()
+pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/moe-cluster-pg.XXXXXX")
+chmod 755 "$pg_dir"
+if [ "$(id -u)" -eq 0 ]; then
+  as_postgres=(runuser -u postgres --)
+  chown postgres "$pg_dir"
+fi
+printf '%s\n%s\n' "$pg_dir" "$bin" >"$state/postgres"
+pg_port=15432
+while ! port_free "$pg_port" || { [ "$pg_port" -ge "$base_port" ] && [ "$pg_port" -lt $((base_port + silos)) ]; }; do
+  pg_port=$((pg_port + 1))
+done
+"${as_postgres[@]}" "$bin/initdb" -D "$pg_dir/data" -A trust -U moe >"$state/postgres.log" 2>&1 \
+  || { cat "$state/postgres.log" >&2; exit 1; }
+"${as_postgres[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w start \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=200" >>"$state/postgres.log" 2>&1 \
+  || { cat "$state/postgres.log" "$pg_dir/log" >&2; exit 1; }
+"$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U moe moe
+"$bin/psql" -h 127.0.0.1 -p "$pg_port" -U moe -d moe -q -v ON_ERROR_STOP=1 -f infra/postgresql/schema.sql >/dev/null
+connection="Host=127.0.0.1;Port=$pg_port;Database=moe;Username=moe"
+echo "PostgreSQL on 127.0.0.1:$pg_port, database moe with the schema ($pg_dir)"
+
+if $db_only; then
+  up=true
+  echo "  Membership__ConnectionString='$connection'"
+  echo "  Storage__ConnectionString='$connection'"
+  if $detach; then echo "stop with: $state/stop.sh"; exit 0; fi
+  trap 'trap - INT TERM; "$state/stop.sh"; exit 0' INT TERM
+  echo "Ctrl-C stops PostgreSQL"
+  while true; do sleep 1; done
+fi
+
+# The silos: built once, then N processes that differ by port.
+echo "building src/Orleans.MoE.Silo (Release)"
+dotnet build src/Orleans.MoE.Silo -c Release -nologo -v quiet -tl:off </dev/null >"$state/build.log" 2>&1 \
+  || { tail -n 30 "$state/build.log" >&2; exit 1; }
+exe=src/Orleans.MoE.Silo/bin/Release/net10.0/moe-silo
+config=silo-config/multi-host.json
+if ! grep -qF "\"$name\"" "$config"; then
+  # multi-host.json names another model, which would be served too: only the providers from a file.
+  config=$state/silo.json
+  echo '{ "Membership": { "Provider": "PostgreSql" }, "Storage": { "Provider": "PostgreSql" } }' >"$config"
+fi
+secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+: >"$state/pids"
 for i in $(seq 1 "$silos"); do
   port=$((base_port + i - 1))
-  # env, because a model name may hold '-', which a shell variable name cannot.
-  env Cluster__ClusterId=local "Cluster__ClusterSecret=$secret" Silo__Host=127.0.0.1 "Silo__Port=$port" \
+  # env, because a model name may hold '-', which a shell variable name cannot; setsid, so that a
+  # Ctrl-C in the terminal reaches this script (which stops the silos in order) rather than the silos.
+  setsid env Cluster__ClusterId=local "Cluster__ClusterSecret=$secret" Silo__Host=127.0.0.1 "Silo__Port=$port" \
     "Membership__ConnectionString=$connection" "Storage__ConnectionString=$connection" "Mesh__Models__$name=$model" \
-    src/Orleans.MoE.Silo/bin/Release/net10.0/moe-silo --config silo-config/multi-host.json >"$state/silo-$i.log" 2>&1 &
-  pids+=($!)
+    "$exe" --config "$config" >"$state/silo-$i.log" 2>&1 </dev/null &
+  echo "$!" >>"$state/pids"
 done
 
-cat >"$state/stop.sh" <<STOP
-#!/usr/bin/env bash
-# Stops the cluster started by start-cluster.sh: silos gracefully (SIGTERM), then PostgreSQL.
-kill -TERM ${pids[*]} 2>/dev/null || true
-for pid in ${pids[*]}; do while kill -0 \$pid 2>/dev/null; do sleep 0.2; done; done
-${as_postgres[*]} $bin/pg_ctl -D $pg_dir/data -m fast -w stop >/dev/null
-rm -rf $pg_dir $state/pids $state/stop.sh
-echo "cluster stopped"
-STOP
-chmod +x "$state/stop.sh"
-echo "${pids[*]}" >"$state/pids"
-
-# Wait until every silo has joined.
+# Wait until every silo has joined (a minute at most each).
+mapfile -t pids <"$state/pids"
 for i in $(seq 1 "$silos"); do
-  for _ in $(seq 1 300); do
-    grep -q " started" "$state/silo-$i.log" 2>/dev/null && break
+  for attempt in $(seq 1 300); do
+    grep -q "Silo .* started" "$state/silo-$i.log" 2>/dev/null && break
     if ! kill -0 "${pids[$((i - 1))]}" 2>/dev/null; then
-      echo "silo $i exited:"; cat "$state/silo-$i.log"; "$state/stop.sh"; exit 1
+      echo "silo $i exited:" >&2; cat "$state/silo-$i.log" >&2; exit 1
     fi
+    if [ "$attempt" -eq 300 ]; then echo "silo $i did not start within a minute: $state/silo-$i.log" >&2; exit 1; fi
     sleep 0.2
   done
 done
+up=true
 
 gateways=$(for i in $(seq 1 "$silos"); do printf -- "--gateway 127.0.0.1:%s " $((base_port + i - 1)); done)
 cat <<EOM
-$silos silos serving $name on ports $base_port..$((base_port + silos - 1)) (logs: $state/silo-N.log)
+$silos silos serving $name on 127.0.0.1 ports $base_port..$((base_port + silos - 1)), cluster id local
+  secret: $secret   logs: $state/silo-N.log
   export MOE_CLUSTER_SECRET=$secret MOE_CLUSTER_ID=local
-  moe cluster status $gateways
-  moe generate $gateways--prompt "def fibonacci(n):"
+  moe cluster status --gateway 127.0.0.1:$base_port --secret $secret --cluster-id local
+  moe generate $gateways--secret $secret --cluster-id local --prompt "def fibonacci(n):"
   (moe is: dotnet run --project src/Orleans.MoE.Cli -c Release --)
 EOM
 
 if $detach; then
-  echo "stop with: $state/stop.sh"
+  echo "stop with: $state/stop.sh   (the same as MOE_CLUSTER_STATE=$state $stop)"
   exit 0
 fi
 
-trap '"$state/stop.sh"; exit 0' INT TERM
+trap 'trap - INT TERM; "$state/stop.sh"; exit 0' INT TERM
 echo "Ctrl-C stops the cluster"
-wait
+# Returns when a silo exits by itself (then the rest is stopped too) or on Ctrl-C.
+while true; do
+  for pid in "${pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "a silo (pid $pid) exited; stopping the cluster" >&2
+      "$state/stop.sh"
+      exit 1
+    fi
+  done
+  sleep 1
+done
