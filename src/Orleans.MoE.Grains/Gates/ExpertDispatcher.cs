@@ -76,8 +76,7 @@ public sealed partial class ExpertDispatcher(
             foreach (var here in requests.Where(r => r.Silo == silo.Address))
             {
                 var computing = Stopwatch.GetTimestamp();
-                var slots = here.Keys.Zip(here.Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
-                var missing = local.Execute(model, layer, slots, input, results, hidden, here.Rows.Select(r => r.Offset).ToArray());
+                var missing = local.Execute(model, layer, here.Slots(), input, results, hidden, here.Rows.Select(r => r.Offset).ToArray());
                 slowestCompute = Math.Max(slowestCompute, (long)Stopwatch.GetElapsedTime(computing).TotalMicroseconds);
                 for (var i = 0; i < here.Rows.Count; i++)
                 {
@@ -173,7 +172,10 @@ public sealed partial class ExpertDispatcher(
     }
 
     /// <summary>One request: the silo it is believed to go to (null: unknown) and its experts' activations, one of which it is addressed to.</summary>
-    private sealed record Request(SiloAddress? Silo, List<ExpertKey> Keys, List<(int Expert, int Offset, int Count)> Rows);
+    private sealed record Request(SiloAddress? Silo, List<ExpertKey> Keys, List<(int Expert, int Offset, int Count)> Rows)
+    {
+        public ExpertSlot[] Slots() => Keys.Zip(Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
+    }
 
     private async Task<List<Request>> PlanRequestsAsync(string model, int layer, IEnumerable<(int Expert, int Offset, int Count)> pending)
     {
@@ -244,7 +246,7 @@ public sealed partial class ExpertDispatcher(
             at += n;
         }
 
-        var slots = request.Keys.Zip(request.Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
+        var slots = request.Slots();
         // Addressed to one expert of the group, a different one each time: an activation runs one request at
         // a time, so batches from several gates to one silo spread over its experts and run side by side.
         var lead = request.Keys[(int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)request.Keys.Count)];

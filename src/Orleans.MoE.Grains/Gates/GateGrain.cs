@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Models.Layers;
 using Orleans.MoE.Runtime;
 using Orleans.MoE.Runtime.Serialization;
 
@@ -36,22 +37,7 @@ public sealed class GateGrain(MeshModels models, ExpertDispatcher dispatcher, IO
         var tokens = x.Length / width;
         var routing = block.Route(x, tokens);
         var byExpert = routing.ByExpert(block.ExpertCount);
-        var experts = new List<(int Expert, int Offset, int Count)>();
-        var input = new float[tokens * routing.TopK * width];
-        var row = 0;
-        for (var e = 0; e < byExpert.Length; e++)
-        {
-            if (byExpert[e] is not { } routed)
-            {
-                continue;
-            }
-
-            experts.Add((e, row, routed.Count));
-            foreach (var (token, _) in routed)
-            {
-                x.AsSpan(token * width, width).CopyTo(input.AsSpan(row++ * width));
-            }
-        }
+        var (input, experts) = SparseMoeBlock.GatherByExpert(x, byExpert, width);
 
         var results = new float[input.Length];
         var minExperts = Math.Min(options.Value.Degraded.MinExperts, routing.TopK);
@@ -76,7 +62,7 @@ public sealed class GateGrain(MeshModels models, ExpertDispatcher dispatcher, IO
     }
 
     /// <summary>Per token: its routing weights' total over the total of the experts that answered.</summary>
-    private static float[] Renormalisation(Orleans.MoE.Models.Layers.ExpertRouting routing, IReadOnlySet<int> skipped)
+    private static float[] Renormalisation(ExpertRouting routing, IReadOnlySet<int> skipped)
     {
         var scale = new float[routing.Tokens];
         for (var t = 0; t < routing.Tokens; t++)

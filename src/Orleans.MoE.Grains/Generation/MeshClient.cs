@@ -84,7 +84,11 @@ public sealed class MeshClient(IGrainFactory grains)
     {
         try
         {
-            await Translate(() => grain.StartAsync(request)).ConfigureAwait(false);
+            await Translate(async () =>
+            {
+                await grain.StartAsync(request).ConfigureAwait(false);
+                return true;
+            }).ConfigureAwait(false);
             return true;
         }
         catch (Exception e) when (IsLost(e) && e is not SequenceLostException)
@@ -127,18 +131,6 @@ public sealed class MeshClient(IGrainFactory grains)
         try
         {
             return await call().ConfigureAwait(false);
-        }
-        catch (RemoteGrainException e)
-        {
-            throw MeshErrors.Typed(e);
-        }
-    }
-
-    private static async Task Translate(Func<Task> call)
-    {
-        try
-        {
-            await call().ConfigureAwait(false);
         }
         catch (RemoteGrainException e)
         {

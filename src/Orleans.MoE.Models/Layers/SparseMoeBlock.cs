@@ -76,30 +76,43 @@ public sealed class SparseMoeBlock(
         ArgumentNullException.ThrowIfNull(routing);
         var hidden = router.InFeatures;
         var byExpert = routing.ByExpert(ExpertCount);
-        var group = new List<ExpertRows>();
-        var rows = 0;
-        for (var e = 0; e < ExpertCount; e++)
+        var (batch, routed) = GatherByExpert(x, byExpert, hidden);
+        var group = routed.Select(r => new ExpertRows(experts[r.Expert], r.Offset, r.Count)).ToList();
+        var result = new float[batch.Length];
+        ExpertGroup.Forward(group, batch, result, hidden);
+        Combine(byExpert, routing, result, output);
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="x"/> each expert is routed, laid out expert by expert in the order
+    /// <see cref="ExpertRouting.ByExpert"/> gives (the layout <see cref="Combine"/> reads), and for every
+    /// routed expert its index, first row and row count.
+    /// </summary>
+    public static (float[] Rows, List<(int Expert, int Offset, int Count)> Experts) GatherByExpert(ReadOnlySpan<float> x, List<(int Token, int Slot)>?[] byExpert, int hidden)
+    {
+        ArgumentNullException.ThrowIfNull(byExpert);
+        var experts = new List<(int Expert, int Offset, int Count)>();
+        var total = 0;
+        for (var e = 0; e < byExpert.Length; e++)
         {
             if (byExpert[e] is { } routed)
             {
-                group.Add(new ExpertRows(experts[e], rows, routed.Count));
-                rows += routed.Count;
+                experts.Add((e, total, routed.Count));
+                total += routed.Count;
             }
         }
 
-        var batch = new float[rows * hidden];
-        var offset = 0;
-        foreach (var routed in byExpert)
+        var rows = new float[total * hidden];
+        var row = 0;
+        foreach (var (expert, _, _) in experts)
         {
-            foreach (var (token, _) in routed ?? [])
+            foreach (var (token, _) in byExpert[expert]!)
             {
-                x.Slice(token * hidden, hidden).CopyTo(batch.AsSpan(offset++ * hidden));
+                x.Slice(token * hidden, hidden).CopyTo(rows.AsSpan(row++ * hidden));
             }
         }
 
-        var result = new float[rows * hidden];
-        ExpertGroup.Forward(group, batch, result, hidden);
-        Combine(byExpert, routing, result, output);
+        return (rows, experts);
     }
 
     /// <summary>
