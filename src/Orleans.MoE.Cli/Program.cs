@@ -2,6 +2,7 @@ using System.CommandLine;
 using Orleans.MoE.Cli.Commands;
 
 var root = new RootCommand("moe: serve and run Mixture-of-Experts language models (Orleans.MoE)");
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());

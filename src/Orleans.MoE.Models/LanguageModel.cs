@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Orleans.MoE.Models.Configuration;
 using Orleans.MoE.Models.Generation;
 using Orleans.MoE.Models.Tokenization;
 
@@ -14,15 +13,15 @@ public readonly record struct TextChunk(int TokenId, string Text, FinishReason? 
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
-    private readonly int? _prependedBos;
+    private readonly PromptEncoder _encoder;
 
-    private LanguageModel(string directory, CausalLanguageModel network, Tokenizer tokenizer, GenerationConfig generation, int? prependedBos)
+    private LanguageModel(string directory, CausalLanguageModel network, PromptEncoder encoder, GenerationConfig generation)
     {
         Directory = directory;
         Network = network;
-        Tokenizer = tokenizer;
+        Tokenizer = encoder.Tokenizer;
         Generation = generation;
-        _prependedBos = prependedBos;
+        _encoder = encoder;
     }
 
     /// <summary>The model directory's full path.</summary>
@@ -48,36 +47,11 @@ public sealed class LanguageModel : IDisposable
 
         var tokenizer = Tokenizer.Load(tokenizerPath);
         var network = ModelLoader.Load(directory, progress);
-        return new LanguageModel(Path.GetFullPath(directory), network, tokenizer, GenerationConfig.Load(directory, network.Config), BosToPrepend(directory, tokenizer));
+        return new LanguageModel(Path.GetFullPath(directory), network, PromptEncoder.Load(directory, tokenizer), GenerationConfig.Load(directory, network.Config));
     }
 
-    /// <summary>
-    /// The prompt's token ids as the reference tokenizer class builds them: the tokenizer's own special
-    /// tokens, plus the BOS token when tokenizer_config.json sets add_bos_token and the post-processor did not add it.
-    /// </summary>
-    public IReadOnlyList<int> EncodePrompt(string prompt)
-    {
-        var ids = Tokenizer.Encode(prompt, addSpecialTokens: true);
-        return _prependedBos is { } bos && (ids.Count == 0 || ids[0] != bos) ? [bos, .. ids] : ids;
-    }
-
-    private static int? BosToPrepend(string directory, Tokenizer tokenizer)
-    {
-        var path = Path.Combine(directory, "tokenizer_config.json");
-        if (!File.Exists(path))
-        {
-            return null;
-        }
-
-        var config = ConfigFile.ParseFile(File.ReadAllText(path), path);
-        if (config.FlagField("add_bos_token") != true)
-        {
-            return null;
-        }
-
-        var bos = config.TextField("bos_token") ?? throw config.Invalid("bos_token", "must name a token when add_bos_token is set");
-        return tokenizer.TokenToId(bos) ?? throw config.Invalid("bos_token", $"'{bos}' is not in the tokenizer's vocabulary");
-    }
+    /// <summary>The prompt's token ids as the reference tokenizer class builds them (see <see cref="PromptEncoder"/>).</summary>
+    public IReadOnlyList<int> EncodePrompt(string prompt) => _encoder.Encode(prompt);
 
     /// <summary>Streams the completion of <paramref name="prompt"/> (tokenized with the model's special tokens) as text.</summary>
     public async IAsyncEnumerable<TextChunk> GenerateAsync(

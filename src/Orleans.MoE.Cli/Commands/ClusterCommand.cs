@@ -35,35 +35,14 @@ internal static class ClusterCommand
         command.SetAction((result, cancellationToken) => ClusterConnection.RunAsync(async () =>
         {
             await using var client = await cluster.ConnectAsync(result, cancellationToken);
-            var info = client.GrainFactory.GetGrain<IMeshInfoGrain>("mesh");
-            var silos = await info.GetSilosAsync();
-            var names = result.GetValue(model) is { } one ? [one] : await info.GetModelsAsync();
-            var statuses = new List<MeshStatus>();
-            foreach (var name in names)
-            {
-                statuses.Add(await client.GrainFactory.GetGrain<IMeshPlanGrain>(name).GetStatusAsync());
-            }
-
-            var metrics = new Dictionary<string, SiloMeshMetrics>();
-            foreach (var silo in silos)
-            {
-                try
-                {
-                    metrics[silo.Address.ToString()] = await client.GrainFactory.GetGrain<ISiloMetricsGrain>(silo.Address.ToString()).GetAsync();
-                }
-                catch (Exception e) when (e is Runtime.SiloUnavailableException or TimeoutException)
-                {
-                    // It left between the two questions: shown without figures.
-                }
-            }
-
+            var snapshot = await MeshSnapshot.ReadAsync(client.GrainFactory, result.GetValue(model));
             if (result.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(Json(silos, statuses, metrics), s_json));
+                Console.WriteLine(JsonSerializer.Serialize(Json(snapshot.Silos, snapshot.Models, snapshot.Metrics), s_json));
                 return 0;
             }
 
-            Console.Write(Render(silos, statuses, metrics));
+            Console.Write(Render(snapshot.Silos, snapshot.Models, snapshot.Metrics));
             return 0;
         }));
         return command;

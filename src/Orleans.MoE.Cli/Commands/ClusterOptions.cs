@@ -25,6 +25,23 @@ internal sealed class ClusterConnection
 
     public async Task<ClusterClient> ConnectAsync(ParseResult result, CancellationToken cancellationToken)
     {
+        var client = new ClusterClient(ClientOptions(result));
+        try
+        {
+            await client.ConnectAsync(cancellationToken);
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+
+        return client;
+    }
+
+    /// <summary>The client settings the options give: gateways, secret and cluster id (each with its environment default).</summary>
+    public ClusterClientOptions ClientOptions(ParseResult result)
+    {
         var gateways = (result.GetValue(Gateways) ?? []).Select(ParseEndPoint).ToList();
         if (gateways.Count == 0)
         {
@@ -37,23 +54,12 @@ internal sealed class ClusterConnection
             throw new ArgumentException("the cluster's secret is required: --secret, or $MOE_CLUSTER_SECRET");
         }
 
-        var client = new ClusterClient(new ClusterClientOptions
+        return new ClusterClientOptions
         {
             Gateways = gateways,
             ClusterSecret = secret,
             ClusterId = result.GetValue(ClusterId) ?? Environment.GetEnvironmentVariable("MOE_CLUSTER_ID") ?? Runtime.Configuration.ClusterOptions.DEFAULT_CLUSTER_ID,
-        });
-        try
-        {
-            await client.ConnectAsync(cancellationToken);
-        }
-        catch
-        {
-            await client.DisposeAsync();
-            throw;
-        }
-
-        return client;
+        };
     }
 
     /// <summary>The model to use: the given name, else the mesh's only model.</summary>

@@ -7,6 +7,7 @@ namespace Orleans.MoE.Grains.Generation;
 /// A sequence to generate: the prompt's token ids, the budget, stop tokens and sampling. A sequence
 /// resumed on another silo after its scheduler's silo died carries the tokens produced so far at the end
 /// of <see cref="Prompt"/>, counted by <see cref="Resumed"/> (so sampling with a seed continues exactly).
+/// <see cref="RequestId"/> names the caller's request in the silo's logs.
 /// </summary>
 [GenerateSerializer]
 public sealed record GenerationRequest(
@@ -18,7 +19,8 @@ public sealed record GenerationRequest(
     int TopK = 0,
     float TopP = 1,
     int? Seed = null,
-    int Resumed = 0);
+    int Resumed = 0,
+    string? RequestId = null);
 
 /// <summary>Tokens from position <c>from</c> on; <see cref="Finish"/> ("stop", "length") once the sequence ended.</summary>
 [GenerateSerializer]

@@ -177,6 +177,7 @@ public sealed partial class GenerationScheduler(
         }
 
         var sequence = new Sequence(request, sampler, Stopwatch.GetTimestamp());
+        LogAdmitted(_logger, request.RequestId ?? "-", request.Model, request.Prompt.Length, request.MaxNewTokens);
         _loops.GetOrAdd(request.Model, name => new ModelLoop(this, name)).Enqueue(sequence);
         return sequence;
     }
@@ -351,10 +352,17 @@ public sealed partial class GenerationScheduler(
                 if (_active.Remove(sequence))
                 {
                     Interlocked.Decrement(ref _owner._queued);
+                    LogEnded(_owner._logger, sequence.Request.RequestId ?? "-", _model, sequence.Count, sequence.Finish ?? sequence.Error?.Message ?? "?");
                 }
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Request {RequestId}: sequence admitted for model {Model} ({PromptTokens} prompt tokens, up to {MaxNewTokens} new)")]
+    private static partial void LogAdmitted(ILogger logger, string requestId, string model, int promptTokens, int maxNewTokens);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: sequence of model {Model} ended after {Tokens} tokens: {Outcome}")]
+    private static partial void LogEnded(ILogger logger, string requestId, string model, int tokens, string outcome);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A generation step of model {Model} failed for {Sequences} sequences: {Reason}")]
     private static partial void LogStepFailed(ILogger logger, string model, int sequences, string reason);

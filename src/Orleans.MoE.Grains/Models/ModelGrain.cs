@@ -10,6 +10,13 @@ public sealed record ModelInfo(
     string Name, string Architecture, int Layers, int[] MoeLayers, int Experts, int TopK, int HiddenSize, int VocabSize,
     int ContextLength, int[] StopTokens, int? DefaultMaxNewTokens, bool HasTokenizer, string Fingerprint);
 
+/// <summary>
+/// A model's tokenizer files as text, so a front end can tokenize, detokenize and apply the chat template
+/// itself: tokenizer.json, tokenizer_config.json and chat_template.jinja (null when absent).
+/// </summary>
+[GenerateSerializer]
+public sealed record ModelTokenizerFiles(string TokenizerJson, string? TokenizerConfigJson, string? ChatTemplateJinja);
+
 /// <summary>A served model's description and tokenizer (key: model name), a stateless worker on every silo.</summary>
 public interface IModelGrain : IGrainWithStringKey
 {
@@ -20,6 +27,9 @@ public interface IModelGrain : IGrainWithStringKey
 
     /// <summary>Text of <paramref name="tokens"/>, special tokens skipped.</summary>
     Task<string> DecodeAsync(int[] tokens);
+
+    /// <summary>The tokenizer's files (the model must have tokenizer.json).</summary>
+    Task<ModelTokenizerFiles> GetTokenizerFilesAsync();
 }
 
 /// <summary>A silo of the mesh as the status command shows it.</summary>
@@ -56,6 +66,18 @@ public sealed class ModelGrain(MeshModels models) : Grain, IModelGrain
     public Task<int[]> EncodeAsync(string text) => Task.FromResult(Language.EncodePrompt(text).ToArray());
 
     public Task<string> DecodeAsync(int[] tokens) => Task.FromResult(Language.Tokenizer.Decode(tokens));
+
+    public async Task<ModelTokenizerFiles> GetTokenizerFilesAsync()
+    {
+        var directory = Language.Directory;
+        return new ModelTokenizerFiles(
+            await File.ReadAllTextAsync(Path.Combine(directory, "tokenizer.json")).ConfigureAwait(false),
+            await ReadIfPresentAsync(Path.Combine(directory, "tokenizer_config.json")).ConfigureAwait(false),
+            await ReadIfPresentAsync(Path.Combine(directory, "chat_template.jinja")).ConfigureAwait(false));
+    }
+
+    private static async Task<string?> ReadIfPresentAsync(string path) =>
+        File.Exists(path) ? await File.ReadAllTextAsync(path).ConfigureAwait(false) : null;
 
     private Orleans.MoE.Models.LanguageModel Language =>
         Model.Language ?? throw new InvalidOperationException($"model '{GetPrimaryKeyString()}' has no tokenizer.json: send token ids");

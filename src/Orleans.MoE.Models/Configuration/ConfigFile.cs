@@ -89,6 +89,9 @@ public class ConfigFile
             : throw Invalid(name, e, "a list of strings");
     }
 
+    /// <summary>A nested object field as a config of its own (its source names the field), or null when absent or not an object.</summary>
+    public ConfigFile? ObjectField(string name) => Object(name) is { } e ? new ConfigFile($"{Source}: {name}", e) : null;
+
     public ModelConfigException Missing(string name) =>
         new($"{Source}: required field '{name}' is missing (model_type '{(_root.TryGetProperty("model_type", out var t) ? t.ToString() : "?")}')");
 

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+using Orleans.MoE.Api.OpenAi;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Models.Chat;
+using Orleans.MoE.Models.Tokenization;
+using Orleans.MoE.Runtime;
+
+namespace Orleans.MoE.Api.Serving;
+
+/// <summary>
+/// A model as the front end uses it: its description from the mesh, and its tokenizer and chat template
+/// built here from the files a silo sends, so prompts are tokenized and tokens turned back into text
+/// without a call per token.
+/// </summary>
+internal sealed class ServedModel(ModelInfo info, PromptEncoder encoder, ChatTemplate? template)
+{
+    public ModelInfo Info { get; } = info;
+
+    public PromptEncoder Encoder { get; } = encoder;
+
+    /// <summary>The model's chat template; null when it has none (then the plain format is used).</summary>
+    public ChatTemplate? Template { get; } = template;
+
+    public string Name => Info.Name;
+
+    /// <summary>The conversation as the prompt text the model expects, ready for the assistant's answer.</summary>
+    public string RenderChat(IReadOnlyList<ChatMessage> messages)
+    {
+        try
+        {
+            return Template is { } template ? template.Render(messages, addGenerationPrompt: true) : ChatTemplate.RenderPlain(messages, addGenerationPrompt: true);
+        }
+        catch (ChatTemplateException e)
+        {
+            throw ApiException.Invalid($"the model's chat template refused the conversation: {e.Message}", "messages");
+        }
+    }
+}
+
+/// <summary>The models the mesh serves, each fetched once (a failed fetch is tried again on the next request).</summary>
+internal sealed class ModelCatalog(IGrainFactory grains)
+{
+    private readonly ConcurrentDictionary<string, Lazy<Task<ServedModel>>> _models = new(StringComparer.Ordinal);
+
+    /// <summary>Model names served by at least one live silo.</summary>
+    public Task<string[]> ListAsync() => grains.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync();
+
+    /// <summary>The model, or a 404 naming the models there are.</summary>
+    public async Task<ServedModel> GetAsync(string name)
+    {
+        var served = await ListAsync().ConfigureAwait(false);
+        if (!served.Contains(name, StringComparer.Ordinal))
+        {
+            throw new ApiException(404, "invalid_request_error", "model_not_found",
+                $"The model '{name}' does not exist; this mesh serves: {string.Join(", ", served.DefaultIfEmpty("(none)"))}", "model");
+        }
+
+        var entry = _models.GetOrAdd(name, n => new Lazy<Task<ServedModel>>(() => FetchAsync(n)));
+        try
+        {
+            return await entry.Value.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            _models.TryRemove(KeyValuePair.Create(name, entry));
+            throw;
+        }
+    }
+
+    private async Task<ServedModel> FetchAsync(string name)
+    {
+        var grain = grains.GetGrain<IModelGrain>(name);
+        var info = await grain.GetInfoAsync().ConfigureAwait(false);
+        if (!info.HasTokenizer)
+        {
+            throw ApiException.Invalid($"model '{name}' has no tokenizer.json, so this API cannot turn text into its tokens", "model");
+        }
+
+        var files = await grain.GetTokenizerFilesAsync().ConfigureAwait(false);
+        var tokenizer = Tokenizer.FromJson(files.TokenizerJson, $"{name}/tokenizer.json");
+        var encoder = PromptEncoder.Create(tokenizer, files.TokenizerConfigJson, $"{name}/tokenizer_config.json");
+        var template = files.TokenizerConfigJson is null && files.ChatTemplateJinja is null
+            ? null
+            : ChatTemplate.FromTokenizerConfig(files.TokenizerConfigJson ?? "{}", files.ChatTemplateJinja, $"{name}/tokenizer_config.json");
+        return new ServedModel(info, encoder, template);
+    }
+}
