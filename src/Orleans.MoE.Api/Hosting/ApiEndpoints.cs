@@ -22,6 +22,7 @@ namespace Orleans.MoE.Api.Hosting;
 public static partial class ApiEndpoints
 {
     private static readonly string[] s_jsonTypes = ["application/json"];
+    private static readonly Func<ILogger, string, IDisposable?> s_requestScope = LoggerMessage.DefineScope<string>("RequestId:{RequestId}");
 
     /// <summary>Maps the front end onto <paramref name="app"/> (after <c>services.AddMoEApi()</c>).</summary>
     public static WebApplication MapMoEApi(this WebApplication app)
@@ -201,7 +202,7 @@ public static partial class ApiEndpoints
         context.TraceIdentifier = id;
         context.Response.Headers["X-Request-Id"] = id;
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Orleans.MoE.Api");
-        using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = id }))
+        using (s_requestScope(logger, id))
         {
             await next(context).ConfigureAwait(false);
         }
