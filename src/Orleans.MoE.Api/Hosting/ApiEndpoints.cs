@@ -65,7 +65,7 @@ public static partial class ApiEndpoints
             var body = hasBody ? await ReadBodyAsync(context, options.MaxRequestBodyBytes, timeout.Token).ConfigureAwait(false) : ReadOnlyMemory<byte>.Empty;
             await handle(services, body, timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
         {
             LogDisconnected(logger, context.TraceIdentifier, endpoint);
             context.Response.StatusCode = 499; // Recorded as nginx does: the client closed the request.

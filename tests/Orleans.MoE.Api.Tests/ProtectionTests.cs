@@ -1,0 +1,151 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.MoE.Grains.Generation;
+
+namespace Orleans.MoE.Api.Tests;
+
+/// <summary>API keys, per-key concurrency, timeouts, and clients that go away, stall or read slowly.</summary>
+public sealed class ProtectionTests
+{
+    private const string M = FrontEndServer.Model;
+    private const string Key = "sk-test-key-0123456789";
+    private const string OtherKey = "sk-other-key-9876543210";
+
+    private static string Completion(int maxTokens, bool stream = false) =>
+        $$"""{"model":"{{M}}","prompt":"def fibonacci(n):","max_tokens":{{maxTokens}},"temperature":0,"stream":{{(stream ? "true" : "false")}}}""";
+
+    [Fact]
+    public async Task Api_keys_are_required_when_configured_and_never_logged()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.ApiKeys.AddRange([Key, OtherKey]));
+
+        var missing = (await server.PostJsonAsync("/v1/completions", Completion(2), status: 401)).GetProperty("error");
+        var wrong = (await server.PostJsonAsync("/v1/completions", Completion(2), status: 401, apiKey: Key + "x")).GetProperty("error");
+        var ok = await server.PostJsonAsync("/v1/completions", Completion(2), apiKey: OtherKey);
+        using var mesh = await server.Http.GetAsync("/api/mesh");
+        using var health = await server.Http.GetAsync("/healthz");
+
+        Assert.Equal("invalid_api_key", missing.GetProperty("code").GetString());
+        Assert.Contains("didn't provide an API key", missing.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("invalid_api_key", wrong.GetProperty("code").GetString());
+        Assert.Equal(2, ok.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(401, (int)mesh.StatusCode);
+        Assert.Equal(200, (int)health.StatusCode);
+        Assert.Contains(server.Logs.Lines, l => l.Contains("for key-2", StringComparison.Ordinal));
+        Assert.DoesNotContain(server.Logs.Lines, l => l.Contains("sk-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_key_over_its_concurrency_limit_gets_429_with_retry_after_and_others_go_on()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api =>
+        {
+            api.ApiKeys.AddRange([Key, OtherKey]);
+            api.MaxConcurrentRequestsPerKey = 1;
+        });
+        using var running = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(Completion(900, stream: true), Encoding.UTF8, "application/json") };
+        running.Headers.Authorization = new("Bearer", Key);
+        using var first = await server.Http.SendAsync(running, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(200, (int)first.StatusCode);
+
+        using var refused = await server.PostAsync("/v1/completions", Completion(2), Key);
+        var other = await server.PostJsonAsync("/v1/completions", Completion(2), apiKey: OtherKey);
+
+        Assert.Equal(429, (int)refused.StatusCode);
+        Assert.Equal("1", refused.Headers.GetValues("Retry-After").Single());
+        Assert.Equal("rate_limit_exceeded", JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(2, other.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_request_past_the_timeout_gets_504_and_its_generation_stops()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.RequestTimeout = TimeSpan.FromMilliseconds(300));
+
+        var error = (await server.PostJsonAsync("/v1/completions", Completion(1000), status: 504)).GetProperty("error");
+
+        Assert.Equal("timeout", error.GetProperty("code").GetString());
+        Assert.True(await Eventually.TrueAsync(() => Scheduler(server).Queued == 0, 10), "the sequence is cancelled in the mesh");
+    }
+
+    [Fact]
+    public async Task A_client_that_disconnects_mid_stream_cancels_its_generation_and_nothing_else()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync();
+        var bystander = server.PostJsonAsync("/v1/completions", Completion(60));
+        using (var response = await server.PostAsync("/v1/completions", Completion(1000, stream: true)))
+        {
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            for (var events = 0; events < 3;)
+            {
+                events += (await reader.ReadLineAsync())!.StartsWith("data: ", StringComparison.Ordinal) ? 1 : 0;
+            }
+        }
+
+        Assert.Equal(60, (await bystander).GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.True(await Eventually.TrueAsync(() => Scheduler(server).Queued == 0, 10), "the abandoned sequence is cancelled in the mesh");
+        Assert.Contains(server.Logs.Lines, l => l.Contains("the client went away", StringComparison.Ordinal));
+        Assert.Contains(server.Logs.Lines, l => l.Contains("ended after", StringComparison.Ordinal) && l.Contains("cancel", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task A_slow_reader_gets_its_whole_stream_while_others_are_served()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync();
+        var whole = await server.PostJsonAsync("/v1/completions", Completion(40));
+        using var response = await server.PostAsync("/v1/completions", Completion(40, stream: true));
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var text = new StringBuilder();
+        var served = 0;
+        while (await reader.ReadLineAsync() is { } line && line != "data: [DONE]")
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                text.Append(JsonDocument.Parse(line[6..]).RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+                if (served < 3)
+                {
+                    // Meanwhile another request runs to completion.
+                    served += (await server.PostJsonAsync("/v1/completions", Completion(5))).GetProperty("usage").GetProperty("completion_tokens").GetInt32() == 5 ? 1 : 0;
+                    await Task.Delay(200);
+                }
+            }
+        }
+
+        Assert.Equal(3, served);
+        Assert.Equal(whole.GetProperty("choices")[0].GetProperty("text").GetString(), text.ToString());
+    }
+
+    [Fact]
+    public async Task A_client_that_stalls_sending_its_body_is_timed_out_and_others_are_served()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.RequestTimeout = TimeSpan.FromSeconds(1));
+        var uri = new Uri(server.BaseUrl);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /v1/completions HTTP/1.1\r\nHost: {uri.Authority}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"model\":"));
+
+        var other = await server.PostJsonAsync("/v1/completions", Completion(3));
+        var answer = new byte[4096];
+        var read = await stream.ReadAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(3, other.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.StartsWith("HTTP/1.1 504", Encoding.ASCII.GetString(answer, 0, read), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_body_over_the_limit_is_413()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.MaxRequestBodyBytes = 4096);
+        var prompt = new string('a', 8000);
+
+        var error = (await server.PostJsonAsync("/v1/completions", $$"""{"model":"{{M}}","prompt":"{{prompt}}"}""", status: 413)).GetProperty("error");
+
+        Assert.Equal("request_too_large", error.GetProperty("code").GetString());
+        Assert.Equal(1, (await server.PostJsonAsync("/v1/completions", Completion(1))).GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    private static GenerationScheduler Scheduler(FrontEndServer server) => server.App.Services.GetRequiredService<GenerationScheduler>();
+}
