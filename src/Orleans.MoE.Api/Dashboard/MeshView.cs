@@ -33,7 +33,6 @@ internal static class MeshView
 
         json.WriteEndArray();
         json.WriteStartArray("models");
-        var live = silos.Select(s => s.Address).ToHashSet();
         foreach (var status in snapshot.Models)
         {
             var info = snapshot.ModelInfos.GetValueOrDefault(status.Model);
@@ -51,8 +50,9 @@ internal static class MeshView
             json.WriteNumber("top_k", info?.TopK ?? 0);
             json.WriteNumber("plan_version", status.Plan.Version);
             json.WriteStartArray("placement");
-            var hosted = status.Silos.Where(r => live.Contains(r.Silo))
-                .SelectMany(r => r.Experts.Select(e => (Key: ExpertKey.Parse(e.Key), Silo: names.Of(r.Silo.ToString()), e.Tokens)))
+            var hosted = snapshot.Metrics.Values
+                .SelectMany(m => m.HostedExperts.Select(e => (Key: ExpertKey.Parse(e.Key), Silo: names.Of(m.Silo), e.Tokens)))
+                .Where(x => x.Key.Model == status.Model)
                 .GroupBy(x => (x.Key.Layer, x.Key.Expert))
                 .OrderBy(g => g.Key.Layer).ThenBy(g => g.Key.Expert);
             foreach (var expert in hosted)

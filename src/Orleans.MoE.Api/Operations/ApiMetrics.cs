@@ -19,6 +19,7 @@ public sealed class ApiMetrics
     private readonly Queue<long> _recentTokens = new();
     private long _tokens;
     private long _inFlight;
+    private long _resubmissions;
 
     public long TokensStreamed => Interlocked.Read(ref _tokens);
 
@@ -58,6 +59,9 @@ public sealed class ApiMetrics
 
     internal void MeshCall(TimeSpan duration) => _meshCalls.Observe(duration);
 
+    /// <summary>Adds <paramref name="client"/>'s resubmissions (sequences lost with their silo) when the returned scope ends.</summary>
+    internal IDisposable CountResubmissions(Grains.Generation.MeshClient client) => new ResubmissionCount(this, client);
+
     internal void WriteTo(StringBuilder text)
     {
         Prometheus.Header(text, "moe_api_requests_total", "Requests answered, by endpoint and HTTP status.", "counter");
@@ -68,6 +72,8 @@ public sealed class ApiMetrics
 
         Prometheus.Header(text, "moe_api_requests_in_flight", "Requests being answered now.", "gauge");
         Prometheus.Sample(text, "moe_api_requests_in_flight", Interlocked.Read(ref _inFlight));
+        Prometheus.Header(text, "moe_api_resubmissions_total", "Sequences resubmitted after the silo running them died (the stream went on).", "counter");
+        Prometheus.Sample(text, "moe_api_resubmissions_total", Interlocked.Read(ref _resubmissions));
         Prometheus.Header(text, "moe_api_tokens_total", "Tokens streamed to clients.", "counter");
         Prometheus.Sample(text, "moe_api_tokens_total", TokensStreamed);
         Prometheus.Header(text, "moe_api_tokens_per_second", "Tokens streamed per second over the last 10 seconds.", "gauge");
@@ -76,6 +82,11 @@ public sealed class ApiMetrics
         _interToken.WriteTo(text);
         _duration.WriteTo(text);
         _meshCalls.WriteTo(text);
+    }
+
+    private sealed class ResubmissionCount(ApiMetrics owner, Grains.Generation.MeshClient client) : IDisposable
+    {
+        public void Dispose() => Interlocked.Add(ref owner._resubmissions, client.Resubmissions);
     }
 
     private void Trim(long now)

@@ -30,9 +30,9 @@ internal static class MeshExposition
         Gauge(text, "moe_silo_time_to_first_token_milliseconds", "Median time from admission to first token in the silo's scheduler.", measured.Select(s => (s.Metrics.TimeToFirstTokenMsP50, Quantile(s.Label, "0.5"))));
         Gauge(text, "moe_silo_inter_token_latency_milliseconds", "Median time between tokens in the silo's scheduler.", measured.Select(s => (s.Metrics.InterTokenMsP50, Quantile(s.Label, "0.5"))));
 
-        var load = snapshot.Models.SelectMany(m => m.Silos.SelectMany(r => r.Experts.Select(e => (m.Model, Key: ExpertKey.Parse(e.Key), Silo: r.Silo.ToString(), e.Tokens)))).ToList();
-        Gauge(text, "moe_expert_load_tokens", "Tokens routed to an expert activation over the balancer's window.",
-            load.Select(l => ((double)l.Tokens, new[] { ("model", l.Model), ("layer", Text(l.Key.Layer)), ("expert", Text(l.Key.Expert)), ("replica", Text(l.Key.Replica)), ("silo", l.Silo) })));
+        var load = measured.SelectMany(s => s.Metrics.HostedExperts.Select(e => (Key: ExpertKey.Parse(e.Key), Silo: s.Label, e.Tokens)));
+        Gauge(text, "moe_expert_load_tokens", "Tokens an expert activation computed over the balancer's load window.",
+            load.Select(l => ((double)l.Tokens, new[] { ("model", l.Key.Model), ("layer", Text(l.Key.Layer)), ("expert", Text(l.Key.Expert)), ("replica", Text(l.Key.Replica)), ("silo", l.Silo) })));
         Gauge(text, "moe_expert_replicas", "Activations of an expert in the current plan.",
             snapshot.Models.SelectMany(m => m.Plan.Experts.GroupBy(p => (p.Layer, p.Expert))
                 .Select(g => ((double)g.Count(), new[] { ("model", m.Model), ("layer", Text(g.Key.Layer)), ("expert", Text(g.Key.Expert)) }))));

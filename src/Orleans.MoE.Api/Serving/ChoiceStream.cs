@@ -26,6 +26,7 @@ internal static class ChoiceStream
         var count = 0;
         var last = -1;
         var previous = started;
+        using var counted = metrics.CountResubmissions(client);
         await foreach (var token in client.GenerateAsync(request, cancellationToken).ConfigureAwait(false))
         {
             var now = Stopwatch.GetTimestamp();

@@ -6,7 +6,7 @@ using Orleans.MoE.Runtime.Serialization;
 
 namespace Orleans.MoE.Grains.Diagnostics;
 
-/// <summary>One silo's mesh figures: what it hosts and queues, what its gates measured, the failures it absorbed.</summary>
+/// <summary>One silo's mesh figures: what it hosts (each expert activation with its load over the window) and queues, what its gates measured, the failures it absorbed.</summary>
 [GenerateSerializer]
 public sealed record SiloMeshMetrics(
     string Silo,
@@ -21,7 +21,8 @@ public sealed record SiloMeshMetrics(
     double InterTokenMsP50,
     long ExpertCallFailures,
     long SkippedExperts,
-    string[] RecentEvents);
+    string[] RecentEvents,
+    Placement.ExpertLoad[] HostedExperts);
 
 /// <summary>The mesh figures of the silo named by the key (its address): a grain that always lives on that silo.</summary>
 public interface ISiloMetricsGrain : IGrainWithStringKey
@@ -45,7 +46,8 @@ public sealed class SiloMetricsGrain(LocalExperts local, GenerationScheduler sch
         metrics.InterTokenLatency.Percentile(50) / 1000,
         metrics.ExpertCallFailures,
         metrics.SkippedExperts,
-        metrics.RecentEvents.Select(e => $"{e.Time:O} {e.Description}").ToArray()));
+        metrics.RecentEvents.Select(e => $"{e.Time:O} {e.Description}").ToArray(),
+        local.HostedLoad()));
 }
 
 /// <summary>Places a grain keyed by a silo address on that silo (which must be alive).</summary>

@@ -96,6 +96,13 @@ public sealed class LocalExperts
     /// <summary>The expert activations hosted here.</summary>
     public IReadOnlyCollection<ExpertKey> Hosted => (IReadOnlyCollection<ExpertKey>)_experts.Keys;
 
+    /// <summary>The hosted expert activations (of <paramref name="model"/>, or all) with the tokens each computed over the load window.</summary>
+    public Placement.ExpertLoad[] HostedLoad(string? model = null)
+    {
+        var load = Load.Snapshot();
+        return Hosted.Where(k => model is null || k.Model == model).Select(k => new Placement.ExpertLoad(k.ToString(), load.GetValueOrDefault(k))).ToArray();
+    }
+
     /// <summary>The expert's weights with a reference taken (release it after the computation), or null when it is not hosted here.</summary>
     public HostedExpert? Acquire(ExpertKey key) => _experts.TryGetValue(key, out var expert) && expert.TryAcquire() ? expert : null;
 

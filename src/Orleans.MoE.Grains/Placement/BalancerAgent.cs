@@ -67,14 +67,9 @@ public sealed partial class BalancerAgent(
     /// <summary>One round for every model: report, take the plan, move what the plan moves.</summary>
     public async Task BalanceOnceAsync()
     {
-        var load = local.Load.Snapshot();
         foreach (var name in models.Loaded.Keys)
         {
-            var report = new SiloReport(
-                silo.Address,
-                local.Hosted.Where(k => k.Model == name).Select(k => new ExpertLoad(k.ToString(), load.GetValueOrDefault(k))).ToArray(),
-                local.Budget,
-                local.Free);
+            var report = new SiloReport(silo.Address, local.HostedLoad(name), local.Budget, local.Free);
             var plan = await silo.GrainFactory.GetGrain<IMeshPlanGrain>(name).ReportAsync(report).ConfigureAwait(false);
             plans.Update(name, plan);
             if (options.Value.Balancer.Enabled)

@@ -1,0 +1,94 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Tests;
+using Orleans.MoE.Runtime.Client;
+using Orleans.MoE.Runtime.Hosting;
+
+namespace Orleans.MoE.Api.Tests;
+
+/// <summary>
+/// A silo dies while streaming requests run through the front end (the runtime's client to three silos):
+/// no request fails, and every output is the one of the run without the failure.
+/// </summary>
+public sealed class FailoverTests
+{
+    private static readonly string[] s_prompts =
+    [
+        "def fibonacci(n):", "import numpy as np\n", "class Stack:\n    def", "for i in range(10):", "# sort a list\ndef", "x = [1, 2, 3]\n",
+    ];
+
+    [Fact]
+    public async Task Killing_the_silo_running_the_sequences_fails_no_stream()
+    {
+        var metrics = await RunAsync((mesh, gateway) => mesh.Silos.Single(s => gateway.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal)));
+
+        // The front end resubmitted the lost sequences (prompt plus the tokens already streamed) elsewhere.
+        Assert.Matches(@"(?m)^moe_api_resubmissions_total [1-9]", metrics);
+    }
+
+    [Fact]
+    public Task Killing_a_silo_hosting_experts_fails_no_stream() =>
+        RunAsync((mesh, gateway) => mesh.Silos.First(s => !gateway.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal)
+            && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0));
+
+    /// <summary>Streams every prompt once undisturbed, then again killing a silo mid-stream; returns /metrics afterwards.</summary>
+    private static async Task<string> RunAsync(Func<MeshCluster, string, Silo> victim)
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, new Dictionary<string, string> { [FrontEndServer.Model] = RepositoryPaths.DemoModel });
+        await mesh.WaitForSpreadAsync(FrontEndServer.Model);
+        await using var server = await FrontEndServer.StartForClusterAsync(mesh.Cluster);
+        var baseline = await Task.WhenAll(s_prompts.Select(p => StreamAsync(server, p, null)));
+
+        var streaming = new CountdownEvent(s_prompts.Length);
+        var runs = s_prompts.Select(p => StreamAsync(server, p, streaming)).ToArray();
+        Assert.True(streaming.Wait(TimeSpan.FromSeconds(30)), "every stream has begun");
+        var gateway = server.App.Services.GetRequiredService<ClusterClient>().Gateway!;
+        var killed = victim(mesh, gateway);
+        mesh.Cluster.KillSilo(killed);
+        Assert.DoesNotContain(runs, r => r.IsCompleted);
+        var outputs = await Task.WhenAll(runs);
+
+        Assert.Equal(baseline, outputs);
+        Assert.All(outputs, o => Assert.True(o.Length > 100, $"a real answer: {o}"));
+        Assert.DoesNotContain(mesh.Silos, s => s.Address == killed.Address);
+        await mesh.WaitForAllExpertsAsync(FrontEndServer.Model); // The dead silo's experts live on the others.
+        return await server.Http.GetStringAsync("/metrics");
+    }
+
+    /// <summary>A greedy streamed chat completion's text; signals <paramref name="begun"/> after a few pieces.</summary>
+    private static async Task<string> StreamAsync(FrontEndServer server, string prompt, CountdownEvent? begun)
+    {
+        var body = $$"""{"model":"{{FrontEndServer.Model}}","messages":[{"role":"user","content":{{JsonSerializer.Serialize(prompt)}}}],"max_tokens":120,"temperature":0,"stream":true}""";
+        using var response = await server.PostAsync("/v1/chat/completions", body);
+        Assert.Equal(200, (int)response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var text = new StringBuilder();
+        var pieces = 0;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line == "data: [DONE]")
+            {
+                return text.ToString();
+            }
+
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                var chunk = JsonDocument.Parse(line[6..]).RootElement;
+                Assert.False(chunk.TryGetProperty("error", out var error), $"the stream failed: {error}");
+                if (chunk.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("content", out var content))
+                {
+                    text.Append(content.GetString());
+                }
+
+                if (++pieces == 3)
+                {
+                    begun?.Signal();
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"the stream ended without [DONE] after: {text}");
+    }
+}
