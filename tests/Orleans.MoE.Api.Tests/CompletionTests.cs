@@ -36,7 +36,7 @@ public sealed class CompletionTests(EmbeddedServerFixture fixture)
 
         Assert.Equal("text_completion", answer.GetProperty("object").GetString());
         var choice = answer.GetProperty("choices")[0];
-        Assert.Equal(await fixture.ExpectedAsync(Prompt, 24), choice.GetProperty("text").GetString());
+        Assert.Equal(await Reference.CompletionAsync(Prompt, 24), choice.GetProperty("text").GetString());
         Assert.Equal("length", choice.GetProperty("finish_reason").GetString());
         var usage = answer.GetProperty("usage");
         Assert.Equal(PromptTokens(Prompt), usage.GetProperty("prompt_tokens").GetInt32());
@@ -52,7 +52,7 @@ public sealed class CompletionTests(EmbeddedServerFixture fixture)
         Assert.Equal("chat.completion", answer.GetProperty("object").GetString());
         var message = answer.GetProperty("choices")[0].GetProperty("message");
         Assert.Equal("assistant", message.GetProperty("role").GetString());
-        Assert.Equal(await fixture.ExpectedChatAsync(Prompt, 20), message.GetProperty("content").GetString());
+        Assert.Equal(await Reference.ChatAsync(Prompt, 20), message.GetProperty("content").GetString());
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public sealed class CompletionTests(EmbeddedServerFixture fixture)
         Assert.All(events, e => Assert.Equal("chat.completion.chunk", e.GetProperty("object").GetString()));
         Assert.Equal("assistant", chunks[0].GetProperty("choices")[0].GetProperty("delta").GetProperty("role").GetString());
         var text = string.Concat(chunks.Select(c => c.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("content", out var t) ? t.GetString() : ""));
-        Assert.Equal(await fixture.ExpectedChatAsync(Prompt, 20), text);
+        Assert.Equal(await Reference.ChatAsync(Prompt, 20), text);
         Assert.True(chunks.Count(c => c.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("content", out var t) && t.GetString()!.Length > 0) > 5, "several pieces of text");
         Assert.Equal("length", chunks[^1].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
         var usage = events[^1].GetProperty("usage");
@@ -80,14 +80,14 @@ public sealed class CompletionTests(EmbeddedServerFixture fixture)
         var (events, done) = await Server.StreamAsync("/v1/completions", $$"""{"model":"{{FrontEndServer.Model}}","prompt":"{{Prompt}}","max_tokens":16,"temperature":0,"stream":true}""");
 
         Assert.True(done);
-        Assert.Equal(await fixture.ExpectedAsync(Prompt, 16), string.Concat(events.Select(e => e.GetProperty("choices")[0].GetProperty("text").GetString())));
+        Assert.Equal(await Reference.CompletionAsync(Prompt, 16), string.Concat(events.Select(e => e.GetProperty("choices")[0].GetProperty("text").GetString())));
         Assert.All(events, e => Assert.False(e.TryGetProperty("usage", out _), "no usage without stream_options"));
     }
 
     [Fact]
     public async Task A_stop_string_ends_the_text_just_before_it_whole_or_streamed()
     {
-        var full = await fixture.ExpectedAsync(Prompt, 30);
+        var full = await Reference.CompletionAsync(Prompt, 30);
         var stop = full.Substring(full.Length / 2, 4);
         var expected = full[..full.IndexOf(stop, StringComparison.Ordinal)];
         var body = $$"""{"model":"{{FrontEndServer.Model}}","prompt":"{{Prompt}}","max_tokens":30,"temperature":0,"stop":["never-there", {{JsonSerializer.Serialize(stop)}}]}""";
@@ -127,7 +127,7 @@ public sealed class CompletionTests(EmbeddedServerFixture fixture)
 
         var answer = await Server.PostJsonAsync("/v1/completions", $$"""{"model":"{{FrontEndServer.Model}}","prompt":{{ids}},"max_tokens":10,"temperature":0}""");
 
-        Assert.Equal(await fixture.ExpectedAsync(Prompt, 10), answer.GetProperty("choices")[0].GetProperty("text").GetString());
+        Assert.Equal(await Reference.CompletionAsync(Prompt, 10), answer.GetProperty("choices")[0].GetProperty("text").GetString());
     }
 
     [Fact]

@@ -4,40 +4,45 @@ using Orleans.MoE.Models.Generation;
 
 namespace Orleans.MoE.Api.Tests;
 
-/// <summary>One embedded front end (silo, front end and demo model in this process) shared by a collection, and the model loaded in process for expected outputs.</summary>
-public sealed class EmbeddedServerFixture : IAsyncLifetime
+/// <summary>What the single-process engine answers (the demo model loaded in this process): the outputs the API must reproduce.</summary>
+internal static class Reference
 {
-    private LanguageModel? _reference;
+    private static readonly Lazy<LanguageModel> s_model = new(() => LanguageModel.Load(RepositoryPaths.DemoModel));
+    private static readonly SemaphoreSlim s_one = new(1, 1);
 
-    internal FrontEndServer Server { get; private set; } = null!;
-
-    /// <summary>The greedy completion of <paramref name="prompt"/> by the single-process engine.</summary>
-    public async Task<string> ExpectedAsync(string prompt, int tokens)
+    /// <summary>The greedy completion of <paramref name="prompt"/>.</summary>
+    public static async Task<string> CompletionAsync(string prompt, int tokens)
     {
-        var text = new System.Text.StringBuilder();
-        await foreach (var chunk in _reference!.GenerateAsync(prompt, tokens, new SamplingOptions()))
+        await s_one.WaitAsync();
+        try
         {
-            text.Append(chunk.Text);
-        }
+            var text = new System.Text.StringBuilder();
+            await foreach (var chunk in s_model.Value.GenerateAsync(prompt, tokens, new SamplingOptions()))
+            {
+                text.Append(chunk.Text);
+            }
 
-        return text.ToString();
+            return text.ToString();
+        }
+        finally
+        {
+            s_one.Release();
+        }
     }
 
     /// <summary>The greedy answer to a one-message conversation (the demo model has no chat template: the plain format).</summary>
-    public Task<string> ExpectedChatAsync(string content, int tokens) =>
-        ExpectedAsync(ChatTemplate.RenderPlain([new ChatMessage("user", content)], addGenerationPrompt: true), tokens);
+    public static Task<string> ChatAsync(string content, int tokens) =>
+        CompletionAsync(ChatTemplate.RenderPlain([new ChatMessage("user", content)], addGenerationPrompt: true), tokens);
+}
 
-    public async Task InitializeAsync()
-    {
-        _reference = LanguageModel.Load(RepositoryPaths.DemoModel);
-        Server = await FrontEndServer.StartEmbeddedAsync();
-    }
+/// <summary>One embedded front end (silo, front end and demo model in this process) shared by a group of test classes.</summary>
+public sealed class EmbeddedServerFixture : IAsyncLifetime
+{
+    internal FrontEndServer Server { get; private set; } = null!;
 
-    public async Task DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        _reference?.Dispose();
-    }
+    public async Task InitializeAsync() => Server = await FrontEndServer.StartEmbeddedAsync();
+
+    public Task DisposeAsync() => Server.DisposeAsync().AsTask();
 }
 
 [CollectionDefinition(NAME)]
