@@ -117,9 +117,17 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
         return maxTokens;
     }
 
-    /// <summary>Every choice generated at once; their deltas arrive in one channel (which fails with the first error).</summary>
-    private ChannelReader<ChoiceDelta> Produce(List<GenerationRequest> requests, ServedModel model, IReadOnlyList<string> stop, long started, CancellationTokenSource generation)
+    /// <summary>
+    /// Every choice generated at once. One choice streams straight from the mesh on the request's own flow;
+    /// several arrive merged through a channel (which fails with the first error).
+    /// </summary>
+    private IAsyncEnumerable<ChoiceDelta> Produce(List<GenerationRequest> requests, ServedModel model, IReadOnlyList<string> stop, long started, CancellationTokenSource generation)
     {
+        if (requests.Count == 1)
+        {
+            return ChoiceStream.RunAsync(0, new MeshClient(grains), requests[0], model, stop, metrics, started, generation.Token);
+        }
+
         var channel = Channel.CreateUnbounded<ChoiceDelta>(new UnboundedChannelOptions { SingleReader = true });
         var remaining = requests.Count;
         for (var i = 0; i < requests.Count; i++)
@@ -149,16 +157,16 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
             });
         }
 
-        return channel.Reader;
+        return channel.Reader.ReadAllAsync(generation.Token);
     }
 
     private static async Task AnswerAsync(
-        HttpResponse response, ResponseShape shape, ChannelReader<ChoiceDelta> deltas, string id, long created, string model, int choices, int promptTokens, CancellationToken cancellationToken)
+        HttpResponse response, ResponseShape shape, IAsyncEnumerable<ChoiceDelta> deltas, string id, long created, string model, int choices, int promptTokens, CancellationToken cancellationToken)
     {
         var texts = Enumerable.Range(0, choices).Select(_ => new System.Text.StringBuilder()).ToArray();
         var finishes = new string?[choices];
         var tokens = new int[choices];
-        await foreach (var delta in deltas.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var delta in deltas.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             texts[delta.Index].Append(delta.Text);
             finishes[delta.Index] = delta.Finish;
@@ -185,7 +193,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
     /// token, so a request the mesh refuses at once (busy, context) still gets its HTTP status.
     /// </summary>
     private static async Task StreamAsync(
-        HttpResponse response, ResponseShape shape, ChannelReader<ChoiceDelta> deltas, string id, long created, string model, int choices,
+        HttpResponse response, ResponseShape shape, IAsyncEnumerable<ChoiceDelta> deltas, string id, long created, string model, int choices,
         int promptTokens, bool includeUsage, CancellationToken cancellationToken)
     {
         var first = new bool[choices];
@@ -194,7 +202,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
         var started = false;
         try
         {
-            await foreach (var delta in deltas.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var delta in deltas.WithCancellation(cancellationToken).ConfigureAwait(false))
             {
                 if (!started)
                 {

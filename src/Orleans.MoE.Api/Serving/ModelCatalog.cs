@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Orleans.MoE.Api.OpenAi;
 using Orleans.MoE.Grains.Models;
 using Orleans.MoE.Models.Chat;
@@ -37,13 +38,28 @@ internal sealed class ServedModel(ModelInfo info, PromptEncoder encoder, ChatTem
     }
 }
 
-/// <summary>The models the mesh serves, each fetched once (a failed fetch is tried again on the next request).</summary>
+/// <summary>
+/// The models the mesh serves, each fetched once (a failed fetch is tried again on the next request). The
+/// list of served models is asked of the mesh at most every two seconds, not on every request.
+/// </summary>
 internal sealed class ModelCatalog(IGrainFactory grains)
 {
+    private static readonly TimeSpan s_listAge = TimeSpan.FromSeconds(2);
     private readonly ConcurrentDictionary<string, Lazy<Task<ServedModel>>> _models = new(StringComparer.Ordinal);
+    private (string[] Names, long Time)? _list;
 
     /// <summary>Model names served by at least one live silo.</summary>
-    public Task<string[]> ListAsync() => grains.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync();
+    public async Task<string[]> ListAsync()
+    {
+        if (_list is { } list && Stopwatch.GetElapsedTime(list.Time) < s_listAge)
+        {
+            return list.Names;
+        }
+
+        var names = await grains.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync().ConfigureAwait(false);
+        _list = (names, Stopwatch.GetTimestamp());
+        return names;
+    }
 
     /// <summary>The model, or a 404 naming the models there are.</summary>
     public async Task<ServedModel> GetAsync(string name)

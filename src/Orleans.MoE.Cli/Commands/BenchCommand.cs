@@ -17,6 +17,60 @@ internal static class BenchCommand
         command.Subcommands.Add(Decode());
         command.Subcommands.Add(Runtime());
         command.Subcommands.Add(Cluster());
+        command.Subcommands.Add(Api());
+        return command;
+    }
+
+    private static Command Api()
+    {
+        var model = CommonOptions.Model();
+        var url = new Option<string?>("--url") { Description = "A running front end (with --gateway, --secret for its mesh); default: start a silo and a front end in this process" };
+        var apiKey = new Option<string?>("--api-key") { Description = "The API key to send to --url" };
+        var concurrency = new Option<int>("--concurrency", "-c") { Description = "Requests in flight at once", DefaultValueFactory = _ => 4 };
+        var requests = new Option<int>("--requests") { Description = "Requests per run", DefaultValueFactory = _ => 32 };
+        var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens per request", DefaultValueFactory = _ => 32 };
+        var json = CommonOptions.Json();
+        var cluster = new ClusterConnection();
+        var command = new Command("api", "Requests/s, time to first token and inter-token latency through the OpenAI-compatible API, beside the same figures straight through the runtime's client")
+        {
+            model, url, apiKey, concurrency, requests, tokens, json,
+        };
+        foreach (var option in cluster.All)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((result, cancellationToken) => ClusterConnection.RunAsync(async () =>
+        {
+            var (c, r, t) = (result.GetValue(concurrency), result.GetValue(requests), result.GetValue(tokens));
+            if (c < 1 || r < c || t < 2)
+            {
+                throw new ArgumentException("--concurrency must be at least 1, --requests at least --concurrency, --tokens at least 2");
+            }
+
+            ApiBenchmarkTarget? target = null;
+            if (result.GetValue(url) is { } address)
+            {
+                target = ClusterConnection.Given(result, cluster)
+                    ? new ApiBenchmarkTarget(address, result.GetValue(apiKey), cluster.ClientOptions(result), result.GetValue(model))
+                    : throw new ArgumentException("--url needs --gateway (and --secret) to measure the same mesh through the runtime's client");
+            }
+
+            var measured = await ApiBenchmark.RunAsync(target, target is null ? CommonOptions.ResolveModel(result.GetValue(model)) : "", c, r, t, cancellationToken);
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(measured, s_json));
+                return 0;
+            }
+
+            foreach (var (label, f) in new[] { ("API", measured.Api), ("runtime client", measured.Direct) })
+            {
+                Console.WriteLine($"{label}: {f.RequestsPerSecond:F1} requests/s, {f.TokensPerSecond:F0} tok/s, first token p50 {f.TimeToFirstTokenMsP50:F1} ms p99 {f.TimeToFirstTokenMsP99:F1} ms, inter-token p50 {f.InterTokenMsP50:F2} ms p99 {f.InterTokenMsP99:F2} ms");
+            }
+
+            Console.WriteLine($"API/direct first-token p50: {measured.TimeToFirstTokenP50Ratio:F2} (target ≤ {measured.TargetRatio:F2})");
+            return 0;
+        }));
         return command;
     }
 

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.MoE.Api.Hosting;
+using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Runtime.Client;
+using Orleans.MoE.Runtime.Testing;
+
+namespace Orleans.MoE.Cli.Benchmarks;
+
+/// <summary>Figures of one way of asking for completions.</summary>
+internal sealed record RequestFigures(
+    double RequestsPerSecond,
+    double TokensPerSecond,
+    double TimeToFirstTokenMsP50,
+    double TimeToFirstTokenMsP99,
+    double InterTokenMsP50,
+    double InterTokenMsP99);
+
+/// <summary>Result of <c>moe bench api</c>.</summary>
+internal sealed record ApiBenchmarkResult(
+    string Model,
+    string Server,
+    int Concurrency,
+    int Requests,
+    int TokensPerRequest,
+    RequestFigures Api,
+    RequestFigures Direct,
+    double TimeToFirstTokenP50Ratio,
+    double TargetRatio);
+
+/// <summary>Where the benchmark sends its requests: the front end's URL and the mesh it serves.</summary>
+internal sealed record ApiBenchmarkTarget(string Url, string? ApiKey, ClusterClientOptions Mesh, string? Model);
+
+/// <summary>
+/// The front end against the runtime's client, in the same run: <c>requests</c> streamed greedy
+/// completions, <c>concurrency</c> at a time, (a) through the OpenAI-compatible API (HTTP, server-sent
+/// events) and (b) straight to the mesh through a cluster client (<see cref="MeshClient"/>), alternating,
+/// the best of three runs each. Time to first token and inter-token latency are measured at the caller.
+/// Without a target, it starts one: a silo serving the model and a front end that reaches it through the
+/// runtime's client, as in a real deployment, all in this process.
+/// </summary>
+internal static class ApiBenchmark
+{
+    private const int Repetitions = 3;
+    private const double TargetRatio = 1.10;
+    private const string Prompt = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n";
+
+    public static async Task<ApiBenchmarkResult> RunAsync(ApiBenchmarkTarget? target, string modelDirectory, int concurrency, int requests, int tokens, CancellationToken cancellationToken)
+    {
+        await using var hosted = target is null ? await SelfHosted.StartAsync(modelDirectory) : null;
+        target ??= hosted!.Target;
+        await using var client = new ClusterClient(target.Mesh);
+        await client.ConnectAsync(cancellationToken);
+        var model = target.Model ?? (await client.GrainFactory.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync()).Single();
+        var info = await client.GrainFactory.GetGrain<IModelGrain>(model).GetInfoAsync();
+        var ids = await client.GrainFactory.GetGrain<IModelGrain>(model).EncodeAsync(Prompt);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency + 4 }) { BaseAddress = new Uri(target.Url), Timeout = TimeSpan.FromMinutes(5) };
+        if (target.ApiKey is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", target.ApiKey);
+        }
+
+        var body = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["model"] = model, ["prompt"] = Prompt, ["max_tokens"] = tokens, ["temperature"] = 0, ["stream"] = true,
+        });
+        var mesh = new MeshClient(client.GrainFactory);
+        var request = new GenerationRequest(model, ids, tokens, []);
+
+        // Warm-up of both ways, then alternating runs so both see the same machine.
+        await MeasureAsync(concurrency, concurrency, () => ThroughApiAsync(http, body, cancellationToken));
+        await MeasureAsync(concurrency, concurrency, () => DirectAsync(mesh, request, cancellationToken));
+        RequestFigures? api = null, direct = null;
+        for (var run = 0; run < Repetitions; run++)
+        {
+            var a = await MeasureAsync(concurrency, requests, () => ThroughApiAsync(http, body, cancellationToken));
+            api = api is null || a.TimeToFirstTokenMsP50 < api.TimeToFirstTokenMsP50 ? a : api;
+            var d = await MeasureAsync(concurrency, requests, () => DirectAsync(mesh, request, cancellationToken));
+            direct = direct is null || d.TimeToFirstTokenMsP50 < direct.TimeToFirstTokenMsP50 ? d : direct;
+        }
+
+        return new ApiBenchmarkResult(info.Name, target.Url, concurrency, requests, tokens, api!, direct!,
+            api!.TimeToFirstTokenMsP50 / direct!.TimeToFirstTokenMsP50, TargetRatio);
+    }
+
+    /// <summary><paramref name="requests"/> calls of <paramref name="one"/>, <paramref name="concurrency"/> at a time; each returns its token arrival times.</summary>
+    private static async Task<RequestFigures> MeasureAsync(int concurrency, int requests, Func<Task<List<long>>> one)
+    {
+        var next = 0;
+        var firsts = new List<double>();
+        var gaps = new List<double>();
+        var tokens = 0L;
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref next) <= requests)
+            {
+                var begun = Stopwatch.GetTimestamp();
+                var arrivals = await one();
+                lock (firsts)
+                {
+                    firsts.Add(Stopwatch.GetElapsedTime(begun, arrivals[0]).TotalMilliseconds);
+                    gaps.AddRange(arrivals.Zip(arrivals.Skip(1)).Select(p => Stopwatch.GetElapsedTime(p.First, p.Second).TotalMilliseconds));
+                    tokens += arrivals.Count;
+                }
+            }
+        }));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return new RequestFigures(requests / seconds, tokens / seconds,
+            LatencyRecorder.Percentile(firsts, 50), LatencyRecorder.Percentile(firsts, 99),
+            LatencyRecorder.Percentile(gaps, 50), LatencyRecorder.Percentile(gaps, 99));
+    }
+
+    /// <summary>One streamed completion through the API: the arrival time of each piece of text.</summary>
+    private static async Task<List<long>> ThroughApiAsync(HttpClient http, string body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"the API answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}");
+        }
+
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+        var arrivals = new List<long>();
+        while (await reader.ReadLineAsync(cancellationToken) is { } line && line != "data: [DONE]")
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                arrivals.Add(Stopwatch.GetTimestamp());
+            }
+        }
+
+        return arrivals;
+    }
+
+    /// <summary>The same completion straight from the mesh: the arrival time of each token.</summary>
+    private static async Task<List<long>> DirectAsync(MeshClient mesh, GenerationRequest request, CancellationToken cancellationToken)
+    {
+        var arrivals = new List<long>();
+        await foreach (var _ in mesh.GenerateAsync(request, cancellationToken))
+        {
+            arrivals.Add(Stopwatch.GetTimestamp());
+        }
+
+        return arrivals;
+    }
+
+    /// <summary>A silo serving the model and a front end reaching it through the runtime's client, in this process.</summary>
+    private sealed class SelfHosted(TestCluster cluster, WebApplication frontEnd, ApiBenchmarkTarget target) : IAsyncDisposable
+    {
+        public ApiBenchmarkTarget Target { get; } = target;
+
+        public static async Task<SelfHosted> StartAsync(string directory)
+        {
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+            var cluster = await TestCluster.StartAsync(1, silo => silo.AddMoEMesh(configure: o => o.Models[name] = Path.GetFullPath(directory)));
+            var mesh = new ClusterClientOptions { ClusterId = cluster.ClusterId, ClusterSecret = cluster.ClusterSecret, Gateways = [cluster.Primary.Address.EndPoint] };
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.ClearProviders();
+            builder.Services.AddMoEApi();
+            builder.AddMeshClient(mesh);
+            var app = builder.Build();
+            app.MapMoEApi();
+            await app.StartAsync();
+            using var ready = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!(await ready.GetAsync("/readyz")).IsSuccessStatusCode && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+
+            return new SelfHosted(cluster, app, new ApiBenchmarkTarget(app.Urls.First(), null, mesh, name));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await frontEnd.StopAsync();
+            await frontEnd.DisposeAsync();
+            await cluster.DisposeAsync();
+        }
+    }
+}
