@@ -54,8 +54,13 @@ public sealed class FailoverTests
         Assert.All(outputs, o => Assert.True(o.Length > 100, $"a real answer: {o}"));
         Assert.DoesNotContain(mesh.Silos, s => s.Address == killed.Address);
         await mesh.WaitForAllExpertsAsync(FrontEndServer.Model); // The dead silo's experts live on the others.
+        Assert.True(await Eventually.TrueAsync(() => MeshEvents(server).Any(e => e.Contains($"silo {killed.Address} left the mesh", StringComparison.Ordinal)), 10),
+            "the dashboard's events tell of the failure");
         return await server.Http.GetStringAsync("/metrics");
     }
+
+    private static IEnumerable<string> MeshEvents(FrontEndServer server) =>
+        JsonDocument.Parse(server.Http.GetStringAsync("/api/mesh").Result).RootElement.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("description").GetString()!);
 
     /// <summary>A greedy streamed chat completion's text; signals <paramref name="begun"/> after a few pieces.</summary>
     private static async Task<string> StreamAsync(FrontEndServer server, string prompt, CountdownEvent? begun)

@@ -52,7 +52,7 @@ public sealed class LatencyRecorder
     }
 }
 
-/// <summary>A failure the mesh absorbed: an expert call that failed and was sent again, or experts skipped in degraded mode.</summary>
+/// <summary>Something the mesh did or absorbed: an expert call sent again, experts skipped in degraded mode, a silo that came or went, experts moved or activated.</summary>
 public sealed record MeshEvent(DateTimeOffset Time, string Description);
 
 /// <summary>What this silo's part of the mesh has measured: dispatch overhead, retries, skipped experts, recent failovers.</summary>
@@ -78,7 +78,7 @@ public sealed class MeshMetrics(TimeProvider time)
 
     public long TokensGenerated => Interlocked.Read(ref _tokensGenerated);
 
-    /// <summary>The last 50 failures absorbed, oldest first.</summary>
+    /// <summary>The last 50 events, oldest first.</summary>
     public IReadOnlyList<MeshEvent> RecentEvents
     {
         get
@@ -103,6 +103,9 @@ public sealed class MeshMetrics(TimeProvider time)
     }
 
     public void TokenGenerated() => Interlocked.Increment(ref _tokensGenerated);
+
+    /// <summary>Records a placement or membership event (a silo left, experts moved or reactivated).</summary>
+    public void Record(string description) => AddEvent(description);
 
     private void AddEvent(string description)
     {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Grains.Models;
@@ -17,10 +18,11 @@ namespace Orleans.MoE.Grains.Placement;
 /// stop it asks for a plan without itself and moves its experts there first.
 /// </summary>
 public sealed partial class BalancerAgent(
-    Silo silo, MeshModels models, LocalExperts local, MeshPlanView plans, IOptions<MeshOptions> options, ILogger<BalancerAgent> logger)
+    Silo silo, MeshModels models, LocalExperts local, MeshPlanView plans, MeshMetrics metrics, IOptions<MeshOptions> options, ILogger<BalancerAgent> logger)
     : ISiloLifecycleParticipant
 {
     private const int WarmUpsAtOnce = 8;
+    private HashSet<SiloAddress> _members = [];
 
     public async Task OnSiloStartedAsync(CancellationToken siloStopping)
     {
@@ -67,6 +69,7 @@ public sealed partial class BalancerAgent(
     /// <summary>One round for every model: report, take the plan, move what the plan moves.</summary>
     public async Task BalanceOnceAsync()
     {
+        NoteMembership();
         foreach (var name in models.Loaded.Keys)
         {
             var report = new SiloReport(silo.Address, local.HostedLoad(name), local.Budget, local.Free);
@@ -103,6 +106,26 @@ public sealed partial class BalancerAgent(
         }
     }
 
+    /// <summary>Silos that joined or left since the last round, as events (recorded once: by the live silo with the lowest address).</summary>
+    private void NoteMembership()
+    {
+        var members = silo.ClusterSilos.Select(s => s.Address).ToHashSet();
+        if (_members.Count > 0 && members.Select(a => a.ToString()).Min(StringComparer.Ordinal) == silo.Address.ToString())
+        {
+            foreach (var gone in _members.Except(members))
+            {
+                metrics.Record($"silo {gone} left the mesh; its experts reactivate on the live silos");
+            }
+
+            foreach (var joined in members.Except(_members))
+            {
+                metrics.Record($"silo {joined} joined the mesh");
+            }
+        }
+
+        _members = members;
+    }
+
     /// <summary>
     /// Warms up the experts the plan puts on this silo and that are not active here: asking one to
     /// describe itself activates it (here, through placement) unless it is active elsewhere already, in
@@ -121,6 +144,11 @@ public sealed partial class BalancerAgent(
             foreach (var chunk in missing.Chunk(WarmUpsAtOnce))
             {
                 await Task.WhenAll(chunk.Select(k => silo.GrainFactory.GetGrain<IExpertGrain>(k.ToString()).DescribeAsync())).ConfigureAwait(false);
+            }
+
+            if (missing.Count > 0 && local.Hosted.Count > hosted.Count)
+            {
+                metrics.Record($"{local.Hosted.Count - hosted.Count} experts of {model} activated here (plan v{plan.Version})");
             }
         }
         catch (Exception e) when (e is TimeoutException or SiloUnavailableException or RemoteGrainException or ActivationFailedException or InvalidOperationException)
@@ -160,11 +188,13 @@ public sealed partial class BalancerAgent(
             if (target is null)
             {
                 await silo.GrainFactory.GetGrain<IExpertGrain>(key.ToString()).RetireAsync().ConfigureAwait(false);
+                metrics.Record($"replica {key} retired (its load no longer needs it)");
             }
             else
             {
                 LogMoving(logger, key, target);
                 await silo.MigrateAsync(key.GrainId, target).ConfigureAwait(false);
+                metrics.Record($"expert {key} moved to {target}");
             }
         }
         catch (Exception e) when (e is KeyNotFoundException or TimeoutException or SiloUnavailableException or RemoteGrainException or InvalidOperationException)
