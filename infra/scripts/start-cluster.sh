@@ -1,31 +1,34 @@
 #!/usr/bin/env bash
 # Starts an N-silo cluster on this machine to try the mesh: a private PostgreSQL server (membership and
-# the expert plan), then N moe-silo processes with silo-config/multi-host.json and per-silo overrides.
+# the expert plan), then N moe-silo processes with silo-config/multi-host.json and per-silo overrides,
+# then the front end (moe serve: OpenAI-compatible API, dashboard, metrics) reaching them as a client.
 #
-#   infra/scripts/start-cluster.sh [-n SILOS] [-m MODEL_DIR] [-p BASE_PORT] [-d] [-D]
+#   infra/scripts/start-cluster.sh [-n SILOS] [-m MODEL_DIR] [-p BASE_PORT] [-a API_PORT] [-d] [-D]
 #
 #   -n  silos to start (3)             -m  model directory (models/moe-tiny-py)
-#   -p  first silo port (11111)        -d  detach: return once the silos have joined
-#   -D  database only: start PostgreSQL with the schema, print its connection string, no silos
+#   -p  first silo port (11111)        -a  front end port on 127.0.0.1 (8000; 0: no front end)
+#   -d  detach: return once it is up   -D  database only: PostgreSQL with the schema, no silos
 #
-# In the foreground it waits; Ctrl-C stops the silos gracefully (experts move off first), then
-# PostgreSQL. Detached (-d), infra/scripts/stop-cluster.sh stops it. State and logs (silo-N.log) are in
-# infra/scripts/.cluster/, or in $MOE_CLUSTER_STATE. Works as a normal user and as root (PostgreSQL
-# then runs as the postgres user).
+# In the foreground it waits; Ctrl-C stops the front end, the silos gracefully (experts move off
+# first), then PostgreSQL. Detached (-d), infra/scripts/stop-cluster.sh stops it. State and logs
+# (silo-N.log, api.log) are in infra/scripts/.cluster/, or in $MOE_CLUSTER_STATE. Works as a normal
+# user and as root (PostgreSQL then runs as the postgres user).
 set -euo pipefail
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 silos=3
 model=models/moe-tiny-py
 base_port=11111
+api_port=8000
 detach=false
 db_only=false
-while getopts "n:m:p:dDh" option; do
+while getopts "n:m:p:a:dDh" option; do
   case "$option" in
     n) silos=$OPTARG ;;
     m) model=$OPTARG ;;
     p) base_port=$OPTARG ;;
+    a) api_port=$OPTARG ;;
     d) detach=true ;;
     D) db_only=true ;;
     h) usage; exit 0 ;;
@@ -38,6 +41,7 @@ if ! [[ $silos =~ ^[1-9][0-9]*$ ]]; then echo "-n: a positive number of silos, n
 if ! [[ $base_port =~ ^[1-9][0-9]*$ ]] || [ $((base_port + silos - 1)) -gt 65535 ]; then
   echo "-p: a port such that ports $base_port..$((base_port + silos - 1)) are valid" >&2; exit 2
 fi
+if ! [[ $api_port =~ ^[0-9]+$ ]] || [ "$api_port" -gt 65535 ]; then echo "-a: a port, or 0 for no front end, not '$api_port'" >&2; exit 2; fi
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -59,10 +63,11 @@ if ! $db_only; then
   for port in $(seq "$base_port" $((base_port + silos - 1))); do
     if ! port_free "$port"; then echo "port $port is in use; choose another -p" >&2; exit 1; fi
   done
+  if [ "$api_port" -ne 0 ] && ! port_free "$api_port"; then echo "port $api_port is in use; choose another -a" >&2; exit 1; fi
 fi
 
 mkdir -p "$state"
-rm -f "$state"/silo-*.log "$state/build.log"
+rm -f "$state"/silo-*.log "$state/api.log" "$state/build.log"
 # stop.sh in the state folder: stop-cluster.sh for this state folder.
 cat >"$state/stop.sh" <<EOF
 #!/usr/bin/env bash
@@ -116,10 +121,12 @@ if $db_only; then
   while true; do sleep 1; done
 fi
 
-# The silos: built once, then N processes that differ by port.
-echo "building src/Orleans.MoE.Silo (Release)"
-dotnet build src/Orleans.MoE.Silo -c Release -nologo -v quiet -tl:off </dev/null >"$state/build.log" 2>&1 \
-  || { tail -n 30 "$state/build.log" >&2; exit 1; }
+# The silos: built once, then N processes that differ by port; the front end is the moe command.
+for project in src/Orleans.MoE.Silo src/Orleans.MoE.Cli; do
+  echo "building $project (Release)"
+  dotnet build "$project" -c Release -nologo -v quiet -tl:off </dev/null >>"$state/build.log" 2>&1 \
+    || { tail -n 30 "$state/build.log" >&2; exit 1; }
+done
 exe=src/Orleans.MoE.Silo/bin/Release/net10.0/moe-silo
 config=silo-config/multi-host.json
 if ! grep -qF "\"$name\"" "$config"; then
@@ -151,9 +158,23 @@ for i in $(seq 1 "$silos"); do
     sleep 0.2
   done
 done
-up=true
 
 gateways=$(for i in $(seq 1 "$silos"); do printf -- "--gateway 127.0.0.1:%s " $((base_port + i - 1)); done)
+if [ "$api_port" -ne 0 ]; then
+  # The front end: a client of the cluster through every silo as a gateway.
+  # shellcheck disable=SC2086
+  setsid env "MOE_CLUSTER_SECRET=$secret" src/Orleans.MoE.Cli/bin/Release/net10.0/moe serve $gateways--cluster-id local \
+    --urls "http://127.0.0.1:$api_port" >"$state/api.log" 2>&1 </dev/null &
+  echo "$!" >"$state/api.pid"
+  for attempt in $(seq 1 300); do
+    grep -q "serving" "$state/api.log" 2>/dev/null && break
+    if ! kill -0 "$(cat "$state/api.pid")" 2>/dev/null; then echo "the front end exited:" >&2; cat "$state/api.log" >&2; exit 1; fi
+    if [ "$attempt" -eq 300 ]; then echo "the front end did not start within a minute: $state/api.log" >&2; exit 1; fi
+    sleep 0.2
+  done
+fi
+up=true
+
 cat <<EOM
 $silos silos serving $name on 127.0.0.1 ports $base_port..$((base_port + silos - 1)), cluster id local
   secret: $secret   logs: $state/silo-N.log
@@ -162,6 +183,9 @@ $silos silos serving $name on 127.0.0.1 ports $base_port..$((base_port + silos -
   moe generate $gateways--secret $secret --cluster-id local --prompt "def fibonacci(n):"
   (moe is: dotnet run --project src/Orleans.MoE.Cli -c Release --)
 EOM
+if [ "$api_port" -ne 0 ]; then
+  echo "front end: http://127.0.0.1:$api_port/ (dashboard), http://127.0.0.1:$api_port/v1 (OpenAI API), log $state/api.log"
+fi
 
 if $detach; then
   echo "stop with: $state/stop.sh   (the same as MOE_CLUSTER_STATE=$state $stop)"
@@ -172,9 +196,9 @@ trap 'trap - INT TERM; "$state/stop.sh"; exit 0' INT TERM
 echo "Ctrl-C stops the cluster"
 # Returns when a silo exits by itself (then the rest is stopped too) or on Ctrl-C.
 while true; do
-  for pid in "${pids[@]}"; do
+  for pid in "${pids[@]}" $(cat "$state/api.pid" 2>/dev/null); do
     if ! kill -0 "$pid" 2>/dev/null; then
-      echo "a silo (pid $pid) exited; stopping the cluster" >&2
+      echo "a process of the cluster (pid $pid) exited; stopping the cluster" >&2
       "$state/stop.sh"
       exit 1
     fi

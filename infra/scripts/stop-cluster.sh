@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops the cluster that infra/scripts/start-cluster.sh started: the silos gracefully (SIGTERM: each
+# Stops the cluster that infra/scripts/start-cluster.sh started: its front end, the silos gracefully (SIGTERM: each
 # hands its experts over and leaves; SIGKILL after $MOE_STOP_TIMEOUT seconds, 90 by default), then the
 # private PostgreSQL server, whose data directory is deleted. The state folder is the one
 # start-cluster.sh used: infra/scripts/.cluster/, or $MOE_CLUSTER_STATE.
@@ -10,10 +10,22 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 state=${MOE_CLUSTER_STATE:-$root/infra/scripts/.cluster}
 timeout=${MOE_STOP_TIMEOUT:-90}
-if [ ! -e "$state/pids" ] && [ ! -e "$state/postgres" ]; then
+if [ ! -e "$state/pids" ] && [ ! -e "$state/postgres" ] && [ ! -e "$state/api.pid" ]; then
   echo "no cluster is running with state in $state"
   rm -f "$state/stop.sh"
   exit 0
+fi
+
+# The front end first (only if that pid is still the moe command), so no request starts on a leaving silo.
+if [ -e "$state/api.pid" ]; then
+  api=$(cat "$state/api.pid")
+  if tr '\0' ' ' <"/proc/$api/cmdline" 2>/dev/null | grep -q "moe serve"; then
+    echo "stopping the front end: $api"
+    kill -TERM "$api" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$api" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$api" 2>/dev/null || true
+  fi
+  rm -f "$state/api.pid"
 fi
 
 # The silos: only processes that are still moe-silo (a pid may have been reused since).

@@ -103,13 +103,15 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
     }
 
     [Fact]
-    public async Task The_local_cluster_script_starts_silos_that_serve_and_stops_them()
+    public async Task The_local_cluster_script_starts_silos_and_a_front_end_that_serve_and_stops_them()
     {
         var state = Directory.CreateTempSubdirectory("moe-cluster-state-").FullName;
         var port = SiloProcess.FreePort();
+        var apiPort = SiloProcess.FreePort();
         try
         {
-            var (exit, output) = await Shell("infra/scripts/start-cluster.sh", ["-n", "2", "-d", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], state);
+            var (exit, output) = await Shell("infra/scripts/start-cluster.sh",
+                ["-n", "2", "-d", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-a", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture)], state);
             Assert.True(exit == 0, output);
             var secret = System.Text.RegularExpressions.Regex.Match(output, "MOE_CLUSTER_SECRET=([0-9a-f]+)").Groups[1].Value;
             Assert.NotEmpty(secret);
@@ -125,9 +127,20 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
                 Assert.Equal(Expected(8), await GenerateAsync(client, 8));
             }
 
+            // The front end serves the cluster: the OpenAI API answers with the mesh's text.
+            using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{apiPort}") })
+            {
+                using var content = new StringContent("""{"model":"moe-tiny-py","prompt":[1, 2, 3],"max_tokens":5,"temperature":0}""", System.Text.Encoding.UTF8, "application/json");
+                using var response = await http.PostAsync("/v1/completions", content);
+                var body = await response.Content.ReadAsStringAsync();
+                Assert.True(response.IsSuccessStatusCode, body);
+                Assert.Equal(5, System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+            }
+
             (exit, output) = await Shell(Path.Combine(state, "stop.sh"), [], state);
             Assert.True(exit == 0, output);
             Assert.Contains("cluster stopped", output);
+            Assert.Contains("stopping the front end", output);
         }
         finally
         {
