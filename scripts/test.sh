@@ -9,6 +9,8 @@ trap 'rm -f "$log"' EXIT
 
 # The runtime's tests run a real PostgreSQL server (started privately by the tests themselves).
 scripts/postgres.sh || { echo "PostgreSQL could not be installed"; echo "0 passed, 1 failed"; exit 1; }
+# The front end's tests use real clients: the openai npm package, and Chromium driven by playwright-core.
+scripts/browser-and-node.sh || { echo "Node.js packages or Chromium could not be installed"; echo "0 passed, 1 failed"; exit 1; }
 
 dotnet build Orleans.MoE.sln -c Release -nologo -v quiet 2>&1 | tail -n 30
 build=${PIPESTATUS[0]}
