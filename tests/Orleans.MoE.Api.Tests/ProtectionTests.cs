@@ -75,7 +75,12 @@ public sealed class ProtectionTests
     {
         await using var server = await FrontEndServer.StartEmbeddedAsync();
         var bystander = server.PostJsonAsync("/v1/completions", Completion(60));
-        using (var response = await server.PostAsync("/v1/completions", Completion(1000, stream: true)))
+        // A client of its own that closes the connection when the response is dropped (HttpClient would
+        // otherwise read the rest of a small response to reuse the connection).
+        using var leaving = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(server.BaseUrl) };
+        using (var response = await leaving.SendAsync(
+            new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(Completion(1000, stream: true), Encoding.UTF8, "application/json") },
+            HttpCompletionOption.ResponseHeadersRead))
         {
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
             for (var events = 0; events < 3;)

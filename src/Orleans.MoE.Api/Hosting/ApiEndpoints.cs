@@ -21,6 +21,9 @@ namespace Orleans.MoE.Api.Hosting;
 /// </summary>
 public static partial class ApiEndpoints
 {
+    /// <summary>A too-large body up to this size is read before the 413 is sent.</summary>
+    private const long MAX_DRAINED_BYTES = 16 << 20;
+
     private static readonly string[] s_jsonTypes = ["application/json"];
     private static readonly Func<ILogger, string, IDisposable?> s_requestScope = LoggerMessage.DefineScope<string>("RequestId:{RequestId}");
 
@@ -65,10 +68,14 @@ public static partial class ApiEndpoints
             var body = hasBody ? await ReadBodyAsync(context, options.MaxRequestBodyBytes, timeout.Token).ConfigureAwait(false) : ReadOnlyMemory<byte>.Empty;
             await handle(services, body, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (context.RequestAborted.IsCancellationRequested || (!timeout.IsCancellationRequested && e is (IOException and not BadHttpRequestException) or OperationCanceledException))
         {
+            // The client went away: seen as the request's cancellation, or first as a failed write.
             LogDisconnected(logger, context.TraceIdentifier, endpoint);
-            context.Response.StatusCode = 499; // Recorded as nginx does: the client closed the request.
+            if (!context.Response.HasStarted)
+            {
+                context.Response.StatusCode = 499; // Recorded as nginx does: the client closed the request.
+            }
         }
         catch (Exception e) when (ErrorFor(e, timeout.IsCancellationRequested) is { } error)
         {
@@ -94,11 +101,20 @@ public static partial class ApiEndpoints
         _ => CompletionService.ErrorOf(e),
     };
 
-    /// <summary>Writes the error as the response, or as a last event when a stream has already begun.</summary>
-    private static Task WriteErrorAsync(HttpContext context, ApiException error) =>
-        context.Response.HasStarted
-            ? ResponseWriter.WriteEventAsync(context.Response, json => ResponseWriter.WriteError(json, error), CancellationToken.None)
-            : ResponseWriter.WriteErrorAsync(context.Response, error, CancellationToken.None);
+    /// <summary>Writes the error as the response, or as a last event when a stream has already begun (unless the client is gone by then).</summary>
+    private static async Task WriteErrorAsync(HttpContext context, ApiException error)
+    {
+        try
+        {
+            await (context.Response.HasStarted
+                ? ResponseWriter.WriteEventAsync(context.Response, json => ResponseWriter.WriteError(json, error), context.RequestAborted)
+                : ResponseWriter.WriteErrorAsync(context.Response, error, context.RequestAborted)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // Nobody is left to read it; the request log line records the status.
+        }
+    }
 
     private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext context, long limit, CancellationToken cancellationToken)
     {
@@ -108,12 +124,21 @@ public static partial class ApiEndpoints
             throw new ApiException(415, "invalid_request_error", "unsupported_media_type", $"the body must be application/json, not {type}");
         }
 
+        var size = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (request.ContentLength > limit)
         {
+            // Read (and drop) a body of reasonable size first, so the client is not still sending when the
+            // connection closes: that would reset it and lose the answer.
+            if (request.ContentLength <= MAX_DRAINED_BYTES && size is { IsReadOnly: false })
+            {
+                size.MaxRequestBodySize = null;
+                await request.Body.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
+            }
+
             throw new ApiException(413, "invalid_request_error", "request_too_large", $"the request body has {request.ContentLength} bytes; this server accepts at most {limit}");
         }
 
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+        if (size is { IsReadOnly: false })
         {
             size.MaxRequestBodySize = limit;
         }
