@@ -6,6 +6,7 @@ const POLL_MS = 1500;
 const MESH_TIMEOUT_MS = 5000;
 const GONE_MS = 60_000;
 const MAX_EVENTS = 100;
+const DENSE_EXPERTS = 16; // wider models get smaller cells
 const KEY_STORAGE = 'orleans-moe.apiKey';
 
 // Viridis (sequential, colour-blind safe); the same stops are the legend gradient in dashboard.css.
@@ -331,6 +332,7 @@ function buildGrid(view, modelName, layers, experts, shape) {
   view.shape = shape;
   view.cells.clear();
   view.grid.style.setProperty('--experts', experts);
+  view.grid.classList.toggle('dense', experts > DENSE_EXPERTS);
   const header = [el('span', { class: 'corner', text: 'layer' }),
     ...Array.from({ length: experts }, (_, expert) => el('span', { class: 'col-head', text: `E${expert}` }))];
   const rows = layers.flatMap(layer => [

@@ -9,7 +9,7 @@
 import { chromium } from 'playwright-core';
 
 const OVERALL_MS = 60_000;
-const STEP_MS = 20_000;
+const STEP_MS = 15_000;
 const PROMPT = 'def fibonacci(n):';
 const KEY_STORAGE = 'orleans-moe.apiKey'; // the same key as dashboard.js
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -41,7 +41,9 @@ async function waitFor(what, read, accept, timeoutMs = STEP_MS) {
 
 async function checkMesh(page, { expectedSilos, expectedCells }) {
   const status = page.locator(testId('mesh-status'));
-  await waitFor('mesh-status should become "live"', () => status.textContent(), text => text?.trim() === 'live');
+  const seen = await waitFor('mesh-status should become "live"', () => status.textContent(),
+    text => ['live', 'unauthorized'].includes(text?.trim()));
+  if (seen.trim() === 'unauthorized') throw new Error('GET /api/mesh answered 401: pass the API key as the 4th argument');
   const silos = await waitFor(`expected ${expectedSilos} silo cards`,
     () => page.locator(testId('silo-card')).count(), count => count === expectedSilos);
   const cells = await waitFor(`expected ${expectedCells} expert cells, each naming a silo`,
