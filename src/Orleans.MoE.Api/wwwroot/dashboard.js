@@ -142,10 +142,13 @@ function setMeshStatus(status) {
   pill.textContent = status;
   pill.dataset.state = status;
   document.body.classList.toggle('stale', status !== 'live');
-  const age = Math.round((Date.now() - state.lastUpdate) / 1000);
-  $('mesh-updated').textContent = status === 'live' || !state.lastUpdate
-    ? (state.lastMesh ? `updated ${formatTime(state.lastMesh.time)}` : '')
-    : `last data ${age} s ago`;
+  $('mesh-updated').textContent = updatedText(status);
+}
+
+function updatedText(status) {
+  if (!state.lastMesh) return '';
+  if (status === 'live') return `updated ${formatTime(state.lastMesh.time)}`;
+  return `last data ${Math.round((Date.now() - state.lastUpdate) / 1000)} s ago`;
 }
 
 async function poll() {
@@ -437,15 +440,14 @@ function renderEvents(events) {
 // ---------- Playground ----------
 
 async function loadModels() {
+  // A failure here (401 shows the key panel, or the server is down) is retried by the next poll.
+  const response = await api('/v1/models').catch(() => null);
+  if (!response) return;
+  const { data } = await response.json();
   const select = $('pg-model');
-  try {
-    const { data } = await (await api('/v1/models')).json();
-    const chosen = select.value;
-    select.replaceChildren(...data.map(model => el('option', { value: model.id, text: model.id })));
-    if (data.some(model => model.id === chosen)) select.value = chosen;
-  } catch (error) {
-    if (!(error instanceof ApiError) && !(error instanceof TypeError)) throw error;
-  }
+  const chosen = select.value;
+  select.replaceChildren(...data.map(model => el('option', { value: model.id, text: model.id })));
+  if (data.some(model => model.id === chosen)) select.value = chosen;
 }
 
 function setPlaygroundStatus(text, tone) {
