@@ -6,7 +6,8 @@ const POLL_MS = 1500;
 const MESH_TIMEOUT_MS = 5000;
 const GONE_MS = 60_000;
 const MAX_EVENTS = 100;
-const DENSE_EXPERTS = 16; // wider models get smaller cells
+const DENSE_EXPERTS = 16; // wider models get smaller cells,
+const TINY_EXPERTS = 48; // and wider still unlabelled ones (names in the tooltip and the detail line)
 const KEY_STORAGE = 'orleans-moe.apiKey';
 
 // Viridis (sequential, colour-blind safe); the same stops are the legend gradient in dashboard.css.
@@ -26,6 +27,7 @@ const state = {
   playground: null,
 };
 const heatmaps = new WeakMap();
+const paints = new WeakMap(); // cell -> the background|colour last written
 
 // ---------- DOM and formatting helpers ----------
 
@@ -47,7 +49,8 @@ function setChildren(container, nodes) {
 }
 
 const byName = (a, b) => a.localeCompare(b, 'en', { numeric: true });
-const formatInt = n => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const integers = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const formatInt = n => (Number.isFinite(n) ? integers.format(n) : '–');
 const formatFixed = (n, digits) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 const formatMs = n => formatFixed(n, n < 10 ? 2 : n < 100 ? 1 : 0);
 const formatTime = iso => new Date(iso).toLocaleTimeString('en-GB', { hour12: false });
@@ -287,6 +290,7 @@ function modelBlock(name) {
   };
   grid.addEventListener('mouseover', showDetail);
   grid.addEventListener('focusin', showDetail);
+  grid.addEventListener('keydown', event => moveFocus(event, grid));
   const block = el('article', { class: 'model', 'data-model': name },
     el('header', { class: 'model-head' }, el('h3', { text: name }), meta),
     legend,
@@ -334,51 +338,89 @@ function updateModelBlock(block, model, silos) {
 function buildGrid(view, modelName, layers, experts, shape) {
   view.shape = shape;
   view.cells.clear();
+  const tiny = experts > TINY_EXPERTS;
   view.grid.style.setProperty('--experts', experts);
-  view.grid.classList.toggle('dense', experts > DENSE_EXPERTS);
+  view.grid.classList.toggle('dense', experts > DENSE_EXPERTS && !tiny);
+  view.grid.classList.toggle('tiny', tiny);
+  const columnName = expert => (tiny && expert % 8 ? '' : `E${expert}`);
   const header = [el('span', { class: 'corner', text: 'layer' }),
-    ...Array.from({ length: experts }, (_, expert) => el('span', { class: 'col-head', text: `E${expert}` }))];
+    ...Array.from({ length: experts }, (_, expert) => el('span', { class: 'col-head', text: columnName(expert) }))];
   const rows = layers.flatMap(layer => [
     el('span', { class: 'row-head', text: `L${layer}` }),
     ...Array.from({ length: experts }, (_, expert) => {
       const cell = el('div', {
-        class: 'cell', tabindex: '0', 'data-testid': 'expert-cell', 'data-layer': String(layer), 'data-expert': String(expert),
+        class: 'cell',
+        tabindex: view.cells.size === 0 ? '0' : '-1',
+        'data-testid': 'expert-cell',
+        'data-layer': String(layer),
+        'data-expert': String(expert),
       }, el('span', { class: 'cell-label' }), el('span', { class: 'cell-replicas' }));
       view.cells.set(`${layer}/${expert}`, cell);
       return cell;
     }),
   ]);
-  view.grid.setAttribute('aria-label', `Experts of ${modelName}: ${layers.length} layers by ${experts} experts`);
+  view.grid.setAttribute('aria-label',
+    `Experts of ${modelName}: ${layers.length} layers by ${experts} experts; arrow keys move between cells`);
   view.grid.replaceChildren(...header, ...rows);
+}
+
+const ARROW_STEPS = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+
+// One tab stop per heatmap; arrow keys move the focus between cells.
+function moveFocus(event, grid) {
+  const step = ARROW_STEPS[event.key];
+  const cell = event.target.closest('.cell');
+  if (!step || !cell) return;
+  const cells = [...grid.querySelectorAll('.cell')];
+  const experts = Number(grid.style.getPropertyValue('--experts'));
+  const index = cells.indexOf(cell);
+  const row = Math.floor(index / experts) + step[0];
+  const column = (index % experts) + step[1];
+  const next = column >= 0 && column < experts ? cells[row * experts + column] : undefined;
+  if (!next) return;
+  event.preventDefault();
+  cell.tabIndex = -1;
+  next.tabIndex = 0;
+  next.focus();
+}
+
+// Writes only what changed: thousands of cells are refreshed every poll.
+function setIfChanged(target, property, value) {
+  if (target[property] !== value) target[property] = value;
 }
 
 function updateCell(cell, modelName, info, maxTokens) {
   const [label, replicas] = cell.children;
   const unplaced = info.silos.length === 0;
-  cell.dataset.silos = info.silos.join('+');
-  cell.dataset.tokens = String(info.tokens);
+  const silos = info.silos.join('+');
+  setIfChanged(cell.dataset, 'silos', silos);
+  setIfChanged(cell.dataset, 'tokens', String(info.tokens));
   cell.classList.toggle('unplaced', unplaced);
-  label.textContent = unplaced ? '–' : cell.dataset.silos;
-  replicas.textContent = info.replicas.length > 1 ? `×${info.replicas.length}` : '';
-  const lines = info.replicas.map(replica => `${replica.silo}: ${formatInt(replica.tokens)} tokens`);
-  cell.title = [
+  setIfChanged(label, 'textContent', unplaced ? '–' : silos);
+  setIfChanged(replicas, 'textContent', info.replicas.length > 1 ? `×${info.replicas.length}` : '');
+  const details = [
     `${modelName} · layer ${info.layer} · expert ${info.expert}`,
-    ...(unplaced ? ['not placed (no live activation)'] : lines),
+    ...(unplaced ? ['not placed (no live activation)'] : info.replicas.map(r => `${r.silo}: ${formatInt(r.tokens)} tokens`)),
     ...(info.replicas.length > 1 ? [`total ${formatInt(info.tokens)} tokens over ${info.replicas.length} replicas`] : []),
-  ].join('\n');
-  cell.setAttribute('aria-label', cell.title.replaceAll('\n', '; '));
+  ];
+  setIfChanged(cell, 'title', details.join('\n'));
+  setIfChanged(cell, 'ariaLabel', details.join('; '));
   paintCell(cell, info, maxTokens);
 }
 
 function paintCell(cell, info, maxTokens) {
-  if (info.silos.length === 0) {
-    cell.style.background = '';
-    cell.style.color = '';
-    return;
+  let background = '';
+  let colour = '';
+  if (info.silos.length) {
+    const colours = state.colourBy === 'silo' ? info.silos.map(siloColour) : [loadColour(info.tokens / maxTokens)];
+    background = colours.length === 1 ? css(colours[0]) : stripes(colours);
+    colour = isLight(colours[0]) ? '#111' : '#fff';
   }
-  const colours = state.colourBy === 'silo' ? info.silos.map(siloColour) : [loadColour(info.tokens / maxTokens)];
-  cell.style.background = colours.length === 1 ? css(colours[0]) : stripes(colours);
-  cell.style.color = isLight(colours[0]) ? '#111' : '#fff';
+  const paint = `${background}|${colour}`;
+  if (paints.get(cell) === paint) return;
+  paints.set(cell, paint);
+  cell.style.background = background;
+  cell.style.color = colour;
 }
 
 function stripes(colours) {
