@@ -142,7 +142,7 @@ async function fetchMesh() {
 
 function setMeshStatus(status) {
   const pill = document.querySelector('[data-testid="mesh-status"]');
-  pill.textContent = status;
+  setIfChanged(pill, 'textContent', status); // a live region: rewriting it would announce it every poll
   pill.dataset.state = status;
   document.body.classList.toggle('stale', status !== 'live');
   $('mesh-updated').textContent = updatedText(status);
@@ -320,8 +320,8 @@ function updateModelBlock(block, model, silos) {
   const layers = model.moe_layers ?? [];
   const shape = `${layers.join(',')}|${model.experts}`;
   if (view.shape !== shape) buildGrid(view, model.name, layers, model.experts ?? 0, shape);
-  const maxTokens = Math.max(1, ...infos.map(info => info.tokens));
-  for (const info of infos) updateCell(view.cells.get(`${info.layer}/${info.expert}`), model.name, info, maxTokens);
+  const maxTokens = Math.max(0, ...infos.map(info => info.tokens));
+  for (const info of infos) updateCell(view.cells.get(`${info.layer}/${info.expert}`), model.name, info, Math.max(1, maxTokens));
   const placedCount = infos.filter(info => info.silos.length).length;
   const replicated = infos.filter(info => info.replicas.length > 1).length;
   view.meta.textContent = [
@@ -440,7 +440,7 @@ function updateLegend(legend, maxTokens, silos) {
     return;
   }
   legend.replaceChildren(
-    el('span', { class: 'legend-note', text: 'tokens per expert, summed over replicas' }),
+    el('span', { class: 'legend-note', text: maxTokens ? 'tokens per expert, summed over replicas' : 'no tokens routed yet' }),
     el('span', { class: 'legend-scale' },
       el('span', { text: '0' }),
       el('span', { class: 'legend-gradient', 'aria-hidden': 'true' }),
@@ -455,11 +455,17 @@ function setColourBy(mode) {
 
 // ---------- Events ----------
 
+// Kinds of the balancer's event lines ("silo … left the mesh", "expert … moved to …", "replica … retired", …).
+const EVENT_KINDS = [
+  ['failover', /left the mesh|died|failover|reactivat/i],
+  ['join', /joined/i],
+  ['replication', /replica/i],
+  ['move', /\bmoved?\b/i],
+  ['placement', /activated|placed|plan v/i],
+];
+
 function eventKind(description) {
-  if (/died|failover|fail|reactivat/i.test(description)) return 'failover';
-  if (/replica/i.test(description)) return 'replication';
-  if (/mov/i.test(description)) return 'move';
-  return 'info';
+  return EVENT_KINDS.find(([, pattern]) => pattern.test(description))?.[0] ?? 'info';
 }
 
 function renderEvents(events) {

@@ -130,7 +130,10 @@ async function main() {
       const result = await run(page, options, errors);
       console.log(JSON.stringify(result));
     } finally {
-      if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
+      if (process.env.DASHBOARD_SCREENSHOT) {
+        await page.evaluate(() => window.scrollTo(0, 0)); // else the sticky header lands mid-page
+        await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
+      }
     }
   } finally {
     clearTimeout(overall);
