@@ -9,11 +9,15 @@ namespace Orleans.MoE.Models.Tests.Chat;
 /// </summary>
 public sealed class ChatTemplateCaseTests
 {
-    private static readonly Lazy<JsonElement> s_cases = new(() =>
+    private static readonly Lazy<JsonElement> s_root = new(() =>
     {
         using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder, "cases.json")));
-        return document.RootElement.GetProperty("cases").Clone();
+        return document.RootElement.Clone();
     });
+
+    private static JsonElement Snippets => s_root.Value.GetProperty("snippets");
+
+    private static JsonElement TemplateCases => s_root.Value.GetProperty("cases");
 
     private static string Folder => RepositoryPaths.Fixture("chat-templates");
 
@@ -21,9 +25,20 @@ public sealed class ChatTemplateCaseTests
     {
         var data = new TheoryData<int, string>();
         var i = 0;
-        foreach (var c in s_cases.Value.EnumerateArray())
+        foreach (var c in TemplateCases.EnumerateArray())
         {
             data.Add(i++, $"{c.GetProperty("template").GetString()} {c.GetProperty("conversation").GetString()} gen={c.GetProperty("add_generation_prompt").GetBoolean()}");
+        }
+
+        return data;
+    }
+
+    public static TheoryData<string> SnippetNames()
+    {
+        var data = new TheoryData<string>();
+        foreach (var snippet in Snippets.EnumerateArray())
+        {
+            data.Add(snippet.GetProperty("name").GetString()!);
         }
 
         return data;
@@ -32,7 +47,7 @@ public sealed class ChatTemplateCaseTests
     [Fact]
     public void Every_template_has_cases_including_prompts_and_errors()
     {
-        var cases = s_cases.Value.EnumerateArray().ToList();
+        var cases = TemplateCases.EnumerateArray().ToList();
         var templates = Directory.GetFiles(Folder, "*.jinja").Select(Path.GetFileNameWithoutExtension).ToHashSet();
         Assert.Equal(templates, cases.Select(c => c.GetProperty("template").GetString()).ToHashSet());
         Assert.Contains(cases, c => c.TryGetProperty("expected_error", out _));
@@ -43,15 +58,32 @@ public sealed class ChatTemplateCaseTests
     [MemberData(nameof(Cases))]
     public void Renders_as_jinja2_does(int index, string description)
     {
-        var c = s_cases.Value[index];
+        var c = TemplateCases[index];
         var name = c.GetProperty("template").GetString()!;
         var tokens = new ChatSpecialTokens(c.GetProperty("bos_token").GetString(), c.GetProperty("eos_token").GetString());
         var template = ChatTemplate.Parse(File.ReadAllText(Path.Combine(Folder, name + ".jinja")), name, tokens);
-        var messages = c.GetProperty("messages").EnumerateArray()
-            .Select(m => new ChatMessage(m.GetProperty("role").GetString()!, m.GetProperty("content").GetString()!))
-            .ToList();
-        var addGenerationPrompt = c.GetProperty("add_generation_prompt").GetBoolean();
+        AssertRendersAsExpected(c, template, Messages(c.GetProperty("messages")), c.GetProperty("add_generation_prompt").GetBoolean(), description);
+    }
 
+    [Theory]
+    [MemberData(nameof(SnippetNames))]
+    public void Snippet_renders_as_jinja2_does(string name)
+    {
+        var snippet = Snippets.EnumerateArray().Single(s => s.GetProperty("name").GetString() == name);
+        var template = ChatTemplate.Parse(snippet.GetProperty("source").GetString()!, name, new ChatSpecialTokens("<s>", "</s>"));
+        AssertRendersAsExpected(snippet, template, Messages(s_root.Value.GetProperty("snippet_messages")), addGenerationPrompt: true, name);
+    }
+
+    private static List<ChatMessage> Messages(JsonElement messages) =>
+        messages.EnumerateArray()
+            .Select(m => new ChatMessage(
+                m.GetProperty("role").GetString()!,
+                m.GetProperty("content").GetString()!,
+                m.TryGetProperty("name", out var n) ? n.GetString() : null))
+            .ToList();
+
+    private static void AssertRendersAsExpected(JsonElement c, ChatTemplate template, List<ChatMessage> messages, bool addGenerationPrompt, string description)
+    {
         if (c.TryGetProperty("expected", out var expected))
         {
             Assert.Equal(expected.GetString(), template.Render(messages, addGenerationPrompt));
@@ -67,8 +99,10 @@ public sealed class ChatTemplateCaseTests
         }
         else
         {
+            // Other errors name where they happened: "source:line: " and then the message Python gave.
             Assert.False(error.RaisedByTemplate, description);
-            Assert.EndsWith(message, error.Message, StringComparison.Ordinal);
+            Assert.Equal($"{template.SourceName}:", error.Message[..(template.SourceName.Length + 1)]);
+            Assert.EndsWith(": " + message, error.Message, StringComparison.Ordinal);
         }
     }
 }
