@@ -121,7 +121,7 @@ internal sealed class FilterExpr(Expr target, FilterCall call) : Expr
     public override object? Eval(Scope scope) => call.Apply(target.Eval(scope), scope);
 }
 
-internal sealed class TestExpr(Expr target, Tests.Test test, Arguments arguments, bool negated) : Expr
+internal sealed class TestExpr(Expr target, JinjaTests.Test test, Arguments arguments, bool negated) : Expr
 {
     public override object? Eval(Scope scope) => test(target.Eval(scope), arguments.Eval(scope)) != negated;
 }

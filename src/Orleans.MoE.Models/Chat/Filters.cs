@@ -271,7 +271,7 @@ internal static partial class Filters
         if (index < positional.Count)
         {
             var testName = PyOps.Str(positional[index++]);
-            var test = Tests.Find(testName) ?? throw new ChatTemplateException($"No test named '{testName}'.");
+            var test = JinjaTests.Find(testName) ?? throw new ChatTemplateException($"No test named '{testName}'.");
             var rest = new CallArguments(positional.Skip(index).ToList(), arguments.Named);
             predicate = x => test(x, rest);
         }

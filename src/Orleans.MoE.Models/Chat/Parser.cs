@@ -812,7 +812,7 @@ internal sealed class Parser
 
         var token = Current;
         var name = ParseDottedName();
-        var test = Tests.Find(name) ?? throw Error(token, $"no test named '{name}'");
+        var test = JinjaTests.Find(name) ?? throw Error(token, $"no test named '{name}'");
         Arguments arguments;
         if (Current.IsOperator("("))
         {

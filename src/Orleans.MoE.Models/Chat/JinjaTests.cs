@@ -1,7 +1,7 @@
 namespace Orleans.MoE.Models.Chat;
 
 /// <summary>The tests of <c>x is name(args)</c>, as Jinja2 defines them.</summary>
-internal static class Tests
+internal static class JinjaTests
 {
     public delegate bool Test(object? value, CallArguments arguments);
 
@@ -34,7 +34,7 @@ internal static class Tests
         ["test"] = (v, _) => v is string name && s_testNames.Contains(name),
     };
 
-    static Tests()
+    static JinjaTests()
     {
         foreach (var (name, op) in new[] { ("eq", "=="), ("equalto", "=="), ("==", "=="), ("ne", "!="), ("!=", "!="), ("lt", "<"), ("lessthan", "<"), ("<", "<"), ("le", "<="), ("<=", "<="), ("gt", ">"), ("greaterthan", ">"), (">", ">"), ("ge", ">="), (">=", ">=") })
         {
