@@ -12,6 +12,11 @@ internal static partial class Filters
     private static readonly Dictionary<string, Filter> s_filters = new(StringComparer.Ordinal)
     {
         ["abs"] = Abs,
+        ["attr"] = (v, a) =>
+        {
+            a.Expect("attr", "name");
+            return Runtime.GetPythonAttribute(v, PyOps.Str(a.Get(0, "name", null)));
+        },
         ["capitalize"] = (v, a) => Unary(a, "capitalize", () => PyString.Capitalize(PyOps.Str(v))),
         ["count"] = (v, a) => Length(v, a),
         ["d"] = Default,
@@ -19,6 +24,23 @@ internal static partial class Filters
         ["dictsort"] = (v, a) => DictSort(v, a),
         ["first"] = (v, a) => Edge(v, a, last: false),
         ["float"] = ToFloat,
+        ["format"] = (v, a) =>
+        {
+            if (a.Positional.Count > 0 && a.Named.Count > 0)
+            {
+                throw new ChatTemplateException("can't handle positional and keyword arguments at the same time");
+            }
+
+            object? values = new TupleValue(a.Positional);
+            if (a.Named.Count > 0)
+            {
+                var named = new DictValue();
+                a.Named.ForEach(p => named.Set(p.Key, p.Value));
+                values = named;
+            }
+
+            return PyFormat.Percent(PyOps.Str(v), values);
+        },
         ["indent"] = (v, a) => Indent(v, a),
         ["int"] = ToInt,
         ["items"] = (v, a) => Items(v, a),
@@ -26,7 +48,7 @@ internal static partial class Filters
         ["last"] = (v, a) => Edge(v, a, last: true),
         ["length"] = (v, a) => Length(v, a),
         ["list"] = (v, a) => Unary(a, "list", () => PyOps.Iterate(v).ToList()),
-        ["lower"] = (v, a) => Unary(a, "lower", () => PyOps.Str(v).ToLowerInvariant()),
+        ["lower"] = (v, a) => Unary(a, "lower", () => PyString.Lower(PyOps.Str(v))),
         ["map"] = (v, a) => Map(v, a),
         ["max"] = (v, a) => MinMax(v, a, "max"),
         ["min"] = (v, a) => MinMax(v, a, "min"),
@@ -49,7 +71,7 @@ internal static partial class Filters
             return PyString.Strip(PyOps.Str(v), a.Get(0, "chars", null) is { } chars ? PyOps.Str(chars) : null, true, true);
         },
         ["unique"] = (v, a) => Unique(v, a),
-        ["upper"] = (v, a) => Unary(a, "upper", () => PyOps.Str(v).ToUpperInvariant()),
+        ["upper"] = (v, a) => Unary(a, "upper", () => PyString.Upper(PyOps.Str(v))),
         ["wordcount"] = (v, a) => Unary(a, "wordcount", () => (long)WordPattern().Count(PyOps.Str(v))),
     };
 
@@ -320,7 +342,7 @@ internal static partial class Filters
         return method switch
         {
             "common" when PyOps.IsInteger(value) && precision >= 0 => (object)PyOps.AsLong(value),
-            "common" => precision >= 0 && precision <= 15 ? Math.Round(x, precision, MidpointRounding.ToEven) : Math.Round(x * scale, MidpointRounding.ToEven) / scale,
+            "common" => PyFormat.Round(x, precision),
             "ceil" => Math.Ceiling(x * scale) / scale,
             "floor" => Math.Floor(x * scale) / scale,
             _ => throw new ChatTemplateException("method must be common, ceil or floor"),
@@ -464,7 +486,7 @@ internal static partial class Filters
         {
             if (part.Length > 0)
             {
-                builder.Append(part[..1].ToUpperInvariant()).Append(part[1..].ToLowerInvariant());
+                builder.Append(PyString.Upper(part[..1])).Append(PyString.Lower(part[1..]));
             }
         }
 

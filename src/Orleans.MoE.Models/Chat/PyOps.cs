@@ -186,8 +186,10 @@ internal static class PyOps
                 return d.TryGet(item, out _);
             case Undefined:
                 return false;
-            default:
+            case List<object?> or TupleValue:
                 return Iterate(container).Any(x => Equal(x, item));
+            default:
+                throw new ChatTemplateException($"argument of type '{TypeName(container)}' is not iterable");
         }
     }
 
@@ -299,18 +301,16 @@ internal static class PyOps
         return (x % y != 0) && ((x < 0) != (y < 0)) ? q - 1 : q;
     }
 
-    private static object Modulo(object? a, object? b) => IsInteger(a) && IsInteger(b) ? (object)IntegerModulo(AsLong(a), AsLong(b)) : RealModulo(a, b);
+    private static object Modulo(object? a, object? b) =>
+        a is string format ? PyFormat.Percent(format, b)
+        : IsInteger(a) && IsInteger(b) ? (object)IntegerModulo(AsLong(a), AsLong(b))
+        : RealModulo(a, b);
 
     private static long IntegerModulo(long x, long y) =>
         y == 0 ? throw new ChatTemplateException("integer modulo by zero") : x - (FloorDiv(x, y) * y);
 
     private static double RealModulo(object? a, object? b)
     {
-        if (a is string)
-        {
-            throw new ChatTemplateException("printf-style string formatting with % is not supported; use format() or ~");
-        }
-
         if (IsNumber(a) && IsNumber(b))
         {
             var (x, y) = (AsDouble(a), AsDouble(b));

@@ -260,6 +260,43 @@ internal static class PyString
         return result.Append(s, start, s.Length - start).ToString();
     }
 
+    // Characters whose upper (and title) case is more than one character; .NET maps each char to one.
+    private static readonly Dictionary<char, (string Upper, string Title)> s_multiCharUpper = new()
+    {
+        ['\u00DF'] = ("SS", "Ss"),
+        ['\u0149'] = ("\u02BCN", "\u02BCN"),
+        ['\u01F0'] = ("J\u030C", "J\u030C"),
+        ['\uFB00'] = ("FF", "Ff"),
+        ['\uFB01'] = ("FI", "Fi"),
+        ['\uFB02'] = ("FL", "Fl"),
+        ['\uFB03'] = ("FFI", "Ffi"),
+        ['\uFB04'] = ("FFL", "Ffl"),
+        ['\uFB05'] = ("ST", "St"),
+        ['\uFB06'] = ("ST", "St"),
+    };
+
+    /// <summary>Python's str.upper (full case mapping for the common multi-character cases such as ß).</summary>
+    public static string Upper(string s) => MapUpper(s, title: false);
+
+    private static string MapUpper(string s, bool title)
+    {
+        if (s.AsSpan().IndexOfAnyInRange('\u00DF', '\uFB06') < 0 || !s.Any(s_multiCharUpper.ContainsKey))
+        {
+            return s.ToUpperInvariant();
+        }
+
+        var builder = new StringBuilder(s.Length + 4);
+        foreach (var c in s)
+        {
+            builder.Append(s_multiCharUpper.TryGetValue(c, out var special) ? (title ? special.Title : special.Upper) : char.ToUpperInvariant(c).ToString());
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>Python's str.lower (İ becomes i followed by a combining dot, as in Python).</summary>
+    public static string Lower(string s) => s.Replace("\u0130", "i\u0307", StringComparison.Ordinal).ToLowerInvariant();
+
     public static string Capitalize(string s)
     {
         if (s.Length == 0)
@@ -268,7 +305,7 @@ internal static class PyString
         }
 
         var first = char.IsHighSurrogate(s[0]) && s.Length > 1 ? s[..2] : s[..1];
-        return first.ToUpperInvariant() + s[first.Length..].ToLowerInvariant();
+        return MapUpper(first, title: true) + Lower(s[first.Length..]);
     }
 
     /// <summary>Python's str.title: a cased letter after an uncased character starts a word.</summary>
@@ -279,7 +316,7 @@ internal static class PyString
         foreach (var rune in s.EnumerateRunes())
         {
             var text = rune.ToString();
-            builder.Append(previousCased ? text.ToLowerInvariant() : text.ToUpperInvariant());
+            builder.Append(previousCased ? Lower(text) : MapUpper(text, title: true));
             previousCased = Rune.IsLetter(rune) && (Rune.IsUpper(rune) || Rune.IsLower(rune) || Rune.GetUnicodeCategory(rune) == UnicodeCategory.TitlecaseLetter);
         }
 

@@ -37,6 +37,10 @@ internal static class Runtime
         }
     }
 
+    /// <summary>Python's getattr only (the attr filter): a dict's keys are not attributes.</summary>
+    public static object? GetPythonAttribute(object? target, string name) =>
+        target is DictValue d ? DictMethod(d, name) ?? Undefined.Member(d, name) : GetAttribute(target, name);
+
     public static object? GetItem(object? target, object? key)
     {
         switch (target)
@@ -213,12 +217,12 @@ internal static class Runtime
             "upper" => args =>
             {
                 args.Expect(name);
-                return s.ToUpperInvariant();
+                return PyString.Upper(s);
             },
             "lower" => args =>
             {
                 args.Expect(name);
-                return s.ToLowerInvariant();
+                return PyString.Lower(s);
             },
             "title" => args =>
             {
