@@ -244,4 +244,144 @@ internal static class PyFormat
 
         return new string(' ', w - length) + text;
     }
+
+    /// <summary>
+    /// <c>format(value, spec)</c> for str.format fields: <c>[[fill]align][sign][#][0][width][,|_][.precision][type]</c> with types
+    /// s, d, x, X, o, b, c, f, F, e, E and %; the general float format (g, or a precision without a type) is not supported.
+    /// </summary>
+    public static string Spec(object? value, string spec)
+    {
+        if (spec.Length == 0)
+        {
+            return PyOps.Str(value);
+        }
+
+        var i = 0;
+        var fill = ' ';
+        char? align = null;
+        if (spec.Length >= 2 && spec[1] is '<' or '>' or '^' or '=')
+        {
+            fill = spec[0];
+            align = spec[1];
+            i = 2;
+        }
+        else if (spec[0] is '<' or '>' or '^' or '=')
+        {
+            align = spec[0];
+            i = 1;
+        }
+
+        var sign = i < spec.Length && spec[i] is '+' or '-' or ' ' ? spec[i++] : '-';
+        var alternate = i < spec.Length && spec[i] == '#';
+        if (alternate)
+        {
+            i++;
+        }
+
+        if (i < spec.Length && spec[i] == '0')
+        {
+            if (align is null)
+            {
+                fill = '0';
+                align = '=';
+            }
+
+            i++;
+        }
+
+        var width = ReadNumber(spec, ref i) ?? 0;
+        var grouping = i < spec.Length && spec[i] is ',' or '_' ? spec[i++] : '\0';
+        int? precision = null;
+        if (i < spec.Length && spec[i] == '.')
+        {
+            i++;
+            precision = ReadNumber(spec, ref i) ?? throw new ChatTemplateException("Format specifier missing precision");
+        }
+
+        var type = i < spec.Length ? spec[i++] : '\0';
+        if (i != spec.Length)
+        {
+            throw new ChatTemplateException("Invalid format specifier");
+        }
+
+        string body;
+        var numeric = true;
+        switch (value)
+        {
+            case string text when type is 's' or '\0':
+                body = precision is { } p && p < PyString.Length(text) ? PyString.Slice(text, 0, p, null) : text;
+                numeric = false;
+                break;
+            case bool or long when type is 'd' or 'x' or 'X' or 'o' or 'b' or 'c' or '\0':
+                var n = PyOps.AsLong(value);
+                var magnitude = (ulong)Math.Abs(n);
+                body = type switch
+                {
+                    'x' => magnitude.ToString("x", CultureInfo.InvariantCulture),
+                    'X' => magnitude.ToString("X", CultureInfo.InvariantCulture),
+                    'o' => System.Convert.ToString((long)magnitude, 8),
+                    'b' => System.Convert.ToString((long)magnitude, 2),
+                    'c' => char.ConvertFromUtf32((int)n),
+                    _ => Group(magnitude.ToString(CultureInfo.InvariantCulture), grouping),
+                };
+                var prefix = alternate && type is 'x' or 'X' or 'o' or 'b' ? "0" + type : string.Empty;
+                body = (n < 0 ? "-" : sign == '-' ? string.Empty : sign.ToString()) + prefix + body;
+                break;
+            case bool or long or double when type is 'f' or 'F' or 'e' or 'E' or '%':
+                var x = PyOps.AsDouble(value) * (type == '%' ? 100 : 1);
+                body = type is 'e' or 'E' ? Convert(type, x, precision, string.Empty) : Fixed(x, precision ?? 6);
+                if (grouping != '\0' && type is 'f' or 'F' or '%')
+                {
+                    var negative = body.StartsWith('-');
+                    var unsigned = negative ? body[1..] : body;
+                    var dot = unsigned.IndexOf('.', StringComparison.Ordinal);
+                    body = (negative ? "-" : string.Empty) + Group(dot < 0 ? unsigned : unsigned[..dot], grouping) + (dot < 0 ? string.Empty : unsigned[dot..]);
+                }
+
+                body = (type == '%' ? body + "%" : body) is var signed && (signed.StartsWith('-') || sign == '-') ? signed : sign + signed;
+                break;
+            case double d when type == '\0' && precision is null:
+                body = PyOps.FloatRepr(d);
+                body = body.StartsWith('-') || sign == '-' ? body : sign + body;
+                break;
+            default:
+                throw new ChatTemplateException($"format spec '{spec}' is not supported for {PyOps.TypeName(value)}");
+        }
+
+        var padding = width - PyString.Length(body);
+        if (padding <= 0)
+        {
+            return body;
+        }
+
+        var pad = new string(fill, padding);
+        return (align ?? (numeric ? '>' : '<')) switch
+        {
+            '<' => body + pad,
+            '^' => new string(fill, padding / 2) + body + new string(fill, padding - (padding / 2)),
+            '=' when body.Length > 0 && body[0] is '-' or '+' or ' ' => body[0] + pad + body[1..],
+            _ => pad + body,
+        };
+    }
+
+    private static string Group(string digits, char separator)
+    {
+        if (separator == '\0' || digits.Length <= 3)
+        {
+            return digits;
+        }
+
+        var builder = new StringBuilder();
+        for (var i = 0; i < digits.Length; i++)
+        {
+            if (i > 0 && (digits.Length - i) % 3 == 0)
+            {
+                builder.Append(separator);
+            }
+
+            builder.Append(digits[i]);
+        }
+
+        return builder.ToString();
+    }
 }

@@ -366,7 +366,10 @@ internal static class PyString
         return count;
     }
 
-    /// <summary>str.format with <c>{}</c>, <c>{0}</c> and <c>{name}</c> fields (no format specs) and <c>{{ }}</c> escapes.</summary>
+    /// <summary>
+    /// str.format: <c>{}</c>, <c>{0}</c> and <c>{name}</c> fields with an optional <c>!r</c>/<c>!s</c> conversion and
+    /// <c>:spec</c> (see <see cref="PyFormat.Spec"/>), and <c>{{ }}</c> escapes; fields with attributes or indexes are not supported.
+    /// </summary>
     public static string Format(string format, CallArguments arguments)
     {
         var builder = new StringBuilder();
@@ -393,9 +396,24 @@ internal static class PyString
                 }
 
                 var field = format[(i + 1)..close];
-                if (field.IndexOfAny([':', '!', '.', '[']) >= 0)
+                var spec = string.Empty;
+                var colon = field.IndexOf(':', StringComparison.Ordinal);
+                if (colon >= 0)
                 {
-                    throw new ChatTemplateException($"format field '{{{field}}}' is not supported (only {{}}, {{0}} and {{name}})");
+                    spec = field[(colon + 1)..];
+                    field = field[..colon];
+                }
+
+                var conversion = '\0';
+                if (field.Length >= 2 && field[^2] == '!')
+                {
+                    conversion = field[^1];
+                    field = field[..^2];
+                }
+
+                if (field.IndexOfAny(['.', '[']) >= 0 || conversion is not ('\0' or 'r' or 's' or 'a'))
+                {
+                    throw new ChatTemplateException($"format field '{{{format[(i + 1)..close]}}}' is not supported");
                 }
 
                 object? value;
@@ -413,7 +431,12 @@ internal static class PyString
                     value = found >= 0 ? arguments.Named[found].Value : throw new ChatTemplateException($"'{field}'");
                 }
 
-                builder.Append(PyOps.Str(value));
+                if (conversion != '\0')
+                {
+                    value = conversion == 's' ? PyOps.Str(value) : PyOps.Repr(value);
+                }
+
+                builder.Append(PyFormat.Spec(value, spec));
                 i = close;
             }
             else if (c == '}')
