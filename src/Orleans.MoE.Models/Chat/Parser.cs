@@ -7,6 +7,9 @@ namespace Orleans.MoE.Models.Chat;
 /// </summary>
 internal sealed class Parser
 {
+    /// <summary>How deep expressions and blocks may nest: far beyond real templates, well within the stack.</summary>
+    private const int MaxDepth = 100;
+
     private static readonly HashSet<string> s_compareOperators = new(StringComparer.Ordinal) { "==", "!=", "<", ">", "<=", ">=" };
 
     private readonly List<Token> _tokens;
@@ -14,6 +17,7 @@ internal sealed class Parser
     private readonly Stack<string> _openBlocks = new();
     private int _index;
     private int _loopDepth;
+    private int _depth;
 
     private Parser(List<Token> tokens, string sourceName)
     {
@@ -114,6 +118,11 @@ internal sealed class Parser
 
     private List<Stmt> Block(string tag, string[] endTags, out string endTag)
     {
+        if (_openBlocks.Count >= MaxDepth)
+        {
+            throw Error(Current, $"blocks nested more than {MaxDepth} levels deep");
+        }
+
         _openBlocks.Push(tag);
         var body = Subparse(endTags, out endTag);
         _openBlocks.Pop();
@@ -374,6 +383,19 @@ internal sealed class Parser
 
     private Expr ParseExpression() => ParseConditional();
 
+    /// <summary>Runs one level of a recursive descent, failing (instead of overflowing the stack) past <see cref="MaxDepth"/>.</summary>
+    private Expr Nested(Func<Expr> parse)
+    {
+        if (++_depth > MaxDepth)
+        {
+            throw Error(Current, $"expression nested more than {MaxDepth} levels deep");
+        }
+
+        var expression = parse();
+        _depth--;
+        return expression;
+    }
+
     private Expr ParseConditional()
     {
         var expression = ParseOr();
@@ -423,7 +445,7 @@ internal sealed class Parser
         if (Current.IsName("not"))
         {
             Next();
-            return new UnaryExpr("not", ParseNot());
+            return new UnaryExpr("not", Nested(ParseNot));
         }
 
         return ParseCompare();
@@ -508,7 +530,9 @@ internal sealed class Parser
         return left;
     }
 
-    private Expr ParseUnary(bool withFilter)
+    private Expr ParseUnary(bool withFilter) => Nested(() => ParseUnaryLevel(withFilter));
+
+    private Expr ParseUnaryLevel(bool withFilter)
     {
         Expr node;
         if (Current.IsOperator("-") || Current.IsOperator("+"))

@@ -43,6 +43,18 @@ public sealed class ChatTemplateTests
         Assert.False(error.RaisedByTemplate);
     }
 
+    [Theory]
+    [InlineData("(", "expression nested more than")]
+    [InlineData("not ", "expression nested more than")]
+    [InlineData("-", "expression nested more than")]
+    public void Deeply_nested_expressions_fail_instead_of_overflowing_the_stack(string prefix, string problem)
+    {
+        var source = "{{ " + string.Concat(Enumerable.Repeat(prefix, 100_000)) + "1" + (prefix == "(" ? new string(')', 100_000) : string.Empty) + " }}";
+        Assert.Contains(problem, SyntaxError(source).Message, StringComparison.Ordinal);
+        Assert.Contains("blocks nested more than", SyntaxError(string.Concat(Enumerable.Repeat("{% if true %}", 100_000))).Message, StringComparison.Ordinal);
+        Assert.Equal("1", Render("{{ " + string.Concat(Enumerable.Repeat("(", 50)) + "1" + new string(')', 50) + " }}"));
+    }
+
     [Fact]
     public void Render_errors_name_the_source_and_line()
     {
