@@ -36,8 +36,9 @@ internal sealed class FrontEndServer : IAsyncDisposable
 
     public LogLines Logs { get; }
 
-    public static Task<FrontEndServer> StartEmbeddedAsync(Action<ApiOptions>? api = null, Action<MeshOptions>? mesh = null) =>
-        StartAsync(builder => builder.AddEmbeddedMesh(new Dictionary<string, string> { [Model] = RepositoryPaths.DemoModel }, mesh), api);
+    /// <summary>The embedded default: a silo serving the demo model (or the model in <paramref name="directory"/>, under the same name) in this process.</summary>
+    public static Task<FrontEndServer> StartEmbeddedAsync(Action<ApiOptions>? api = null, Action<MeshOptions>? mesh = null, string? directory = null) =>
+        StartAsync(builder => builder.AddEmbeddedMesh(new Dictionary<string, string> { [Model] = directory ?? RepositoryPaths.DemoModel }, mesh), api);
 
     /// <summary>A front end for <paramref name="cluster"/>, through the runtime's client (gateways from its membership table).</summary>
     public static Task<FrontEndServer> StartForClusterAsync(TestCluster cluster, Action<ApiOptions>? api = null) =>

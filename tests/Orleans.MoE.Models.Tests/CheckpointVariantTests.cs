@@ -35,6 +35,22 @@ public sealed class CheckpointVariantTests : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_of_symbolic_links_as_in_the_hugging_face_cache_reproduces_the_reference()
+    {
+        // snapshots/<revision>/model.safetensors -> ../../blobs/<hash>: every file a link to its content.
+        var source = Path.Combine(RepositoryPaths.Fixtures, "olmoe-tiny");
+        var directory = Track(Directory.CreateTempSubdirectory("moe-linked-").FullName);
+        foreach (var file in Directory.GetFiles(source))
+        {
+            File.CreateSymbolicLink(Path.Combine(directory, Path.GetFileName(file)), file);
+        }
+
+        using var model = ModelLoader.Load(directory);
+        var checks = ReferenceVerifier.Verify(model, Path.Combine(directory, "reference.safetensors"), "olmoe-tiny").ToList();
+        Assert.All(checks, c => Assert.True(c.Passed, $"{c.Check}: {c.MaxAbsDiff} > {c.Tolerance}"));
+    }
+
+    [Fact]
     public void Tied_embeddings_serve_as_the_lm_head()
     {
         // mixtral-tiny with lm_head replaced by the embedding: once stored explicitly, once tied and absent.

@@ -147,7 +147,8 @@ internal sealed record ChatCompletionRequest(string Model, IReadOnlyList<ChatMes
             JsonValueKind.Array => string.Concat(content.EnumerateArray().Select(part => TextPart(part, $"{path}.content"))),
             _ => throw ApiException.Invalid($"'{path}.content' must be a string or a list of text parts", $"{path}.content"),
         };
-        return new ChatMessage(role == "developer" ? "system" : role, text);
+        var name = message.TryGetProperty("name", out var n) ? n.ValueKind == JsonValueKind.String ? n.GetString() : throw ApiException.Invalid($"'{path}.name' must be a string", $"{path}.name") : null;
+        return new ChatMessage(role == "developer" ? "system" : role, text, name);
     }
 
     private static string TextPart(JsonElement part, string path) =>

@@ -38,7 +38,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
     {
         var request = ChatCompletionRequest.Parse(body, _options.MaxChoices);
         var model = await catalog.GetAsync(request.Model).ConfigureAwait(false);
-        var prompt = model.Encoder.Encode(model.RenderChat(request.Messages)).ToArray();
+        var prompt = model.EncodeChat(request.Messages);
         await GenerateAsync(context, ResponseShape.Chat, model, [prompt], request.Parameters, defaultMaxTokens: null, cancellationToken).ConfigureAwait(false);
     }
 

@@ -24,12 +24,18 @@ internal sealed class ServedModel(ModelInfo info, PromptEncoder encoder, ChatTem
 
     public string Name => Info.Name;
 
-    /// <summary>The conversation as the prompt text the model expects, ready for the assistant's answer.</summary>
-    public string RenderChat(IReadOnlyList<ChatMessage> messages)
+    /// <summary>
+    /// The conversation as the prompt the model expects, ready for the assistant's answer. A template's
+    /// text is tokenized without adding special tokens (the template writes them, as transformers
+    /// assumes); the plain format is tokenized as a completion prompt (BOS as configured).
+    /// </summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages)
     {
         try
         {
-            return Template is { } template ? template.Render(messages, addGenerationPrompt: true) : ChatTemplate.RenderPlain(messages, addGenerationPrompt: true);
+            return Template is { } template
+                ? [.. Encoder.Tokenizer.Encode(template.Render(messages, addGenerationPrompt: true), addSpecialTokens: false)]
+                : [.. Encoder.Encode(ChatTemplate.RenderPlain(messages, addGenerationPrompt: true))];
         }
         catch (ChatTemplateException e)
         {

@@ -47,7 +47,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
             throw new CheckpointException($"{path}: file not found");
         }
 
-        var length = info.Length;
+        // A symbolic link (the Hugging Face cache links snapshots to blobs) has the length of its target.
+        var length = info.LinkTarget is null ? info.Length : ((FileInfo?)info.ResolveLinkTarget(returnFinalTarget: true))?.Length ?? 0;
         if (length < 8)
         {
             throw new CheckpointException($"{path}: truncated: {length} bytes, too short for the 8-byte header length");
