@@ -152,5 +152,20 @@ public sealed class ProtectionTests
         Assert.Equal(1, (await server.PostJsonAsync("/v1/completions", Completion(1))).GetProperty("usage").GetProperty("completion_tokens").GetInt32());
     }
 
+    [Fact]
+    public async Task A_prompt_over_the_configured_limit_is_refused()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.MaxPromptTokens = 5);
+
+        var error = (await server.PostJsonAsync("/v1/completions", Completion(1), status: 400)).GetProperty("error");
+        var chat = (await server.PostJsonAsync("/v1/chat/completions", $$"""{"model":"{{M}}","messages":[{"role":"user","content":"def fibonacci(n):"}]}""", status: 400)).GetProperty("error");
+
+        Assert.Equal("context_length_exceeded", error.GetProperty("code").GetString());
+        Assert.Contains("accepts at most 5", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("prompt", error.GetProperty("param").GetString());
+        Assert.Equal("messages", chat.GetProperty("param").GetString());
+        Assert.Equal(1, (await server.PostJsonAsync("/v1/completions", $$"""{"model":"{{M}}","prompt":"x","max_tokens":1}""")).GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
     private static GenerationScheduler Scheduler(FrontEndServer server) => server.App.Services.GetRequiredService<GenerationScheduler>();
 }

@@ -49,7 +49,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
         var requests = new List<GenerationRequest>();
         foreach (var prompt in prompts)
         {
-            var maxTokens = CheckLengths(model, prompt, parameters.MaxTokens, defaultMaxTokens);
+            var maxTokens = CheckLengths(model, prompt, parameters.MaxTokens, defaultMaxTokens, shape == ResponseShape.Chat ? "messages" : "prompt");
             for (var i = 0; i < parameters.N; i++)
             {
                 requests.Add(new GenerationRequest(
@@ -81,22 +81,22 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
     }
 
     /// <summary>The request's <c>max_tokens</c> after checking the prompt and the budget against the model's context and the limits.</summary>
-    private int CheckLengths(ServedModel model, int[] prompt, int? requested, int? defaultMaxTokens)
+    private int CheckLengths(ServedModel model, int[] prompt, int? requested, int? defaultMaxTokens, string promptParam)
     {
         var info = model.Info;
         if (prompt.Length == 0)
         {
-            throw ApiException.Invalid("the prompt has no tokens", "prompt");
+            throw ApiException.Invalid("the prompt has no tokens", promptParam);
         }
 
         if (Array.Exists(prompt, t => t >= info.VocabSize))
         {
-            throw ApiException.Invalid($"token id {Array.Find(prompt, t => t >= info.VocabSize)} is outside the model's vocabulary (0 to {info.VocabSize - 1})", "prompt");
+            throw ApiException.Invalid($"token id {Array.Find(prompt, t => t >= info.VocabSize)} is outside the model's vocabulary (0 to {info.VocabSize - 1})", promptParam);
         }
 
         if (_options.MaxPromptTokens > 0 && prompt.Length > _options.MaxPromptTokens)
         {
-            throw ApiException.Invalid($"the prompt has {prompt.Length} tokens; this server accepts at most {_options.MaxPromptTokens}", "messages", "context_length_exceeded");
+            throw ApiException.Invalid($"the prompt has {prompt.Length} tokens; this server accepts at most {_options.MaxPromptTokens}", promptParam, "context_length_exceeded");
         }
 
         if (requested > _options.MaxTokens)
@@ -111,7 +111,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
             throw ApiException.Invalid(
                 $"This model's maximum context length is {info.ContextLength} tokens. However, you requested {prompt.Length + Math.Max(maxTokens, 1)} tokens " +
                 $"({prompt.Length} in the prompt, {Math.Max(maxTokens, 1)} for the completion). Please reduce the length of the prompt or of the completion.",
-                requested is null ? "messages" : "max_tokens", "context_length_exceeded");
+                requested is null ? promptParam : "max_tokens", "context_length_exceeded");
         }
 
         return maxTokens;
