@@ -57,6 +57,7 @@ public static partial class ApiEndpoints
         var options = services.GetRequiredService<IOptions<ApiOptions>>().Value;
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Orleans.MoE.Api");
         var started = Stopwatch.GetTimestamp();
+        RequestArrival.Set(context, started);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         timeout.CancelAfter(options.RequestTimeout);
         metrics.RequestStarted();

@@ -9,6 +9,16 @@ using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Api.Serving;
 
+/// <summary>When a request arrived (a <see cref="Stopwatch"/> timestamp): latencies are measured from there, as its client sees them.</summary>
+internal static class RequestArrival
+{
+    private static readonly object s_key = new();
+
+    public static void Set(HttpContext context, long timestamp) => context.Items[s_key] = timestamp;
+
+    public static long Get(HttpContext context) => context.Items[s_key] is long timestamp ? timestamp : Stopwatch.GetTimestamp();
+}
+
 /// <summary>
 /// Answers <c>/v1/completions</c> and <c>/v1/chat/completions</c>: checks the request against the model
 /// and the limits, generates every choice through the mesh (each a <see cref="MeshClient"/> stream, which
@@ -45,7 +55,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
     private async Task GenerateAsync(
         HttpContext context, ResponseShape shape, ServedModel model, List<int[]> prompts, GenerationParameters parameters, int? defaultMaxTokens, CancellationToken cancellationToken)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = RequestArrival.Get(context);
         var requests = new List<GenerationRequest>();
         foreach (var prompt in prompts)
         {
