@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Orleans.MoE.Api.Operations;
 using Orleans.MoE.Grains.Generation;
 
@@ -20,9 +19,10 @@ internal static class ChoiceStream
         int index, MeshClient client, GenerationRequest request, ServedModel model, IReadOnlyList<string> stop, ApiMetrics metrics,
         long started, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // Only text not yet sent is kept: text is held back while it could begin a stop string, so a stop
+        // string can only start in what is pending.
         var decoder = model.Encoder.Tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
-        var text = new StringBuilder();
-        var emitted = 0;
+        var pending = "";
         var count = 0;
         var last = -1;
         var previous = started;
@@ -34,44 +34,42 @@ internal static class ChoiceStream
             previous = now;
             count++;
             last = token;
-            text.Append(decoder.Push(token));
-            var current = text.ToString();
-            if (FindStop(current, stop, emitted) is { } at)
+            pending += decoder.Push(token);
+            if (FindStop(pending, stop) is { } at)
             {
-                yield return new ChoiceDelta(index, current[emitted..at], "stop", count);
+                yield return new ChoiceDelta(index, pending[..at], "stop", count);
                 yield break; // Leaving the enumeration cancels the sequence in the mesh.
             }
 
-            var safe = current.Length - HeldBack(current, stop);
-            if (safe > emitted)
+            var safe = pending.Length - HeldBack(pending, stop);
+            if (safe > 0)
             {
-                yield return new ChoiceDelta(index, current[emitted..safe], null, count);
-                emitted = safe;
+                yield return new ChoiceDelta(index, pending[..safe], null, count);
+                pending = pending[safe..];
             }
         }
 
-        var rest = text.Append(decoder.Flush()).ToString();
-        if (FindStop(rest, stop, emitted) is { } end)
+        pending += decoder.Flush();
+        if (FindStop(pending, stop) is { } end)
         {
-            yield return new ChoiceDelta(index, rest[emitted..end], "stop", count);
+            yield return new ChoiceDelta(index, pending[..end], "stop", count);
             yield break;
         }
 
         var finish = request.StopTokens.Contains(last) ? "stop" : "length";
-        yield return new ChoiceDelta(index, rest[emitted..], finish, count);
+        yield return new ChoiceDelta(index, pending, finish, count);
     }
 
-    /// <summary>Where the first stop string starts in <paramref name="text"/> (searching from text not yet sent), or null.</summary>
-    internal static int? FindStop(string text, IReadOnlyList<string> stop, int emitted)
+    /// <summary>Where the first stop string starts in <paramref name="text"/>, or null.</summary>
+    private static int? FindStop(string text, IReadOnlyList<string> stop)
     {
         int? first = null;
         foreach (var s in stop)
         {
-            var from = Math.Max(0, emitted - s.Length + 1);
-            var at = text.IndexOf(s, Math.Min(from, text.Length), StringComparison.Ordinal);
+            var at = text.IndexOf(s, StringComparison.Ordinal);
             if (at >= 0 && (first is null || at < first))
             {
-                first = Math.Max(at, emitted);
+                first = at;
             }
         }
 
@@ -79,7 +77,7 @@ internal static class ChoiceStream
     }
 
     /// <summary>How many trailing characters could begin a stop string (they are held back until the next token).</summary>
-    internal static int HeldBack(string text, IReadOnlyList<string> stop)
+    private static int HeldBack(string text, IReadOnlyList<string> stop)
     {
         var held = 0;
         foreach (var s in stop)
