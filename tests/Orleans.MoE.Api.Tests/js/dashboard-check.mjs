@@ -101,7 +101,11 @@ async function checkPlayground(page) {
 
 async function run(page, options, errors) {
   page.on('console', message => {
-    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+    // A failed poll of /api/mesh (a busy machine) is the page's own business: it shows "disconnected"
+    // and recovers, and the checks below still need it live. Every other error fails the check.
+    const failedPoll = message.text().startsWith('Failed to load resource') && message.location().url?.includes('/api/mesh');
+    if (message.type() === 'error' && !failedPoll) errors.push(`console: ${message.text()}`);
+    else if (failedPoll) console.error(`dashboard check: a poll of /api/mesh failed (${message.text()}); the page must recover`);
   });
   page.on('pageerror', error => errors.push(`page error: ${error.message}`));
   const response = await page.goto(options.baseUrl, { waitUntil: 'load', timeout: STEP_MS });
