@@ -42,8 +42,9 @@ internal sealed record ApiBenchmarkTarget(string Url, string? ApiKey, ClusterCli
 /// <summary>
 /// The front end against the runtime's client, in the same run: <c>requests</c> streamed greedy
 /// completions, <c>concurrency</c> at a time, (a) through the OpenAI-compatible API (HTTP, server-sent
-/// events) and (b) straight to the mesh through a cluster client (<see cref="MeshClient"/>), alternating,
-/// the best of three runs each. Time to first token and inter-token latency are measured at the caller.
+/// events) and (b) straight to the mesh through a cluster client (<see cref="MeshClient"/>). Requests/s
+/// and tokens/s: each way alone, alternating runs, the best of three. Latencies (time to first token,
+/// inter-token, measured at the caller): both ways interleaved request by request, three runs pooled.
 /// Without a target, it starts one: a silo serving the model and a front end that reaches it through the
 /// runtime's client, as in a real deployment, all in this process.
 /// </summary>
@@ -75,48 +76,82 @@ internal static class ApiBenchmark
         var mesh = new MeshClient(client.GrainFactory);
         var request = new GenerationRequest(model, ids, tokens, []);
 
-        // Warm-up of both ways, then alternating runs so both see the same machine.
-        await MeasureAsync(concurrency, concurrency, () => ThroughApiAsync(http, body, cancellationToken));
-        await MeasureAsync(concurrency, concurrency, () => DirectAsync(mesh, request, cancellationToken));
-        RequestFigures? api = null, direct = null;
+        Func<Task<List<long>>> throughApi = () => ThroughApiAsync(http, body, cancellationToken);
+        Func<Task<List<long>>> direct = () => DirectAsync(mesh, request, cancellationToken);
+
+        // Warm-up of both ways. Then throughput: alternating runs of each way alone, the best of each.
+        await RunAsync(concurrency, 2 * concurrency, [throughApi, direct], [new Samples(), new Samples()]);
+        var ways = new[] { throughApi, direct };
+        var rates = new double[2];
+        var tokenRates = new double[2];
         for (var run = 0; run < Repetitions; run++)
         {
-            var a = await MeasureAsync(concurrency, requests, () => ThroughApiAsync(http, body, cancellationToken));
-            api = api is null || a.TimeToFirstTokenMsP50 < api.TimeToFirstTokenMsP50 ? a : api;
-            var d = await MeasureAsync(concurrency, requests, () => DirectAsync(mesh, request, cancellationToken));
-            direct = direct is null || d.TimeToFirstTokenMsP50 < direct.TimeToFirstTokenMsP50 ? d : direct;
+            for (var way = 0; way < ways.Length; way++)
+            {
+                var samples = new Samples();
+                var seconds = await RunAsync(concurrency, requests, [ways[way]], [samples]);
+                rates[way] = Math.Max(rates[way], requests / seconds);
+                tokenRates[way] = Math.Max(tokenRates[way], samples.Tokens / seconds);
+            }
         }
 
-        return new ApiBenchmarkResult(info.Name, target.Url, concurrency, requests, tokens, api!, direct!,
-            api!.TimeToFirstTokenMsP50 / direct!.TimeToFirstTokenMsP50, TargetRatio);
+        // Latency: both ways interleaved request by request (each worker alternates), so they share the
+        // machine's state at every moment; the samples of all runs pooled.
+        var apiLatency = new Samples();
+        var directLatency = new Samples();
+        for (var run = 0; run < Repetitions; run++)
+        {
+            await RunAsync(concurrency, 2 * requests, ways, [apiLatency, directLatency]);
+        }
+
+        var api = apiLatency.Figures(rates[0], tokenRates[0]);
+        var straight = directLatency.Figures(rates[1], tokenRates[1]);
+        return new ApiBenchmarkResult(info.Name, target.Url, concurrency, requests, tokens, api, straight,
+            api.TimeToFirstTokenMsP50 / straight.TimeToFirstTokenMsP50, TargetRatio);
     }
 
-    /// <summary><paramref name="requests"/> calls of <paramref name="one"/>, <paramref name="concurrency"/> at a time; each returns its token arrival times.</summary>
-    private static async Task<RequestFigures> MeasureAsync(int concurrency, int requests, Func<Task<List<long>>> one)
+    /// <summary>Times to first token and between tokens (ms), and tokens, of one way's requests.</summary>
+    private sealed class Samples
     {
-        var next = 0;
-        var firsts = new List<double>();
-        var gaps = new List<double>();
-        var tokens = 0L;
+        private readonly List<double> _firsts = [];
+        private readonly List<double> _gaps = [];
+
+        public long Tokens { get; private set; }
+
+        public void Add(long begun, List<long> arrivals)
+        {
+            lock (_firsts)
+            {
+                _firsts.Add(Stopwatch.GetElapsedTime(begun, arrivals[0]).TotalMilliseconds);
+                _gaps.AddRange(arrivals.Zip(arrivals.Skip(1)).Select(p => Stopwatch.GetElapsedTime(p.First, p.Second).TotalMilliseconds));
+                Tokens += arrivals.Count;
+            }
+        }
+
+        public RequestFigures Figures(double requestsPerSecond, double tokensPerSecond) => new(
+            requestsPerSecond, tokensPerSecond,
+            LatencyRecorder.Percentile(_firsts, 50), LatencyRecorder.Percentile(_firsts, 99),
+            LatencyRecorder.Percentile(_gaps, 50), LatencyRecorder.Percentile(_gaps, 99));
+    }
+
+    /// <summary>
+    /// <paramref name="requests"/> calls, <paramref name="concurrency"/> at a time: call i is made with
+    /// <c>calls[i % n]</c> and sampled into <c>samples[i % n]</c>. Returns the seconds it took.
+    /// </summary>
+    private static async Task<double> RunAsync(int concurrency, int requests, Func<Task<List<long>>>[] calls, Samples[] samples)
+    {
+        var next = -1;
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
         {
-            while (Interlocked.Increment(ref next) <= requests)
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < requests)
             {
                 var begun = Stopwatch.GetTimestamp();
-                var arrivals = await one();
-                lock (firsts)
-                {
-                    firsts.Add(Stopwatch.GetElapsedTime(begun, arrivals[0]).TotalMilliseconds);
-                    gaps.AddRange(arrivals.Zip(arrivals.Skip(1)).Select(p => Stopwatch.GetElapsedTime(p.First, p.Second).TotalMilliseconds));
-                    tokens += arrivals.Count;
-                }
+                samples[i % samples.Length].Add(begun, await calls[i % calls.Length]());
             }
         }));
-        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        return new RequestFigures(requests / seconds, tokens / seconds,
-            LatencyRecorder.Percentile(firsts, 50), LatencyRecorder.Percentile(firsts, 99),
-            LatencyRecorder.Percentile(gaps, 50), LatencyRecorder.Percentile(gaps, 99));
+        return Stopwatch.GetElapsedTime(started).TotalSeconds;
     }
 
     /// <summary>One streamed completion through the API: the arrival time of each piece of text.</summary>
