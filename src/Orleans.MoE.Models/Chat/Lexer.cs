@@ -44,6 +44,12 @@ internal readonly record struct Token(TokenKind Kind, string Text, object? Value
 /// </summary>
 internal sealed class Lexer
 {
+    /// <summary>Python's one-letter string escapes.</summary>
+    private static readonly Dictionary<char, char> s_escapes = new()
+    {
+        ['a'] = '\a', ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t', ['v'] = '\v',
+    };
+
     private static readonly string[] s_operators =
         ["//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|", "=", "<", ">"];
 
@@ -484,26 +490,8 @@ internal sealed class Lexer
             case '\\' or '\'' or '"':
                 builder.Append(e);
                 return i + 2;
-            case 'a':
-                builder.Append('\a');
-                return i + 2;
-            case 'b':
-                builder.Append('\b');
-                return i + 2;
-            case 'f':
-                builder.Append('\f');
-                return i + 2;
-            case 'n':
-                builder.Append('\n');
-                return i + 2;
-            case 'r':
-                builder.Append('\r');
-                return i + 2;
-            case 't':
-                builder.Append('\t');
-                return i + 2;
-            case 'v':
-                builder.Append('\v');
+            case var c when s_escapes.TryGetValue(c, out var escaped):
+                builder.Append(escaped);
                 return i + 2;
             case 'x' or 'u' or 'U':
                 var width = e == 'x' ? 2 : e == 'u' ? 4 : 8;
