@@ -44,7 +44,7 @@ public sealed class ChatTemplateTests : IAsyncLifetime
         // The engine's prompt encoding prepends the BOS token; the template writes it as text.
         var prompt = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\ndef add(a, b):<|im_end|>\n<|im_start|>assistant\n";
         Assert.Equal(await Reference.CompletionAsync(prompt, 12), answer.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
-        Assert.Equal(Encoded(prompt), answer.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(Reference.Encode(prompt).Count, answer.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
     }
 
     [Fact]
@@ -56,7 +56,4 @@ public sealed class ChatTemplateTests : IAsyncLifetime
         Assert.Equal("messages", error.GetProperty("param").GetString());
         Assert.Contains("The last message must come from the user", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
-
-    private static int Encoded(string prompt) =>
-        Models.Tokenization.PromptEncoder.Load(RepositoryPaths.DemoModel, Models.Tokenization.Tokenizer.Load(Path.Combine(RepositoryPaths.DemoModel, "tokenizer.json"))).Encode(prompt).Count;
 }

@@ -10,6 +10,9 @@ internal static class Reference
     private static readonly Lazy<LanguageModel> s_model = new(() => LanguageModel.Load(RepositoryPaths.DemoModel));
     private static readonly SemaphoreSlim s_one = new(1, 1);
 
+    /// <summary>The prompt's token ids, as the engine encodes them.</summary>
+    public static IReadOnlyList<int> Encode(string prompt) => s_model.Value.EncodePrompt(prompt);
+
     /// <summary>The greedy completion of <paramref name="prompt"/>.</summary>
     public static async Task<string> CompletionAsync(string prompt, int tokens)
     {

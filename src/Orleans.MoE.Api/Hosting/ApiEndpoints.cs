@@ -24,7 +24,6 @@ public static partial class ApiEndpoints
     /// <summary>A too-large body up to this size is read before the 413 is sent.</summary>
     private const long MAX_DRAINED_BYTES = 16 << 20;
 
-    private static readonly string[] s_jsonTypes = ["application/json"];
     private static readonly Func<ILogger, string, IDisposable?> s_requestScope = LoggerMessage.DefineScope<string>("RequestId:{RequestId}");
 
     /// <summary>Maps the front end onto <paramref name="app"/> (after <c>services.AddMoEApi()</c>).</summary>
@@ -120,7 +119,7 @@ public static partial class ApiEndpoints
     private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext context, long limit, CancellationToken cancellationToken)
     {
         var request = context.Request;
-        if (request.ContentType is { } type && !s_jsonTypes.Any(t => type.StartsWith(t, StringComparison.OrdinalIgnoreCase)))
+        if (request.ContentType is { } type && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
         {
             throw new ApiException(415, "invalid_request_error", "unsupported_media_type", $"the body must be application/json, not {type}");
         }

@@ -17,6 +17,20 @@ internal readonly record struct Usage(int PromptTokens, int CompletionTokens)
     }
 }
 
+/// <summary>What every object of one response carries: its id, creation time and model.</summary>
+internal sealed record ResponseIdentity(string Id, long Created, string Model)
+{
+    /// <summary>Opens the response object (or chunk) of type <paramref name="obj"/> with these fields; the caller closes it.</summary>
+    public void WriteStart(Utf8JsonWriter json, string obj)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", Id);
+        json.WriteString("object", obj);
+        json.WriteNumber("created", Created);
+        json.WriteString("model", Model);
+    }
+}
+
 /// <summary>
 /// The two endpoints' response shapes: <c>text_completion</c> choices carry <c>text</c>, chat choices a
 /// <c>message</c> (whole) or a <c>delta</c> (streamed, the first one with the assistant role).

@@ -68,8 +68,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
             }
         }
 
-        var id = shape.IdPrefix + Guid.NewGuid().ToString("N");
-        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var identity = new ResponseIdentity(shape.IdPrefix + Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model.Name);
         var promptTokens = prompts.Sum(p => p.Length);
         using var generation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var deltas = Produce(requests, model, parameters.Stop, started, generation);
@@ -77,11 +76,11 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
         {
             if (parameters.Stream)
             {
-                await StreamAsync(context.Response, shape, deltas, id, created, model.Name, requests.Count, promptTokens, parameters.IncludeUsage, cancellationToken).ConfigureAwait(false);
+                await StreamAsync(context.Response, shape, identity, deltas, requests.Count, promptTokens, parameters.IncludeUsage, cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                await AnswerAsync(context.Response, shape, deltas, id, created, model.Name, requests.Count, promptTokens, cancellationToken).ConfigureAwait(false);
+                await AnswerAsync(context.Response, shape, identity, deltas, requests.Count, promptTokens, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -171,7 +170,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
     }
 
     private static async Task AnswerAsync(
-        HttpResponse response, ResponseShape shape, IAsyncEnumerable<ChoiceDelta> deltas, string id, long created, string model, int choices, int promptTokens, CancellationToken cancellationToken)
+        HttpResponse response, ResponseShape shape, ResponseIdentity identity, IAsyncEnumerable<ChoiceDelta> deltas, int choices, int promptTokens, CancellationToken cancellationToken)
     {
         var texts = Enumerable.Range(0, choices).Select(_ => new System.Text.StringBuilder()).ToArray();
         var finishes = new string?[choices];
@@ -185,7 +184,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
 
         await ResponseWriter.WriteJsonAsync(response, 200, json =>
         {
-            WriteHeader(json, id, shape.Object, created, model);
+            identity.WriteStart(json, shape.Object);
             json.WriteStartArray("choices");
             for (var i = 0; i < choices; i++)
             {
@@ -200,49 +199,41 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
 
     /// <summary>
     /// Server-sent events, one chunk per delta, then <c>[DONE]</c>. The response starts with the first
-    /// token, so a request the mesh refuses at once (busy, context) still gets its HTTP status.
+    /// token, so a request the mesh refuses at once (busy, context) still gets its HTTP status; a failure
+    /// after that becomes the stream's last event (written by the endpoint's error handling).
     /// </summary>
     private static async Task StreamAsync(
-        HttpResponse response, ResponseShape shape, IAsyncEnumerable<ChoiceDelta> deltas, string id, long created, string model, int choices,
+        HttpResponse response, ResponseShape shape, ResponseIdentity identity, IAsyncEnumerable<ChoiceDelta> deltas, int choices,
         int promptTokens, bool includeUsage, CancellationToken cancellationToken)
     {
         var first = new bool[choices];
         Array.Fill(first, true);
         var tokens = new int[choices];
         var started = false;
-        try
+        await foreach (var delta in deltas.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var delta in deltas.WithCancellation(cancellationToken).ConfigureAwait(false))
+            if (!started)
             {
-                if (!started)
+                ResponseWriter.StartEvents(response);
+                started = true;
+            }
+
+            tokens[delta.Index] = delta.CompletionTokens;
+            var isFirst = first[delta.Index];
+            first[delta.Index] = false;
+            await ResponseWriter.WriteEventAsync(response, json =>
+            {
+                identity.WriteStart(json, shape.ChunkObject);
+                json.WriteStartArray("choices");
+                shape.WriteChoice(json, delta.Index, delta.Text, delta.Finish, streamed: true, isFirst);
+                json.WriteEndArray();
+                if (includeUsage)
                 {
-                    ResponseWriter.StartEvents(response);
-                    started = true;
+                    json.WriteNull("usage");
                 }
 
-                tokens[delta.Index] = delta.CompletionTokens;
-                var isFirst = first[delta.Index];
-                first[delta.Index] = false;
-                await ResponseWriter.WriteEventAsync(response, json =>
-                {
-                    WriteHeader(json, id, shape.ChunkObject, created, model);
-                    json.WriteStartArray("choices");
-                    shape.WriteChoice(json, delta.Index, delta.Text, delta.Finish, streamed: true, isFirst);
-                    json.WriteEndArray();
-                    if (includeUsage)
-                    {
-                        json.WriteNull("usage");
-                    }
-
-                    json.WriteEndObject();
-                }, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (started && !cancellationToken.IsCancellationRequested && ErrorOf(e) is { } error)
-        {
-            // Headers are gone: the error becomes the stream's last event (OpenAI's clients raise it).
-            await ResponseWriter.WriteEventAsync(response, json => ResponseWriter.WriteError(json, error), CancellationToken.None).ConfigureAwait(false);
-            return;
+                json.WriteEndObject();
+            }, cancellationToken).ConfigureAwait(false);
         }
 
         if (!started)
@@ -254,7 +245,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
         {
             await ResponseWriter.WriteEventAsync(response, json =>
             {
-                WriteHeader(json, id, shape.ChunkObject, created, model);
+                identity.WriteStart(json, shape.ChunkObject);
                 json.WriteStartArray("choices");
                 json.WriteEndArray();
                 new Usage(promptTokens, tokens.Sum()).Write(json);
@@ -272,13 +263,4 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
         OperationCanceledException => null,
         _ => ApiException.FromMesh(e) ?? new ApiException(500, "server_error", null, $"generation failed: {e.Message}"),
     };
-
-    private static void WriteHeader(System.Text.Json.Utf8JsonWriter json, string id, string obj, long created, string model)
-    {
-        json.WriteStartObject();
-        json.WriteString("id", id);
-        json.WriteString("object", obj);
-        json.WriteNumber("created", created);
-        json.WriteString("model", model);
-    }
 }

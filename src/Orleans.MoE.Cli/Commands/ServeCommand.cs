@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -7,7 +8,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Api;
 using Orleans.MoE.Api.Hosting;
-using Microsoft.AspNetCore.Hosting;
 
 namespace Orleans.MoE.Cli.Commands;
 
@@ -65,10 +65,9 @@ internal static class ServeCommand
             }
 
             await using var app = builder.Build();
-            _ = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
+            var keys = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ApiKeys.Count; // Invalid settings fail here, with their reason.
             app.MapMoEApi();
             await app.StartAsync(cancellationToken);
-            var keys = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ApiKeys.Count;
             foreach (var url in app.Urls)
             {
                 Console.WriteLine($"Orleans.MoE serving {what} at {url}  (dashboard {url}/, API {url}/v1, metrics {url}/metrics{(keys == 0 ? "; no API keys: open to anyone who can reach it" : "")})");

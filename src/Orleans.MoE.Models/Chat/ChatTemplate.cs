@@ -136,7 +136,7 @@ public sealed class ChatTemplate
 
         var tokens = config is null
             ? ChatSpecialTokens.None
-            : new ChatSpecialTokens(config.Token("bos_token"), config.Token("eos_token"), config.Token("unk_token"), config.Token("pad_token"));
+            : new ChatSpecialTokens(config.SpecialToken("bos_token"), config.SpecialToken("eos_token"), config.SpecialToken("unk_token"), config.SpecialToken("pad_token"));
         return Parse(template, jinja is not null ? jinjaName : configName, tokens);
     }
 
@@ -208,26 +208,6 @@ public sealed class ChatTemplate
             }
 
             throw Invalid("chat_template", $"has templates {string.Join(", ", names.Select(n => $"'{n}'"))} but none named 'default'");
-        }
-
-        public string? Token(string name)
-        {
-            if (!_root.TryGetProperty(name, out var field) || field.ValueKind == JsonValueKind.Null)
-            {
-                return null;
-            }
-
-            if (field.ValueKind == JsonValueKind.String)
-            {
-                return field.GetString();
-            }
-
-            if (field.ValueKind == JsonValueKind.Object && field.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
-            {
-                return content.GetString();
-            }
-
-            throw Invalid(name, $"must be a string or an object with a \"content\" string, found {field.GetRawText()}");
         }
     }
 }

@@ -34,7 +34,7 @@ public sealed class PromptEncoder
             return new PromptEncoder(tokenizer, null);
         }
 
-        var bos = SpecialToken(config, "bos_token") ?? throw config.Invalid("bos_token", "must name a token when add_bos_token is set");
+        var bos = config.SpecialToken("bos_token") ?? throw config.Invalid("bos_token", "must name a token when add_bos_token is set");
         return new PromptEncoder(tokenizer, tokenizer.TokenToId(bos) ?? throw config.Invalid("bos_token", $"'{bos}' is not in the tokenizer's vocabulary"));
     }
 
@@ -50,8 +50,4 @@ public sealed class PromptEncoder
         var ids = Tokenizer.Encode(prompt, addSpecialTokens: true);
         return _prependedBos is { } bos && (ids.Count == 0 || ids[0] != bos) ? [bos, .. ids] : ids;
     }
-
-    /// <summary>A special token of tokenizer_config.json, written as text or as an object with "content".</summary>
-    private static string? SpecialToken(ConfigFile config, string name) =>
-        config.ObjectField(name) is { } token ? token.TextField("content") : config.TextField(name);
 }
