@@ -2,12 +2,12 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains;
 using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Runtime.Hosting;
 using Orleans.MoE.Silo;
 
 // moe-silo [--config FILE] [--Section:Key value ...]
-// Settings: the config file, then environment variables (Cluster__ClusterSecret, Mesh__Models__NAME, ...),
+// Settings: the config file, then environment variables (Cluster__ClusterId, Mesh__Models__NAME, ...),
 // then the command line. Stops gracefully on SIGTERM / Ctrl-C: experts move off the silo first.
 try
 {
@@ -29,7 +29,7 @@ try
         Configuration = configuration,
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
-    builder.UseMoESilo(silo =>
+    builder.UseOrleans(silo =>
     {
         SiloConfiguration.ApplyProviders(silo, builder.Configuration);
         silo.AddMoEMesh(builder.Configuration);
@@ -37,8 +37,6 @@ try
     using var host = builder.Build();
 
     // Invalid settings end here with their one-line reason rather than in the host's start-up log.
-    _ = host.Services.GetRequiredService<IOptions<Orleans.MoE.Runtime.Configuration.ClusterOptions>>().Value;
-    _ = host.Services.GetRequiredService<IOptions<Orleans.MoE.Runtime.Configuration.SiloOptions>>().Value;
     _ = host.Services.GetRequiredService<IOptions<MeshOptions>>().Value;
     await host.RunAsync().ConfigureAwait(false);
     return 0;

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Configuration;
-using Orleans.MoE.Runtime.Hosting;
-using Orleans.MoE.Runtime.PostgreSql;
+using Orleans.MoE.Grains;
+using Orleans.MoE.Grains.Hosting;
 
 namespace Orleans.MoE.Silo;
 
@@ -19,42 +19,60 @@ public sealed class SiloConfigurationException(string message) : Exception(messa
 }
 
 /// <summary>
-/// Applies the "Membership" and "Storage" sections' providers to a silo:
-/// Membership:Provider InProcess (one host, the default) or PostgreSql (Membership:ConnectionString);
-/// Storage:Provider Memory (the default), Disk (Storage:Directory) or PostgreSql (Storage:ConnectionString).
+/// Applies the "Membership" and "Storage" sections' Orleans providers to a silo:
+/// Membership:Provider Localhost (one host; the default) or PostgreSql (ADO.NET clustering, Membership:ConnectionString);
+/// Storage:Provider Memory (the default) or PostgreSql (ADO.NET grain storage, Storage:ConnectionString).
+/// The PostgreSQL database needs <c>infra/postgresql/orleans.sql</c> installed.
 /// </summary>
 public static class SiloConfiguration
 {
+    /// <summary>The ADO.NET provider name Orleans loads Npgsql by.</summary>
+    public const string PostgreSqlInvariant = "Npgsql";
+
     public static void ApplyProviders(ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        var clusterId = configuration["Cluster:ClusterId"] ?? Runtime.Configuration.ClusterOptions.DEFAULT_CLUSTER_ID;
-        switch (configuration["Membership:Provider"] ?? "InProcess")
+        try
         {
-            case var p when p.Equals("InProcess", StringComparison.OrdinalIgnoreCase):
-                silo.UseInMemoryMembership();
-                break;
-            case var p when p.Equals("PostgreSql", StringComparison.OrdinalIgnoreCase):
-                silo.UsePostgreSqlMembership(Required(configuration, "Membership:ConnectionString"), clusterId);
-                break;
-            case var other:
-                throw new SiloConfigurationException($"Membership:Provider '{other}' is not one of InProcess, PostgreSql");
+            switch (configuration["Membership:Provider"] ?? "Localhost")
+            {
+                case var p when p.Equals("Localhost", StringComparison.OrdinalIgnoreCase):
+                    silo.UseLocalCluster(configuration);
+                    break;
+                case var p when p.Equals("PostgreSql", StringComparison.OrdinalIgnoreCase):
+                    var membership = Required(configuration, "Membership:ConnectionString");
+                    silo.UseMeshEndpoints(configuration);
+                    silo.UseAdoNetClustering(o =>
+                    {
+                        o.Invariant = PostgreSqlInvariant;
+                        o.ConnectionString = membership;
+                    });
+                    break;
+                case var other:
+                    throw new SiloConfigurationException($"Membership:Provider '{other}' is not one of Localhost, PostgreSql");
+            }
+        }
+        catch (FormatException e)
+        {
+            throw new SiloConfigurationException(e.Message);
         }
 
         switch (configuration["Storage:Provider"] ?? "Memory")
         {
             case var p when p.Equals("Memory", StringComparison.OrdinalIgnoreCase):
-                silo.AddMemoryGrainStorage();
-                break;
-            case var p when p.Equals("Disk", StringComparison.OrdinalIgnoreCase):
-                silo.AddDiskGrainStorage(Required(configuration, "Storage:Directory"));
+                silo.AddMemoryGrainStorage(MeshStorage.Name);
                 break;
             case var p when p.Equals("PostgreSql", StringComparison.OrdinalIgnoreCase):
-                silo.AddPostgreSqlGrainStorage(Required(configuration, "Storage:ConnectionString"), clusterId);
+                var storage = Required(configuration, "Storage:ConnectionString");
+                silo.AddAdoNetGrainStorage(MeshStorage.Name, o =>
+                {
+                    o.Invariant = PostgreSqlInvariant;
+                    o.ConnectionString = storage;
+                });
                 break;
             case var other:
-                throw new SiloConfigurationException($"Storage:Provider '{other}' is not one of Memory, Disk, PostgreSql");
+                throw new SiloConfigurationException($"Storage:Provider '{other}' is not one of Memory, PostgreSql");
         }
     }
 

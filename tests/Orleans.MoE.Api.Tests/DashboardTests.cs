@@ -1,5 +1,3 @@
-using Orleans.MoE.Grains.Tests;
-
 namespace Orleans.MoE.Api.Tests;
 
 /// <summary>The dashboard in Debian's Chromium (driven by playwright-core): it loads, shows the silos and every expert, and the playground streams.</summary>
@@ -10,7 +8,7 @@ public sealed class DashboardTests
     {
         await using var mesh = await MeshCluster.StartAsync(3, new Dictionary<string, string> { [FrontEndServer.Model] = RepositoryPaths.DemoModel });
         await mesh.WaitForSpreadAsync(FrontEndServer.Model);
-        await using var server = await FrontEndServer.StartForClusterAsync(mesh.Cluster);
+        await using var server = await FrontEndServer.StartForClusterAsync(mesh);
         var network = MeshCluster.Model(mesh.Silos[0], FrontEndServer.Model);
         var cells = network.MoeLayers.Sum(l => network.MoeBlock(l).ExpertCount);
         var screenshot = Path.Combine(Path.GetTempPath(), $"moe-dashboard-{Guid.NewGuid():N}.png");

@@ -1,10 +1,8 @@
 using System.Text;
 using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Tests;
-using Orleans.MoE.Runtime.Client;
-using Orleans.MoE.Runtime.Hosting;
+using Orleans.MoE.Grains.Generation;
+using Orleans.TestingHost;
 
 namespace Orleans.MoE.Api.Tests;
 
@@ -22,7 +20,7 @@ public sealed class FailoverTests
     [Fact]
     public async Task Killing_the_silo_running_the_sequences_fails_no_stream()
     {
-        var metrics = await RunAsync((mesh, gateway) => mesh.Silos.Single(s => gateway.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal)));
+        var metrics = await RunAsync(mesh => mesh.Silos.OrderByDescending(s => MeshCluster.Service<GenerationScheduler>(s).Queued).First());
 
         // The front end resubmitted the lost sequences (prompt plus the tokens already streamed) elsewhere.
         Assert.Matches(@"(?m)^moe_api_resubmissions_total [1-9]", metrics);
@@ -30,31 +28,29 @@ public sealed class FailoverTests
 
     [Fact]
     public Task Killing_a_silo_hosting_experts_fails_no_stream() =>
-        RunAsync((mesh, gateway) => mesh.Silos.First(s => !gateway.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal)
-            && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0));
+        RunAsync(mesh => mesh.Silos.First(s => MeshCluster.Service<GenerationScheduler>(s).Queued == 0 && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0));
 
     /// <summary>Streams every prompt once undisturbed, then again killing a silo mid-stream; returns /metrics afterwards.</summary>
-    private static async Task<string> RunAsync(Func<MeshCluster, string, Silo> victim)
+    private static async Task<string> RunAsync(Func<MeshCluster, InProcessSiloHandle> victim)
     {
         await using var mesh = await MeshCluster.StartAsync(3, new Dictionary<string, string> { [FrontEndServer.Model] = RepositoryPaths.DemoModel });
         await mesh.WaitForSpreadAsync(FrontEndServer.Model);
-        await using var server = await FrontEndServer.StartForClusterAsync(mesh.Cluster);
+        await using var server = await FrontEndServer.StartForClusterAsync(mesh);
         var baseline = await Task.WhenAll(s_prompts.Select(p => StreamAsync(server, p, null)));
 
         var streaming = new CountdownEvent(s_prompts.Length);
         var runs = s_prompts.Select(p => StreamAsync(server, p, streaming)).ToArray();
         Assert.True(streaming.Wait(TimeSpan.FromSeconds(30)), "every stream has begun");
-        var gateway = server.App.Services.GetRequiredService<ClusterClient>().Gateway!;
-        var killed = victim(mesh, gateway);
-        mesh.Cluster.KillSilo(killed);
+        var killed = victim(mesh);
+        await mesh.Cluster.KillSiloAsync(killed);
         Assert.DoesNotContain(runs, r => r.IsCompleted);
         var outputs = await Task.WhenAll(runs);
 
         Assert.Equal(baseline, outputs);
         Assert.All(outputs, o => Assert.True(o.Length > 100, $"a real answer: {o}"));
-        Assert.DoesNotContain(mesh.Silos, s => s.Address == killed.Address);
+        Assert.DoesNotContain(mesh.Silos, s => s.SiloAddress.Equals(killed.SiloAddress));
         await mesh.WaitForAllExpertsAsync(FrontEndServer.Model); // The dead silo's experts live on the others.
-        Assert.True(await Eventually.TrueAsync(() => MeshEvents(server).Any(e => e.Contains($"silo {killed.Address} left the mesh", StringComparison.Ordinal)), 10),
+        Assert.True(await Eventually.TrueAsync(() => MeshEvents(server).Any(e => e.Contains($"silo {killed.SiloAddress} left the mesh", StringComparison.Ordinal)), 10),
             "the dashboard's events tell of the failure");
         return await server.Http.GetStringAsync("/metrics");
     }

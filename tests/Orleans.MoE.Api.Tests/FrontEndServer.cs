@@ -6,15 +6,14 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.MoE.Api.Hosting;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Runtime.Client;
-using Orleans.MoE.Runtime.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.MoE.Grains;
 
 namespace Orleans.MoE.Api.Tests;
 
 /// <summary>
 /// The front end on a free loopback port, as <c>moe serve</c> builds it: with a silo in the same process
-/// (the embedded default) or with the runtime's client to a test cluster. Log lines are kept for tests.
+/// (the embedded default) or with a test cluster's Orleans client. Log lines are kept for tests.
 /// </summary>
 internal sealed class FrontEndServer : IAsyncDisposable
 {
@@ -40,14 +39,9 @@ internal sealed class FrontEndServer : IAsyncDisposable
     public static Task<FrontEndServer> StartEmbeddedAsync(Action<ApiOptions>? api = null, Action<MeshOptions>? mesh = null, string? directory = null) =>
         StartAsync(builder => builder.AddEmbeddedMesh(new Dictionary<string, string> { [Model] = directory ?? RepositoryPaths.DemoModel }, mesh), api);
 
-    /// <summary>A front end for <paramref name="cluster"/>, through the runtime's client (gateways from its membership table).</summary>
-    public static Task<FrontEndServer> StartForClusterAsync(TestCluster cluster, Action<ApiOptions>? api = null) =>
-        StartAsync(builder => builder.AddMeshClient(new ClusterClientOptions
-        {
-            ClusterId = cluster.ClusterId,
-            ClusterSecret = cluster.ClusterSecret,
-            MembershipTable = cluster.MembershipTable,
-        }), api);
+    /// <summary>A front end for <paramref name="cluster"/>, through the test cluster's Orleans client (every silo a gateway).</summary>
+    public static Task<FrontEndServer> StartForClusterAsync(MeshCluster cluster, Action<ApiOptions>? api = null) =>
+        StartAsync(builder => builder.Services.AddSingleton<IGrainFactory>(cluster.Client), api);
 
     private static async Task<FrontEndServer> StartAsync(Action<WebApplicationBuilder> mesh, Action<ApiOptions>? api)
     {

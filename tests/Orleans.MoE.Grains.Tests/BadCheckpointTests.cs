@@ -1,5 +1,6 @@
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
 
 namespace Orleans.MoE.Grains.Tests;
 
@@ -37,9 +38,9 @@ public sealed class BadCheckpointTests : IDisposable
         Assert.Contains("model-0000", error.Message);
         Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[1], 12), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[1], 12));
         Assert.Empty(MeshCluster.Service<LocalExperts>(bad).Hosted);
-        var published = mesh.Silos[0].ClusterSilos.Single(s => s.Address == bad.Address).Metadata;
-        Assert.DoesNotContain(MeshMetadataKeys.Model(Demo), published.Keys);
-        Assert.Contains("model-0000", published[MeshMetadataKeys.ModelError(Demo)]);
+        var published = MeshCluster.Service<MeshSilos>(mesh.Silos[0]).Metadata(bad.SiloAddress);
+        Assert.DoesNotContain(SiloMetadataKeys.Model(Demo), published.Keys);
+        Assert.Contains("model-0000", published[SiloMetadataKeys.ModelError(Demo)]);
     }
 
     [Fact]

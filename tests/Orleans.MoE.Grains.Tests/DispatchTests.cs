@@ -1,7 +1,5 @@
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Hosting;
 
 namespace Orleans.MoE.Grains.Tests;
 
@@ -20,7 +18,7 @@ public sealed class DispatchTests
         }
 
         await mesh.WaitForSpreadAsync(Demo);
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var client = new MeshClient(mesh.Client);
         var prompt = Enumerable.Range(0, 40).Select(i => 3 + (i * 97 % 4000)).ToArray();
         var layers = MeshCluster.Model(mesh.Silos[0], Demo).MoeLayers.Count();
 
@@ -44,9 +42,10 @@ public sealed class ExpertRequestCounter : IOutgoingGrainCallFilter
 
     public static void Reset() => Volatile.Write(ref s_requests, 0);
 
-    public Task Invoke(GrainCallContext context)
+    public Task Invoke(IOutgoingGrainCallContext context)
     {
-        if (context.Method.Name == nameof(IExpertGrain.ExecuteAsync))
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.InterfaceMethod.Name == nameof(IExpertGrain.ExecuteAsync))
         {
             Interlocked.Increment(ref s_requests);
         }

@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Models.Layers;
-using Orleans.MoE.Runtime.Placement;
+using System.Net;
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Tensors;
 
 namespace Orleans.MoE.Grains.Tests;
@@ -13,6 +13,8 @@ public sealed class ExpertHostingTests
     private sealed class Publisher : ISiloMetadataPublisher
     {
         public IReadOnlyDictionary<string, string> Current { get; private set; } = new Dictionary<string, string>();
+
+        public SiloAddress Local { get; } = SiloAddress.New(new IPEndPoint(IPAddress.Loopback, 11111), 1);
 
         public Task PublishAsync(IReadOnlyDictionary<string, string?> changes, CancellationToken cancellationToken = default)
         {

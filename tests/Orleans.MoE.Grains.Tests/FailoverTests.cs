@@ -1,7 +1,7 @@
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Runtime.Hosting;
+using Orleans.TestingHost;
 
 namespace Orleans.MoE.Grains.Tests;
 
@@ -13,7 +13,7 @@ public sealed class FailoverTests
     private static Dictionary<string, string> DemoModels => new() { [Demo] = RepositoryPaths.DemoModel };
 
     /// <summary>Starts every prompt, waits until each has streamed a few tokens, runs <paramref name="failure"/>, and collects the outputs.</summary>
-    private static async Task<int[][]> GenerateThroughAsync(MeshClient client, int tokens, Action failure)
+    private static async Task<int[][]> GenerateThroughAsync(MeshClient client, int tokens, Func<Task> failure)
     {
         var started = GenerationTests.Prompts.Select(_ => new TaskCompletionSource()).ToArray();
         var runs = GenerationTests.Prompts.Select(async (prompt, i) =>
@@ -32,21 +32,23 @@ public sealed class FailoverTests
             return output.ToArray();
         }).ToArray();
         await Task.WhenAll(started.Select(s => s.Task));
-        failure();
+        await failure();
         return await Task.WhenAll(runs);
     }
+
+    /// <summary>The silo whose scheduler runs the most sequences (the client spreads them over its gateways).</summary>
+    private static InProcessSiloHandle RunningSequences(MeshCluster mesh) =>
+        mesh.Silos.OrderByDescending(s => MeshCluster.Service<GenerationScheduler>(s).Queued).First();
 
     [Fact]
     public async Task Killing_a_silo_that_hosts_experts_loses_no_sequence()
     {
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
-        var connection = await mesh.Cluster.ConnectClientAsync();
-        var client = new MeshClient(connection.GrainFactory);
+        var client = new MeshClient(MeshCluster.GrainFactory(mesh.Silos[0]));
         await mesh.WaitForSpreadAsync(Demo);
-        var victim = mesh.Silos.First(s => !connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal)
-            && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0);
+        var victim = mesh.Silos.First(s => s != mesh.Silos[0] && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0);
 
-        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSilo(victim));
+        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSiloAsync(victim));
 
         for (var i = 0; i < outputs.Length; i++)
         {
@@ -55,18 +57,16 @@ public sealed class FailoverTests
 
         // The dead silo's experts are active again on the two that remain.
         await mesh.WaitForAllExpertsAsync(Demo);
-        Assert.DoesNotContain(mesh.Silos, s => s.Address == victim.Address);
+        Assert.DoesNotContain(mesh.Silos, s => s.SiloAddress.Equals(victim.SiloAddress));
     }
 
     [Fact]
     public async Task Killing_the_silo_running_the_sequences_resumes_them_elsewhere()
     {
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
-        var connection = await mesh.Cluster.ConnectClientAsync();
-        var client = new MeshClient(connection.GrainFactory);
-        var gateway = mesh.Silos.Single(s => connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal));
+        var client = new MeshClient(mesh.Client);
 
-        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSilo(gateway));
+        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSiloAsync(RunningSequences(mesh)));
 
         for (var i = 0; i < outputs.Length; i++)
         {
@@ -81,12 +81,14 @@ public sealed class FailoverTests
     {
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
         await mesh.WaitForSpreadAsync(Demo);
-        var connection = await mesh.Cluster.ConnectClientAsync();
-        var client = new MeshClient(connection.GrainFactory);
-        var gateway = mesh.Silos.Single(s => connection.Gateway!.Contains(s.Address.EndPoint.ToString(), StringComparison.Ordinal));
+        var client = new MeshClient(mesh.Client);
 
         var stopping = Task.CompletedTask;
-        var outputs = await GenerateThroughAsync(client, 40, () => stopping = mesh.Cluster.StopSiloAsync(gateway));
+        var outputs = await GenerateThroughAsync(client, 40, () =>
+        {
+            stopping = mesh.Cluster.StopSiloAsync(RunningSequences(mesh));
+            return Task.CompletedTask;
+        });
         await stopping;
 
         for (var i = 0; i < outputs.Length; i++)
@@ -102,22 +104,18 @@ public sealed class FailoverTests
     {
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
         await mesh.WaitForSpreadAsync(Demo);
-        var plan = mesh.Silos[0].GrainFactory.GetGrain<Placement.IMeshPlanGrain>(Demo);
+        var plan = MeshCluster.GrainFactory(mesh.Silos[0]).GetGrain<Placement.IMeshPlanGrain>(Demo);
         var before = await plan.GetStatusAsync();
-        var planId = ((Runtime.GrainReference)(object)plan).GrainId;
-        var home = mesh.Silos.Single(s => s.ActiveGrains.Contains(planId));
+        Assert.True(mesh.Cluster.TryGetGrainContext(plan.GetGrainId(), out var context));
+        var home = mesh.Silos.Single(s => s.SiloAddress.Equals(context.Address.SiloAddress));
         var survivor = mesh.Silos.First(s => s != home);
 
-        mesh.Cluster.KillSilo(home);
+        await mesh.Cluster.KillSiloAsync(home);
 
-        var after = await survivor.GrainFactory.GetGrain<Placement.IMeshPlanGrain>(Demo).GetStatusAsync();
+        var after = await MeshCluster.GrainFactory(survivor).GetGrain<Placement.IMeshPlanGrain>(Demo).GetStatusAsync();
         Assert.Equal(before.Fingerprint, after.Fingerprint);
         Assert.True(after.HistoryRounds >= before.HistoryRounds);
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync(o =>
-        {
-            o.MembershipTable = null;
-            o.Gateways = [survivor.Address.EndPoint];
-        })).GrainFactory);
+        var client = new MeshClient(MeshCluster.GrainFactory(survivor));
         Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[5], 12), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[5], 12, client));
         await mesh.WaitForAllExpertsAsync(Demo);
     }
@@ -125,7 +123,7 @@ public sealed class FailoverTests
     [Fact]
     public async Task Degraded_mode_skips_experts_that_do_not_answer_in_time()
     {
-        void Degraded(Hosting.MeshOptions o)
+        void Degraded(MeshOptions o)
         {
             o.Degraded.Enabled = true;
             o.Degraded.Deadline = TimeSpan.FromMilliseconds(100);
@@ -138,11 +136,7 @@ public sealed class FailoverTests
         Assert.NotEmpty(MeshCluster.Service<LocalExperts>(slow).Hosted);
 
         // The sequences run on a fast silo (a gate runs its own silo's experts in place, unfiltered).
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync(o =>
-        {
-            o.MembershipTable = null;
-            o.Gateways = [mesh.Silos[0].Address.EndPoint];
-        })).GrainFactory);
+        var client = new MeshClient(MeshCluster.GrainFactory(mesh.Silos[0]));
 
         var outputs = await Task.WhenAll(GenerationTests.Prompts.Select(p => mesh.GenerateAsync(Demo, p, 10, client)));
 
@@ -156,7 +150,7 @@ public sealed class FailoverTests
         await using var mesh = await MeshCluster.StartAsync(2, DemoModels);
         await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
         await mesh.WaitForSpreadAsync(Demo);
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var client = new MeshClient(mesh.Client);
 
         Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[4], 3), await mesh.GenerateAsync(Demo, GenerationTests.Prompts[4], 3, client));
         Assert.Equal(0, mesh.Silos.Sum(s => MeshCluster.Service<MeshMetrics>(s).SkippedExperts));
@@ -164,11 +158,12 @@ public sealed class FailoverTests
 }
 
 /// <summary>A silo whose experts answer 300 ms late (an overloaded machine).</summary>
-public sealed class SlowExperts : Runtime.IIncomingGrainCallFilter
+public sealed class SlowExperts : IIncomingGrainCallFilter
 {
-    public async Task Invoke(Runtime.GrainCallContext context)
+    public async Task Invoke(IIncomingGrainCallContext context)
     {
-        if (context.Method.Name == nameof(IExpertGrain.ExecuteAsync))
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.InterfaceMethod.Name == nameof(IExpertGrain.ExecuteAsync))
         {
             await Task.Delay(300);
         }

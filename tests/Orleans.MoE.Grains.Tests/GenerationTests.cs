@@ -1,6 +1,5 @@
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Runtime.Hosting;
+using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
 
@@ -25,7 +24,7 @@ public sealed class GenerationTests
     public async Task Concurrent_sequences_stream_the_single_process_greedy_tokens()
     {
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var client = new MeshClient(mesh.Client);
 
         var outputs = await Task.WhenAll(Prompts.Select(p => mesh.GenerateAsync(Demo, p, 20, client)));
 
@@ -43,7 +42,7 @@ public sealed class GenerationTests
             o.Scheduler.MaxBatchSequences = 2;
             o.Scheduler.MaxStepTokens = 3;
         });
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var client = new MeshClient(mesh.Client);
         int[] longPrompt = [1, .. Enumerable.Range(0, 12).Select(i => 40 + (i * 311 % 3000))];
 
         var outputs = await Task.WhenAll(mesh.GenerateAsync(Demo, longPrompt, 8, client), mesh.GenerateAsync(Demo, Prompts[3], 8, client));
@@ -64,11 +63,7 @@ public sealed class GenerationTests
         });
         var gateway = await mesh.AddSiloAsync(o => o.ExpertMemoryBytes = 1);
         await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync(o =>
-        {
-            o.MembershipTable = null;
-            o.Gateways = [gateway.Address.EndPoint];
-        })).GrainFactory);
+        var client = new MeshClient(MeshCluster.GrainFactory(gateway));
 
         await using var first = client.GenerateAsync(new GenerationRequest(Demo, Prompts[0], 400, [])).GetAsyncEnumerator();
         Assert.True(await first.MoveNextAsync());
@@ -85,7 +80,7 @@ public sealed class GenerationTests
     public async Task A_sequence_stops_at_its_stop_token()
     {
         await using var mesh = await MeshCluster.StartAsync(1, DemoModels);
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var client = new MeshClient(mesh.Client);
         var expected = Expected(Prompts[0], 6);
 
         var stopped = new List<int>();
@@ -101,7 +96,7 @@ public sealed class GenerationTests
     public async Task Bad_requests_fail_clearly()
     {
         await using var mesh = await MeshCluster.StartAsync(1, DemoModels);
-        var client = new MeshClient((await mesh.Cluster.ConnectClientAsync()).GrainFactory);
+        var client = new MeshClient(mesh.Client);
         var context = MeshCluster.Model(mesh.Silos[0], Demo).Network.Config.MaxPositionEmbeddings;
 
         var unknown = await Assert.ThrowsAsync<UnknownModelException>(() => mesh.GenerateAsync("no-such-model", [1, 2], 3, client));

@@ -1,6 +1,5 @@
-using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Grains.Placement;
-using Orleans.MoE.Runtime;
+using System.Net;
 
 namespace Orleans.MoE.Grains.Tests;
 
@@ -12,7 +11,7 @@ public sealed class PlannerTests
     private static List<PlannerExpert> Experts(int layers = 4, int experts = 8, long bytes = 100) =>
         [.. Enumerable.Range(0, layers).SelectMany(l => Enumerable.Range(0, experts).Select(e => new PlannerExpert(l, e, bytes)))];
 
-    private static PlannerSilo Silo(int port, long budget = 1_000_000, bool gpu = false) => new(new SiloAddress("127.0.0.1", port, 1), budget, gpu);
+    private static PlannerSilo Silo(int port, long budget = 1_000_000, bool gpu = false) => new(SiloAddress.New(new IPEndPoint(IPAddress.Loopback, port), 1), budget, gpu);
 
     private static Dictionary<(int Layer, int Expert), long> Load(IEnumerable<PlannerExpert> experts, Func<PlannerExpert, long> tokens) =>
         experts.ToDictionary(e => (e.Layer, e.Expert), tokens);

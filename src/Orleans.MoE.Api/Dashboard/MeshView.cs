@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Runtime.Placement;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Cluster;
 
 namespace Orleans.MoE.Api.Dashboard;
 
@@ -105,22 +105,22 @@ internal static class MeshView
         json.WriteBoolean("gpu", metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true");
         json.WriteNumber("activations", silo.Activations);
         json.WriteStartArray("models");
-        foreach (var key in metadata.Keys.Where(k => k.StartsWith(MeshMetadataKeys.Model(""), StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        foreach (var key in metadata.Keys.Where(k => k.StartsWith(SiloMetadataKeys.Model(""), StringComparison.Ordinal)).Order(StringComparer.Ordinal))
         {
-            json.WriteStringValue(key[MeshMetadataKeys.Model("").Length..]);
+            json.WriteStringValue(key[SiloMetadataKeys.Model("").Length..]);
         }
 
         json.WriteEndArray();
         json.WriteStartObject("refused");
-        foreach (var (key, reason) in metadata.Where(k => k.Key.StartsWith(MeshMetadataKeys.ModelError(""), StringComparison.Ordinal)))
+        foreach (var (key, reason) in metadata.Where(k => k.Key.StartsWith(SiloMetadataKeys.ModelError(""), StringComparison.Ordinal)))
         {
-            json.WriteString(key[MeshMetadataKeys.ModelError("").Length..], reason);
+            json.WriteString(key[SiloMetadataKeys.ModelError("").Length..], reason);
         }
 
         json.WriteEndObject();
         json.WriteNumber("experts", metrics?.Experts ?? 0);
         json.WriteNumber("expert_bytes", metrics?.ExpertBytes ?? 0);
-        json.WriteNumber("expert_budget", metrics?.ExpertBudget ?? Number(metadata.GetValueOrDefault(MeshMetadataKeys.ExpertBudget)));
+        json.WriteNumber("expert_budget", metrics?.ExpertBudget ?? Number(metadata.GetValueOrDefault(SiloMetadataKeys.ExpertBudget)));
         json.WriteNumber("queued_sequences", metrics?.QueuedSequences ?? 0);
         json.WriteNumber("tokens_generated", metrics?.TokensGenerated ?? 0);
         json.WriteNumber("dispatch_us_p50", Finite(metrics?.DispatchOverheadUsP50));

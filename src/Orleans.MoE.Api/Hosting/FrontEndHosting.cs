@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
@@ -10,16 +10,15 @@ using Orleans.MoE.Api.Dashboard;
 using Orleans.MoE.Api.Operations;
 using Orleans.MoE.Api.Protection;
 using Orleans.MoE.Api.Serving;
+using Orleans.MoE.Grains;
 using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Runtime.Client;
-using Orleans.MoE.Runtime.Hosting;
 
 namespace Orleans.MoE.Api.Hosting;
 
 /// <summary>
 /// Builds the front end into an ASP.NET Core application: <c>AddMoEApi</c> for its services, then either
-/// <c>AddEmbeddedMesh</c> (a silo in this process: the one-process default) or <c>AddMeshClient</c> (the
-/// runtime's client to a running cluster), then <c>app.MapMoEApi()</c>.
+/// <c>AddEmbeddedMesh</c> (an Orleans silo in this process: the one-process default) or <c>AddMeshClient</c>
+/// (an Orleans client of a running cluster), then <c>app.MapMoEApi()</c>.
 /// </summary>
 public static class FrontEndHosting
 {
@@ -51,23 +50,18 @@ public static class FrontEndHosting
     }
 
     /// <summary>
-    /// A silo in this process serving <paramref name="models"/> (name → directory), with in-process
-    /// membership and memory storage; settings from the "Silo", "Cluster" and "Mesh" sections as for
-    /// <c>moe-silo</c>. Without a configured cluster secret, a random one is used.
+    /// An Orleans silo in this process serving <paramref name="models"/> (name → directory): a cluster of its
+    /// own (localhost clustering on loopback, free ports unless "Silo:Port" / "Silo:GatewayPort" say
+    /// otherwise) with the plan in memory; the "Cluster" and "Mesh" sections apply as for <c>moe-silo</c>.
     /// </summary>
     public static WebApplicationBuilder AddEmbeddedMesh(this WebApplicationBuilder builder, IReadOnlyDictionary<string, string> models, Action<MeshOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(models);
-        if (string.IsNullOrEmpty(builder.Configuration["Cluster:ClusterSecret"]))
+        builder.UseOrleans(silo =>
         {
-            builder.Configuration["Cluster:ClusterSecret"] = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        }
-
-        builder.UseMoESilo(silo =>
-        {
-            silo.UseInMemoryMembership();
-            silo.AddMemoryGrainStorage();
+            silo.UseLocalCluster(builder.Configuration);
+            silo.AddMemoryGrainStorage(MeshStorage.Name);
             silo.AddMoEMesh(builder.Configuration, mesh =>
             {
                 foreach (var (name, directory) in models)
@@ -81,21 +75,11 @@ public static class FrontEndHosting
         return builder;
     }
 
-    /// <summary>The runtime's client to a running cluster (connected when the application starts, closed when it stops).</summary>
-    public static WebApplicationBuilder AddMeshClient(this WebApplicationBuilder builder, ClusterClientOptions options)
+    /// <summary>An Orleans client of a running cluster, through <paramref name="gateways"/> (connected when the application starts, closed when it stops).</summary>
+    public static WebApplicationBuilder AddMeshClient(this WebApplicationBuilder builder, IReadOnlyList<IPEndPoint> gateways, string clusterId)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var client = new ClusterClient(options);
-        builder.Services.AddSingleton(client);
-        builder.Services.AddSingleton(client.GrainFactory);
-        builder.Services.AddHostedService(_ => new ClientConnection(client));
+        builder.UseOrleansClient(client => client.UseMeshGateways(gateways, clusterId));
         return builder;
-    }
-
-    private sealed class ClientConnection(ClusterClient client) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken) => client.ConnectAsync(cancellationToken);
-
-        public async Task StopAsync(CancellationToken cancellationToken) => await client.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -1,6 +1,6 @@
 using Orleans.MoE.Grains.Gates;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
 
 namespace Orleans.MoE.Api.OpenAi;
 
@@ -57,7 +57,6 @@ public sealed class ApiException : Exception
     /// </summary>
     public static ApiException? FromMesh(Exception error) => error switch
     {
-        Runtime.RemoteGrainException e when MeshErrors.Typed(e) is var typed && typed != e => FromMesh(typed),
         UnknownModelException e => new(404, "invalid_request_error", "model_not_found", e.Message, "model"),
         ContextLengthExceededException e => Invalid(e.Message, "max_tokens", "context_length_exceeded"),
         MeshBusyException e => new(503, "server_error", "overloaded", e.Message, retryAfterSeconds: 1),
@@ -65,9 +64,9 @@ public sealed class ApiException : Exception
         Grains.Experts.ExpertCapacityException e => new(503, "server_error", "mesh_full", e.Message, retryAfterSeconds: 5),
         MeshStepException e => new(503, "server_error", "mesh_unavailable", e.Message, retryAfterSeconds: 1),
         SequenceLostException e => new(503, "server_error", "mesh_unavailable", e.Message, retryAfterSeconds: 1),
-        Runtime.SiloUnavailableException or Runtime.Messaging.ConnectionClosedException or System.Net.Sockets.SocketException =>
-            new(503, "server_error", "mesh_unavailable", $"the mesh cannot be reached: {error.Message}", retryAfterSeconds: 1),
         TimeoutException e => new(504, "server_error", "timeout", $"the mesh did not answer in time: {e.Message}"),
+        _ when Grains.MeshFaults.IsTransient(error) || error is System.Net.Sockets.SocketException =>
+            new(503, "server_error", "mesh_unavailable", $"the mesh cannot be reached: {error.Message}", retryAfterSeconds: 1),
         _ => null,
     };
 }

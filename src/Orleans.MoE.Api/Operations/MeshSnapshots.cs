@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Orleans.MoE.Grains.Diagnostics;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Api.Operations;
 

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Options;
 using Orleans.MoE.Api.OpenAi;
 using Orleans.MoE.Api.Operations;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Api.Serving;
 

@@ -1,10 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Orleans.MoE.Api.OpenAi;
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Models.Chat;
 using Orleans.MoE.Models.Tokenization;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Api.Serving;
 

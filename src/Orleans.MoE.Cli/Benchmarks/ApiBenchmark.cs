@@ -8,10 +8,8 @@ using Microsoft.Extensions.Logging;
 using Orleans.MoE.Api.Hosting;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Runtime.Client;
-using Orleans.MoE.Runtime.Testing;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Cli.Cluster;
 
 namespace Orleans.MoE.Cli.Benchmarks;
 
@@ -37,16 +35,16 @@ internal sealed record ApiBenchmarkResult(
     double TargetRatio);
 
 /// <summary>Where the benchmark sends its requests: the front end's URL and the mesh it serves.</summary>
-internal sealed record ApiBenchmarkTarget(string Url, string? ApiKey, ClusterClientOptions Mesh, string? Model);
+internal sealed record ApiBenchmarkTarget(string Url, string? ApiKey, IReadOnlyList<System.Net.IPEndPoint> Gateways, string ClusterId, string? Model);
 
 /// <summary>
-/// The front end against the runtime's client, in the same run: <c>requests</c> streamed greedy
+/// The front end against an Orleans client of the mesh, in the same run: <c>requests</c> streamed greedy
 /// completions, <c>concurrency</c> at a time, (a) through the OpenAI-compatible API (HTTP, server-sent
 /// events) and (b) straight to the mesh through a cluster client (<see cref="MeshClient"/>). Requests/s
 /// and tokens/s: each way alone, alternating runs, the best of three. Latencies (time to first token,
 /// inter-token, measured at the caller): both ways interleaved request by request, three runs pooled.
 /// Without a target, it starts one: a silo serving the model and a front end that reaches it through the
-/// runtime's client, as in a real deployment, all in this process.
+/// Orleans client, as in a real deployment, all in this process.
 /// </summary>
 internal static class ApiBenchmark
 {
@@ -58,8 +56,7 @@ internal static class ApiBenchmark
     {
         await using var hosted = target is null ? await SelfHosted.StartAsync(modelDirectory) : null;
         target ??= hosted!.Target;
-        await using var client = new ClusterClient(target.Mesh);
-        await client.ConnectAsync(cancellationToken);
+        await using var client = await MeshConnection.ConnectAsync(target.Gateways, target.ClusterId, cancellationToken);
         var model = target.Model ?? (await client.GrainFactory.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync()).Single();
         var info = await client.GrainFactory.GetGrain<IModelGrain>(model).GetInfoAsync();
         var ids = await client.GrainFactory.GetGrain<IModelGrain>(model).EncodeAsync(Prompt);
@@ -189,21 +186,21 @@ internal static class ApiBenchmark
         return arrivals;
     }
 
-    /// <summary>A silo serving the model and a front end reaching it through the runtime's client, in this process.</summary>
-    private sealed class SelfHosted(TestCluster cluster, WebApplication frontEnd, ApiBenchmarkTarget target) : IAsyncDisposable
+    /// <summary>A silo serving the model and a front end reaching it through an Orleans client, in this process.</summary>
+    private sealed class SelfHosted(LocalMesh cluster, WebApplication frontEnd, ApiBenchmarkTarget target) : IAsyncDisposable
     {
         public ApiBenchmarkTarget Target { get; } = target;
 
         public static async Task<SelfHosted> StartAsync(string directory)
         {
             var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
-            var cluster = await TestCluster.StartAsync(1, silo => silo.AddMoEMesh(configure: o => o.Models[name] = Path.GetFullPath(directory)));
-            var mesh = new ClusterClientOptions { ClusterId = cluster.ClusterId, ClusterSecret = cluster.ClusterSecret, Gateways = [cluster.Primary.Address.EndPoint] };
+            var cluster = await LocalMesh.StartAsync(1, new Dictionary<string, string> { [name] = Path.GetFullPath(directory) });
+            var gateways = new[] { cluster.Gateway(0) };
             var builder = WebApplication.CreateSlimBuilder();
             builder.WebHost.UseUrls("http://127.0.0.1:0");
             builder.Logging.ClearProviders();
             builder.Services.AddMoEApi();
-            builder.AddMeshClient(mesh);
+            builder.AddMeshClient(gateways, cluster.ClusterId);
             var app = builder.Build();
             app.MapMoEApi();
             await app.StartAsync();
@@ -214,7 +211,7 @@ internal static class ApiBenchmark
                 await Task.Delay(100);
             }
 
-            return new SelfHosted(cluster, app, new ApiBenchmarkTarget(app.Urls.First(), null, mesh, name));
+            return new SelfHosted(cluster, app, new ApiBenchmarkTarget(app.Urls.First(), null, gateways, cluster.ClusterId, name));
         }
 
         public async ValueTask DisposeAsync()

@@ -1,12 +1,9 @@
 using System.Diagnostics;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.MoE.Grains.Diagnostics;
-using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Layers;
-using Orleans.MoE.Runtime.Testing;
+using Orleans.MoE.Cli.Cluster;
 
 namespace Orleans.MoE.Cli.Benchmarks;
 
@@ -55,37 +52,22 @@ internal static class ClusterBenchmark
             .Select(s => Enumerable.Range(0, promptTokens).Select(i => 3 + ((s * 131) + (i * 7919)) % (model.VocabSize - 3)).ToArray())
             .ToArray();
 
-        await using var cluster = await TestCluster.StartAsync(0);
-        for (var i = 0; i < silos; i++)
-        {
-            // The balancer stays put: a migration in the middle of a few-second run would measure the move, not serving.
-            await cluster.StartAdditionalSiloAsync(silo => silo.AddMoEMesh(configure: o =>
-            {
-                o.Models[name] = directory;
-                o.Balancer.Enabled = false;
-            }));
-        }
-
+        // The balancer stays put: a migration in the middle of a few-second run would measure the move, not serving.
+        await using var cluster = await LocalMesh.StartAsync(silos, new Dictionary<string, string> { [name] = directory }, o => o.Balancer.Enabled = false, cancellationToken);
         var experts = model.Layers.Select(l => l.FeedForward).OfType<SparseMoeBlock>().Sum(b => b.ExpertCount);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (cluster.Silos.Sum(s => s.Services.GetRequiredService<LocalExperts>().Hosted.Count) < experts && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(100, cancellationToken);
-        }
+        await cluster.WaitForExpertsAsync(experts, TimeSpan.FromSeconds(60), cancellationToken);
 
         // One client per silo, each using that silo as its gateway, and the sequences dealt out among them:
         // every silo schedules its share, as behind a front end that spreads its requests. With
         // oneGateway, every sequence runs on the first silo's scheduler.
-        var clients = new List<MeshClient>();
-        foreach (var silo in oneGateway ? cluster.Silos.Take(1) : cluster.Silos)
+        var connections = new List<MeshConnection>();
+        await using var closing = new AsyncDisposables(connections);
+        foreach (var silo in oneGateway ? [0] : Enumerable.Range(0, silos))
         {
-            var connection = await cluster.ConnectClientAsync(o =>
-            {
-                o.MembershipTable = null;
-                o.Gateways = [silo.Address.EndPoint];
-            });
-            clients.Add(new MeshClient(connection.GrainFactory));
+            connections.Add(await cluster.ConnectAsync([silo], cancellationToken));
         }
+
+        var clients = connections.Select(c => new MeshClient(c.GrainFactory)).ToList();
 
         // Warm-up of both ways (page cache, connections, the JIT's optimised tiers), a second each.
         var warmup = Stopwatch.StartNew();
@@ -101,7 +83,7 @@ internal static class ClusterBenchmark
         }
 
         // Alternating runs, so both see the same machine; the better of each is kept.
-        var metrics = cluster.Silos.Select(s => s.Services.GetRequiredService<MeshMetrics>()).ToList();
+        var metrics = Enumerable.Range(0, silos).Select(cluster.Service<MeshMetrics>).ToList();
         ServingFigures? single = null, mesh = null;
         List<double> dispatch = [];
         for (var run = 0; run < Repetitions; run++)

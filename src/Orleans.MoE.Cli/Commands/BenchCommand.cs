@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using Orleans.MoE.Cli.Benchmarks;
-using Orleans.MoE.Runtime.Benchmarks;
 using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Cli.Commands;
@@ -52,8 +51,8 @@ internal static class BenchCommand
             if (result.GetValue(url) is { } address)
             {
                 target = ClusterConnection.Given(result, cluster)
-                    ? new ApiBenchmarkTarget(address, result.GetValue(apiKey), cluster.ClientOptions(result), result.GetValue(model))
-                    : throw new ArgumentException("--url needs --gateway (and --secret) to measure the same mesh through the runtime's client");
+                    ? new ApiBenchmarkTarget(address, result.GetValue(apiKey), cluster.GatewayEndPoints(result), cluster.ClusterIdOf(result), result.GetValue(model))
+                    : throw new ArgumentException("--url needs --gateway to measure the same mesh through an Orleans client");
             }
 
             var measured = await ApiBenchmark.RunAsync(target, target is null ? CommonOptions.ResolveModel(result.GetValue(model)) : "", c, r, t, cancellationToken);

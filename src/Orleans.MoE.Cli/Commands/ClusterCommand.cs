@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Text.Json;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Placement;
-using Orleans.MoE.Runtime.Placement;
+using Orleans.MoE.Grains.Cluster;
 
 namespace Orleans.MoE.Cli.Commands;
 
@@ -75,7 +75,7 @@ internal static class ClusterCommand
             var metadata = silo.Metadata;
             var models = string.Join(",", metadata.Keys.Where(k => k.StartsWith("model.", StringComparison.Ordinal)).Select(k => k[6..]));
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"  {index[silo.Address]}  {silo.Address}  activations {silo.Activations}  expert memory free {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree))} of {Bytes(metadata.GetValueOrDefault(MeshMetadataKeys.ExpertBudget))}  gpu {(metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? "yes" : "no")}  models {(models.Length == 0 ? "(none)" : models)}");
+                $"  {index[silo.Address]}  {silo.Address}  activations {silo.Activations}  expert memory free {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree))} of {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.ExpertBudget))}  gpu {(metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? "yes" : "no")}  models {(models.Length == 0 ? "(none)" : models)}");
             foreach (var (key, reason) in metadata.Where(k => k.Key.StartsWith("model-error.", StringComparison.Ordinal)))
             {
                 text.AppendLine(CultureInfo.InvariantCulture, $"      cannot serve {key["model-error.".Length..]}: {reason}");

@@ -1,12 +1,14 @@
 using System.CommandLine;
 using System.Net;
+using Orleans.MoE.Cli.Cluster;
+using Orleans.MoE.Grains;
+using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Runtime.Client;
+using Orleans.MoE.Grains.Hosting;
 
 namespace Orleans.MoE.Cli.Commands;
 
-/// <summary>How a command reaches a running cluster: gateways, the cluster's secret and id.</summary>
+/// <summary>How a command reaches a running cluster: its silos' gateway endpoints and the cluster's id.</summary>
 internal sealed class ClusterConnection
 {
     public Option<string[]> Gateways { get; } = new("--gateway", "-g")
@@ -15,62 +17,36 @@ internal sealed class ClusterConnection
         AllowMultipleArgumentsPerToken = false,
     };
 
-    public Option<string?> Secret { get; } = new("--secret") { Description = "The cluster's secret (default: $MOE_CLUSTER_SECRET)" };
-
     public Option<string?> ClusterId { get; } = new("--cluster-id") { Description = "The cluster's id (default: $MOE_CLUSTER_ID, else \"default\")" };
 
-    public IEnumerable<Option> All => [Gateways, Secret, ClusterId];
+    public IEnumerable<Option> All => [Gateways, ClusterId];
 
     public static bool Given(ParseResult result, ClusterConnection connection) => result.GetValue(connection.Gateways) is { Length: > 0 };
 
-    public async Task<ClusterClient> ConnectAsync(ParseResult result, CancellationToken cancellationToken)
-    {
-        var client = new ClusterClient(ClientOptions(result));
-        try
-        {
-            await client.ConnectAsync(cancellationToken);
-        }
-        catch
-        {
-            await client.DisposeAsync();
-            throw;
-        }
+    /// <summary>An Orleans client connected through the given gateways.</summary>
+    public Task<MeshConnection> ConnectAsync(ParseResult result, CancellationToken cancellationToken) =>
+        MeshConnection.ConnectAsync(GatewayEndPoints(result), ClusterIdOf(result), cancellationToken);
 
-        return client;
-    }
-
-    /// <summary>The client settings the options give: gateways, secret and cluster id (each with its environment default).</summary>
-    public ClusterClientOptions ClientOptions(ParseResult result)
+    /// <summary>The gateways given (at least one).</summary>
+    public IReadOnlyList<IPEndPoint> GatewayEndPoints(ParseResult result)
     {
         var gateways = (result.GetValue(Gateways) ?? []).Select(ParseEndPoint).ToList();
-        if (gateways.Count == 0)
-        {
-            throw new ArgumentException("--gateway host:port is required to reach a cluster");
-        }
-
-        var secret = result.GetValue(Secret) ?? Environment.GetEnvironmentVariable("MOE_CLUSTER_SECRET");
-        if (string.IsNullOrEmpty(secret))
-        {
-            throw new ArgumentException("the cluster's secret is required: --secret, or $MOE_CLUSTER_SECRET");
-        }
-
-        return new ClusterClientOptions
-        {
-            Gateways = gateways,
-            ClusterSecret = secret,
-            ClusterId = result.GetValue(ClusterId) ?? Environment.GetEnvironmentVariable("MOE_CLUSTER_ID") ?? Runtime.Configuration.ClusterOptions.DEFAULT_CLUSTER_ID,
-        };
+        return gateways.Count > 0 ? gateways : throw new ArgumentException("--gateway host:port is required to reach a cluster");
     }
 
+    /// <summary>The cluster id given, else $MOE_CLUSTER_ID, else the default.</summary>
+    public string ClusterIdOf(ParseResult result) =>
+        result.GetValue(ClusterId) ?? Environment.GetEnvironmentVariable("MOE_CLUSTER_ID") ?? MeshSiloHosting.DefaultClusterId;
+
     /// <summary>The model to use: the given name, else the mesh's only model.</summary>
-    public static async Task<string> ModelAsync(ClusterClient client, string? name)
+    public static async Task<string> ModelAsync(IGrainFactory grains, string? name)
     {
         if (!string.IsNullOrEmpty(name))
         {
             return name;
         }
 
-        var models = await client.GrainFactory.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync();
+        var models = await grains.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync();
         return models.Length == 1 ? models[0]
             : models.Length == 0 ? throw new InvalidOperationException("the cluster serves no model")
             : throw new ArgumentException($"the cluster serves several models ({string.Join(", ", models)}): choose one with --model");
@@ -99,15 +75,9 @@ internal sealed class ClusterConnection
         {
             return await CommonOptions.RunAsync(body);
         }
-        catch (Runtime.RemoteGrainException e)
-        {
-            var typed = MeshErrors.Typed(e);
-            await Console.Error.WriteLineAsync($"error: {(typed == e && e.Message.StartsWith(e.TypeName + ": ", StringComparison.Ordinal) ? e.Message[(e.TypeName.Length + 2)..] : typed.Message)}");
-            return 1;
-        }
         catch (Exception e) when (e is MeshBusyException or UnknownModelException or ModelUnavailableException or ContextLengthExceededException
-            or SequenceLostException or Grains.Gates.MeshStepException or Runtime.SiloUnavailableException or TimeoutException
-            or System.Net.Sockets.SocketException or Runtime.Messaging.ConnectionClosedException or Runtime.Messaging.HandshakeException)
+            or SequenceLostException or Grains.Gates.MeshStepException or Grains.Experts.ExpertCapacityException or System.Net.Sockets.SocketException
+            or OrleansException || MeshFaults.IsTransient(e))
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}");
             return 1;

@@ -1,6 +1,7 @@
+using Orleans.MoE.Cli.Cluster;
 using System.CommandLine;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
 
@@ -59,9 +60,9 @@ internal static class GenerateCommand
     }
 
     /// <summary>Tokenizes on the mesh, streams the tokens through the mesh client and prints the text as it grows.</summary>
-    private static async Task<int> GenerateOnClusterAsync(Runtime.Client.ClusterClient client, string? modelName, string prompt, int? maxTokens, SamplingOptions sampling, CancellationToken cancellationToken)
+    private static async Task<int> GenerateOnClusterAsync(MeshConnection client, string? modelName, string prompt, int? maxTokens, SamplingOptions sampling, CancellationToken cancellationToken)
     {
-        var name = await ClusterConnection.ModelAsync(client, modelName);
+        var name = await ClusterConnection.ModelAsync(client.GrainFactory, modelName);
         var model = client.GrainFactory.GetGrain<IModelGrain>(name);
         var info = await model.GetInfoAsync();
         var ids = await model.EncodeAsync(prompt);

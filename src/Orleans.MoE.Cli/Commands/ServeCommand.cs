@@ -53,7 +53,7 @@ internal static class ServeCommand
             string what;
             if (ClusterConnection.Given(result, cluster))
             {
-                builder.AddMeshClient(cluster.ClientOptions(result));
+                builder.AddMeshClient(cluster.GatewayEndPoints(result), cluster.ClusterIdOf(result));
                 what = $"the cluster at {string.Join(", ", result.GetValue(cluster.Gateways)!)}";
             }
             else

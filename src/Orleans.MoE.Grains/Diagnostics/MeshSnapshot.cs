@@ -1,6 +1,5 @@
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Placement;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Grains.Diagnostics;
 
@@ -36,9 +35,9 @@ public sealed record MeshSnapshot(
     {
         try
         {
-            return await grains.GetGrain<ISiloMetricsGrain>(silo.ToString()).GetAsync().ConfigureAwait(false);
+            return await grains.GetGrain<ISiloMetricsGrain>(silo.ToParsableString()).GetAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SiloUnavailableException or TimeoutException)
+        catch (Exception e) when (MeshFaults.IsTransient(e))
         {
             return null;
         }

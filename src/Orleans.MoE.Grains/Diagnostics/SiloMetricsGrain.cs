@@ -1,13 +1,12 @@
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Placement;
-using Orleans.MoE.Runtime.Serialization;
 
 namespace Orleans.MoE.Grains.Diagnostics;
 
 /// <summary>One silo's mesh figures: what it hosts (each expert activation with its load over the window) and queues, what its gates measured, the failures it absorbed.</summary>
 [GenerateSerializer]
+[Alias("moe.SiloMeshMetrics")]
 public sealed record SiloMeshMetrics(
     string Silo,
     int Experts,
@@ -22,19 +21,21 @@ public sealed record SiloMeshMetrics(
     long ExpertCallFailures,
     long SkippedExperts,
     string[] RecentEvents,
-    Placement.ExpertLoad[] HostedExperts);
+    ExpertLoad[] HostedExperts);
 
-/// <summary>The mesh figures of the silo named by the key (its address): a grain that always lives on that silo.</summary>
+/// <summary>The mesh figures of the silo named by the key (its address, <see cref="SiloAddress.ToParsableString"/>): a grain that always lives on that silo.</summary>
+[Alias("moe.ISiloMetricsGrain")]
 public interface ISiloMetricsGrain : IGrainWithStringKey
 {
+    [Alias("Get")]
     Task<SiloMeshMetrics> GetAsync();
 }
 
-[CustomPlacement(typeof(OnNamedSiloPlacementDirector))]
+[OnNamedSiloPlacement]
 public sealed class SiloMetricsGrain(LocalExperts local, GenerationScheduler scheduler, MeshMetrics metrics) : Grain, ISiloMetricsGrain
 {
     public Task<SiloMeshMetrics> GetAsync() => Task.FromResult(new SiloMeshMetrics(
-        Silo.ToString(),
+        local.Silo.ToString(),
         local.Hosted.Count,
         local.Reserved,
         local.Budget,
@@ -48,17 +49,4 @@ public sealed class SiloMetricsGrain(LocalExperts local, GenerationScheduler sch
         metrics.SkippedExperts,
         metrics.RecentEvents.Select(e => $"{e.Time:O} {e.Description}").ToArray(),
         local.HostedLoad()));
-}
-
-/// <summary>Places a grain keyed by a silo address on that silo (which must be alive).</summary>
-public sealed class OnNamedSiloPlacementDirector : IPlacementDirector
-{
-    public SiloAddress PickSilo(PlacementContext context)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        var target = SiloAddress.Parse(context.Grain.Key);
-        return context.Silos.Any(s => s.Address == target)
-            ? target
-            : throw new SiloUnavailableException(target, "it is not an active silo of the cluster");
-    }
 }

@@ -1,11 +1,9 @@
 using System.Diagnostics;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Transport;
 using Orleans.MoE.Models.Checkpoints;
 using Orleans.MoE.Models.Layers;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Placement;
-using Orleans.MoE.Runtime.Serialization;
+using Orleans.Runtime.Placement;
 
 namespace Orleans.MoE.Grains.Experts;
 
@@ -15,19 +13,22 @@ namespace Orleans.MoE.Grains.Experts;
 /// alone, read in at once) and joins the silo's registry of local experts, so a request addressed to
 /// any expert of the layer runs every co-located expert it names in one group. On deactivation the
 /// mapping is released (after the last computation using it) and the budget freed.
-/// Placement: <see cref="ExpertPlacementDirector"/>. Reentrant: batches from several gates interleave.
+/// Placement: <see cref="Placement.ExpertPlacementDirector"/>. Reentrant: batches from several gates interleave.
+/// Moved by the balancer with Orleans migration; the expert's load over the window goes with it.
 /// </summary>
-[CustomPlacement(typeof(ExpertPlacementDirector))]
+[ExpertPlacement]
 [KeepAlive]
 [Reentrant]
-public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, IExpertGrain
+public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, IExpertGrain, IGrainMigrationParticipant
 {
+    private const string LoadKey = "moe.load";
     private ExpertKey _key;
     private long _bytes;
+    private long _migratedLoad;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _key = ExpertKey.Parse(GetPrimaryKeyString());
+        _key = ExpertKey.Parse(this.GetPrimaryKeyString());
         var model = models.Get(_key.Model);
         var block = model.MoeBlock(_key.Layer);
         if (_key.Expert < 0 || _key.Expert >= block.ExpertCount)
@@ -53,6 +54,10 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
 
             var weights = new SwiGluMlp(Map(layout.Gate), Map(layout.Up), Map(layout.Down));
             local.Add(_key, new HostedExpert(weights, _bytes, new Mappings(mapped)));
+            if (_migratedLoad > 0)
+            {
+                local.Load.Record(_key, _migratedLoad);
+            }
         }
         catch
         {
@@ -70,7 +75,29 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
         return Task.CompletedTask;
     }
 
-    public Task<ExpertInfo> DescribeAsync() => Task.FromResult(new ExpertInfo(_key.ToString(), Silo.ToString(), _bytes));
+    public void OnDehydrate(IDehydrationContext dehydrationContext)
+    {
+        ArgumentNullException.ThrowIfNull(dehydrationContext);
+        dehydrationContext.TryAddValue(LoadKey, local.Load.Snapshot().GetValueOrDefault(_key));
+    }
+
+    public void OnRehydrate(IRehydrationContext rehydrationContext)
+    {
+        ArgumentNullException.ThrowIfNull(rehydrationContext);
+        if (rehydrationContext.TryGetValue(LoadKey, out long load))
+        {
+            _migratedLoad = load;
+        }
+    }
+
+    public Task<ExpertInfo> DescribeAsync() => Task.FromResult(new ExpertInfo(_key.ToString(), local.Silo, _bytes));
+
+    public Task MoveAsync(SiloAddress target)
+    {
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+        this.MigrateOnIdle();
+        return Task.CompletedTask;
+    }
 
     public Task RetireAsync()
     {
@@ -78,7 +105,7 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
         return Task.CompletedTask;
     }
 
-    public Task<ExpertBatchResult> ExecuteAsync(ExpertBatch batch)
+    public Task<ExpertBatchResult> ExecuteAsync(ExpertBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var rows = batch.Rows;
@@ -87,17 +114,19 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
             throw new ArgumentException($"a batch for {batch.Model} layer {batch.Layer} was sent to expert {_key}", nameof(batch));
         }
 
-        if (rows.Shape is not [var count, var hidden] || rows.DType != TensorElementType.F32 || batch.Slots.Sum(s => s.Count) != count)
+        var (count, hidden) = (rows.Rows, rows.Columns);
+        if (batch.Slots.Sum(s => s.Count) != count)
         {
-            throw new ArgumentException($"expert batch rows [{string.Join(", ", rows.Shape)}] do not match its slots ({batch.Slots.Sum(s => s.Count)} rows)", nameof(batch));
+            throw new ArgumentException($"expert batch rows {rows} do not match its slots ({batch.Slots.Sum(s => s.Count)} rows)", nameof(batch));
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         var started = Stopwatch.GetTimestamp();
-        var output = TensorPayload.Rent(TensorElementType.F32, count, hidden);
+        var output = TensorPayload.Rent(count, hidden);
         int[] missing;
         try
         {
-            missing = local.Execute(_key.Model, _key.Layer, batch.Slots, rows.AsSingles(), output.GetWritableSingles(), hidden);
+            missing = local.Execute(_key.Model, _key.Layer, batch.Slots, rows.Values, output.Values, hidden);
         }
         catch
         {
@@ -106,7 +135,7 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
         }
 
         var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-        return Task.FromResult(new ExpertBatchResult(output, missing, micros));
+        return Task.FromResult(new ExpertBatchResult(output, missing, micros, local.Silo));
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Grains.Experts;
 
@@ -11,8 +10,6 @@ public readonly record struct ExpertKey(string Model, int Layer, int Expert, int
 
     /// <summary>The same expert, replica 0 (load is counted per expert, over its replicas).</summary>
     public ExpertKey Primary => this with { Replica = 0 };
-
-    public GrainId GrainId => new(typeof(ExpertGrain).FullName!, ToString());
 
     public static ExpertKey Parse(string key)
     {

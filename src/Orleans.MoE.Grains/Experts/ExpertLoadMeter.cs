@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Options;
-using Orleans.MoE.Grains.Hosting;
 
 namespace Orleans.MoE.Grains.Experts;
 
@@ -15,7 +14,7 @@ public sealed class ExpertLoadMeter(IOptions<MeshOptions> options, TimeProvider 
 
     private TimeSpan BucketWidth => options.Value.Balancer.LoadWindow / Buckets;
 
-    public void Record(ExpertKey key, int tokens)
+    public void Record(ExpertKey key, long tokens)
     {
         lock (_lock)
         {

@@ -1,29 +1,10 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Options;
-using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Models.Layers;
-using Orleans.MoE.Runtime.Placement;
 
 namespace Orleans.MoE.Grains.Experts;
-
-/// <summary>An expert activation's failure to find room for its weights on this silo.</summary>
-public sealed class ExpertCapacityException : Exception
-{
-    public ExpertCapacityException(string message)
-        : base(message)
-    {
-    }
-
-    public ExpertCapacityException()
-    {
-    }
-
-    public ExpertCapacityException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-}
 
 /// <summary>
 /// An expert's weights on this silo, shared by its activation and every grouped computation that uses
@@ -64,20 +45,21 @@ public sealed class HostedExpert(SwiGluMlp weights, long bytes, IDisposable? own
 /// <summary>
 /// The expert activations of this silo: their weights (for grouped execution), the memory budget they
 /// share, and the load they have served. Publishes the free budget to placement
-/// (<see cref="SiloMetadataKeys.MemoryFree"/>) whenever it changes.
+/// (<see cref="SiloMetadataKeys.MemoryFree"/>, through <see cref="ISiloMetadataPublisher"/>) whenever it changes.
 /// </summary>
 public sealed class LocalExperts
 {
     private readonly ConcurrentDictionary<ExpertKey, HostedExpert> _experts = new();
-    private readonly ISiloMetadataPublisher _metadata;
+    private readonly ISiloMetadataPublisher _silos;
     private readonly object _budgetLock = new();
     private long _reserved;
     private int _publishPending;
 
-    public LocalExperts(IOptions<MeshOptions> options, ISiloMetadataPublisher metadata, ExpertLoadMeter load)
+    public LocalExperts(IOptions<MeshOptions> options, ISiloMetadataPublisher silos, ExpertLoadMeter load)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _metadata = metadata;
+        ArgumentNullException.ThrowIfNull(silos);
+        _silos = silos;
         Load = load;
         Budget = options.Value.ExpertMemoryBytes > 0
             ? options.Value.ExpertMemoryBytes
@@ -93,15 +75,21 @@ public sealed class LocalExperts
 
     public ExpertLoadMeter Load { get; }
 
+    /// <summary>This silo.</summary>
+    public SiloAddress Silo => _silos.Local;
+
     /// <summary>The expert activations hosted here.</summary>
     public IReadOnlyCollection<ExpertKey> Hosted => (IReadOnlyCollection<ExpertKey>)_experts.Keys;
 
     /// <summary>The hosted expert activations (of <paramref name="model"/>, or all) with the tokens each computed over the load window.</summary>
-    public Placement.ExpertLoad[] HostedLoad(string? model = null)
+    public ExpertLoad[] HostedLoad(string? model = null)
     {
         var load = Load.Snapshot();
-        return Hosted.Where(k => model is null || k.Model == model).Select(k => new Placement.ExpertLoad(k.ToString(), load.GetValueOrDefault(k))).ToArray();
+        return Hosted.Where(k => model is null || k.Model == model).Select(k => new ExpertLoad(k.ToString(), load.GetValueOrDefault(k))).ToArray();
     }
+
+    /// <summary>Whether this silo hosts an activation of <paramref name="key"/>.</summary>
+    public bool IsHosted(ExpertKey key) => _experts.ContainsKey(key);
 
     /// <summary>The expert's weights with a reference taken (release it after the computation), or null when it is not hosted here.</summary>
     public HostedExpert? Acquire(ExpertKey key) => _experts.TryGetValue(key, out var expert) && expert.TryAcquire() ? expert : null;
@@ -196,10 +184,10 @@ public sealed class LocalExperts
 
     /// <summary>Publishes the free budget now (also done after every change, coalesced).</summary>
     public Task PublishAsync() =>
-        _metadata.PublishAsync(new Dictionary<string, string?>
+        _silos.PublishAsync(new Dictionary<string, string?>
         {
             [SiloMetadataKeys.MemoryFree] = Free.ToString(CultureInfo.InvariantCulture),
-            [MeshMetadataKeys.ExpertBudget] = Budget.ToString(CultureInfo.InvariantCulture),
+            [SiloMetadataKeys.ExpertBudget] = Budget.ToString(CultureInfo.InvariantCulture),
         });
 
     private void PublishSoon()
@@ -214,24 +202,11 @@ public sealed class LocalExperts
                 {
                     await PublishAsync().ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException or IOException or TimeoutException)
+                catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException || MeshFaults.IsTransient(e))
                 {
                     // The silo is stopping; the next heartbeat (if any) carries the figure.
                 }
             });
         }
     }
-}
-
-/// <summary>Silo metadata the mesh publishes.</summary>
-public static class MeshMetadataKeys
-{
-    /// <summary>The silo's expert budget in bytes.</summary>
-    public const string ExpertBudget = "expert-budget";
-
-    /// <summary>"model.{name}" = the fingerprint of the silo's copy, published when the copy loaded and matches the mesh's.</summary>
-    public static string Model(string name) => "model." + name;
-
-    /// <summary>"model-error.{name}" = why the silo's copy of the model cannot be served (it did not load, or differs).</summary>
-    public static string ModelError(string name) => "model-error." + name;
 }

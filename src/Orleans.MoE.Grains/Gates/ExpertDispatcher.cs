@@ -3,45 +3,24 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Grains.Placement;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Hosting;
-using Orleans.MoE.Runtime.Serialization;
+using Orleans.MoE.Grains.Transport;
 
 namespace Orleans.MoE.Grains.Gates;
-
-/// <summary>A step could not get every expert's result within the retry window.</summary>
-public sealed class MeshStepException : Exception
-{
-    public MeshStepException(string message, Exception? innerException)
-        : base(message, innerException)
-    {
-    }
-
-    public MeshStepException()
-    {
-    }
-
-    public MeshStepException(string message)
-        : base(message)
-    {
-    }
-}
 
 /// <summary>
 /// Sends a layer's routed tokens to the experts and collects their rows. For each expert it picks an
 /// activation (a replica on this silo first, else replicas in turn), groups the experts by the silo
-/// their activation is known to live on and sends <b>one request per destination silo</b>, addressed to
-/// one expert there, naming every expert of the group. Experts with no known activation are sent alone
-/// (the call activates them through placement). Experts a destination no longer has, and every expert
+/// their activation is believed to live on (<see cref="ExpertLocations"/>) and sends <b>one request per
+/// destination silo</b>, addressed to one expert there, naming every expert of the group. Experts with
+/// no known activation are sent alone (the call activates them through placement). Experts a destination no longer has, and every expert
 /// of a request that failed (its silo died, it timed out), are sent again after a short pause, against
 /// the new location or activation, until <see cref="MeshOptions.ExpertRetryWindow"/> has passed; the
 /// experts are pure functions of their input, so a retried step computes the same values. Experts that
 /// live on this silo run right here, in one group, while the requests to other silos are in flight.
 /// </summary>
 public sealed partial class ExpertDispatcher(
-    IGrainFactory grains, IGrainLocator locator, Silo silo, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
+    IGrainFactory grains, ExpertLocations locations, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
     IOptions<MeshOptions> options, TimeProvider time, ILogger<ExpertDispatcher> logger)
 {
     /// <summary>Errors that are not about reachability (activation refused, no room anywhere) are retried this long at most.</summary>
@@ -71,9 +50,9 @@ public sealed partial class ExpertDispatcher(
         for (var attempt = 0; ; attempt++)
         {
             var failures = 0;
-            var requests = await PlanRequestsAsync(model, layer, pending.Values).ConfigureAwait(false);
-            var inflight = requests.Where(r => r.Silo != silo.Address).Select(r => (Task: Send(model, layer, r, input, hidden), Request: r)).ToList();
-            foreach (var here in requests.Where(r => r.Silo == silo.Address))
+            var requests = PlanRequests(model, layer, pending.Values);
+            var inflight = requests.Where(r => r.Silo != local.Silo).Select(r => (Task: Send(model, layer, r, input, hidden, cancellationToken), Request: r)).ToList();
+            foreach (var here in requests.Where(r => r.Silo == local.Silo))
             {
                 var computing = Stopwatch.GetTimestamp();
                 var missing = local.Execute(model, layer, here.Slots(), input, results, hidden, here.Rows.Select(r => r.Offset).ToArray());
@@ -82,7 +61,7 @@ public sealed partial class ExpertDispatcher(
                 {
                     if (missing.Contains(i))
                     {
-                        locator.Invalidate(here.Keys[i].GrainId);
+                        locations.Forget(here.Keys[i]);
                     }
                     else
                     {
@@ -131,10 +110,10 @@ public sealed partial class ExpertDispatcher(
                     lastError = e;
                     foreach (var key in request.Keys)
                     {
-                        locator.Invalidate(key.GrainId);
+                        locations.Forget(key);
                     }
 
-                    if (e is ActivationFailedException or RemoteGrainException or ArgumentException or ExpertCapacityException or Models.ModelUnavailableException)
+                    if (!MeshFaults.IsTransient(e))
                     {
                         deadline = Min(deadline, time.GetUtcNow() + NonTransientRetry);
                     }
@@ -177,27 +156,10 @@ public sealed partial class ExpertDispatcher(
         public ExpertSlot[] Slots() => Keys.Zip(Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
     }
 
-    private async Task<List<Request>> PlanRequestsAsync(string model, int layer, IEnumerable<(int Expert, int Offset, int Count)> pending)
+    private List<Request> PlanRequests(string model, int layer, IEnumerable<(int Expert, int Offset, int Count)> pending)
     {
-        var chosen = pending.Select(p => (Rows: p, Key: Choose(model, layer, p.Expert))).ToList();
-        var unknown = chosen.Where(c => locator.CachedLocation(c.Key.GrainId) is null).ToList();
-        if (unknown.Count > 0)
-        {
-            await Task.WhenAll(unknown.Select(async c =>
-            {
-                try
-                {
-                    await locator.LookupAsync(c.Key.GrainId).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is TimeoutException or SiloUnavailableException or Runtime.Messaging.ConnectionClosedException)
-                {
-                    // Unknown it stays: the expert is sent alone and the call finds or creates its activation.
-                }
-            })).ConfigureAwait(false);
-        }
-
         var requests = new List<Request>();
-        foreach (var group in chosen.GroupBy(c => locator.CachedLocation(c.Key.GrainId)))
+        foreach (var group in pending.Select(p => (Rows: p, Key: Choose(model, layer, p.Expert))).GroupBy(c => locations.Get(c.Key)))
         {
             if (group.Key is null)
             {
@@ -225,7 +187,7 @@ public sealed partial class ExpertDispatcher(
         for (var r = 0; r < replicas; r++)
         {
             var key = primary with { Replica = r };
-            if (locator.CachedLocation(key.GrainId) == silo.Address)
+            if (local.IsHosted(key))
             {
                 return key;
             }
@@ -234,11 +196,11 @@ public sealed partial class ExpertDispatcher(
         return primary with { Replica = (int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)replicas) };
     }
 
-    private Task<ExpertBatchResult> Send(string model, int layer, Request request, float[] input, int hidden)
+    private Task<ExpertBatchResult> Send(string model, int layer, Request request, float[] input, int hidden, CancellationToken cancellationToken)
     {
         var count = request.Rows.Sum(r => r.Count);
-        var rows = TensorPayload.Rent(TensorElementType.F32, count, hidden);
-        var target = rows.GetWritableSingles();
+        var rows = TensorPayload.Rent(count, hidden);
+        var target = rows.Values;
         var at = 0;
         foreach (var (_, offset, n) in request.Rows)
         {
@@ -250,30 +212,31 @@ public sealed partial class ExpertDispatcher(
         // Addressed to one expert of the group, a different one each time: an activation runs one request at
         // a time, so batches from several gates to one silo spread over its experts and run side by side.
         var lead = request.Keys[(int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)request.Keys.Count)];
-        return SendAndRelease(grains.GetGrain<IExpertGrain>(lead.ToString()), new ExpertBatch(model, layer, slots, rows));
+        return SendAndRelease(grains.GetGrain<IExpertGrain>(lead.ToString()), new ExpertBatch(model, layer, slots, rows), cancellationToken);
     }
 
-    private static async Task<ExpertBatchResult> SendAndRelease(IExpertGrain expert, ExpertBatch batch)
+    private static async Task<ExpertBatchResult> SendAndRelease(IExpertGrain expert, ExpertBatch batch, CancellationToken cancellationToken)
     {
         using (batch.Rows)
         {
-            return await expert.ExecuteAsync(batch).ConfigureAwait(false);
+            return await expert.ExecuteAsync(batch, cancellationToken).ConfigureAwait(false);
         }
     }
 
     private void Accept(Request request, ExpertBatchResult result, Dictionary<int, (int Expert, int Offset, int Count)> pending, float[] results, int hidden)
     {
-        var values = result.Rows.AsSingles();
+        var values = result.Rows.Values;
         var at = 0;
         for (var i = 0; i < request.Rows.Count; i++)
         {
             var (expert, offset, count) = request.Rows[i];
             if (result.Missing.Contains(i))
             {
-                locator.Invalidate(request.Keys[i].GrainId);
+                locations.Forget(request.Keys[i]);
             }
             else if (pending.Remove(expert))
             {
+                locations.Learn(request.Keys[i], result.Silo);
                 values.Slice(at * hidden, count * hidden).CopyTo(results.AsSpan(offset * hidden));
             }
 

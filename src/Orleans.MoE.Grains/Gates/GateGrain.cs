@@ -1,9 +1,7 @@
 using Microsoft.Extensions.Options;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Transport;
 using Orleans.MoE.Models.Layers;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Serialization;
 
 namespace Orleans.MoE.Grains.Gates;
 
@@ -15,23 +13,24 @@ namespace Orleans.MoE.Grains.Gates;
 /// forward exactly), plus the shared expert(s).
 /// </summary>
 [StatelessWorker]
+[Reentrant]
 public sealed class GateGrain(MeshModels models, ExpertDispatcher dispatcher, IOptions<MeshOptions> options) : Grain, IGateGrain
 {
-    public async Task<TensorPayload> ForwardAsync(TensorPayload hidden)
+    public async Task<TensorPayload> ForwardAsync(TensorPayload hidden, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(hidden);
-        var (model, layer) = ParseKey(GetPrimaryKeyString());
+        var (model, layer) = ParseKey(this.GetPrimaryKeyString());
         var block = models.Get(model).MoeBlock(layer);
         var width = block.Router.InFeatures;
         float[] x;
         using (hidden)
         {
-            if (hidden.Shape is not [_, var columns] || columns != width || hidden.DType != TensorElementType.F32)
+            if (hidden.Columns != width)
             {
-                throw new ArgumentException($"gate {model}/{layer} takes [tokens, {width}] f32 rows, not [{string.Join(", ", hidden.Shape)}] {hidden.DType}", nameof(hidden));
+                throw new ArgumentException($"gate {model}/{layer} takes [tokens, {width}] f32 rows, not {hidden}", nameof(hidden));
             }
 
-            x = hidden.AsSingles().ToArray();
+            x = hidden.Values.ToArray();
         }
 
         var tokens = x.Length / width;
@@ -43,10 +42,10 @@ public sealed class GateGrain(MeshModels models, ExpertDispatcher dispatcher, IO
         var minExperts = Math.Min(options.Value.Degraded.MinExperts, routing.TopK);
         var skipped = await dispatcher.RunAsync(model, layer, experts, input, results, width,
             skip => Enumerable.Range(0, tokens).All(t => Enumerable.Range(0, routing.TopK).Count(s => !skip.Contains(routing.Experts[(t * routing.TopK) + s])) >= minExperts),
-            CancellationToken.None).ConfigureAwait(false);
+            cancellationToken).ConfigureAwait(true);
 
-        var output = TensorPayload.Rent(TensorElementType.F32, tokens, width);
-        var values = output.GetWritableSingles();
+        var output = TensorPayload.Rent(tokens, width);
+        var values = output.Values;
         values.Clear();
         if (skipped.Count == 0)
         {

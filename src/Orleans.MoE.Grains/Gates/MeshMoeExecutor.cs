@@ -1,6 +1,5 @@
+using Orleans.MoE.Grains.Transport;
 using Orleans.MoE.Models.Layers;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Serialization;
 
 namespace Orleans.MoE.Grains.Gates;
 
@@ -13,19 +12,7 @@ public sealed class MeshMoeExecutor(IGrainFactory grains, string model) : IMoeEx
         ArgumentNullException.ThrowIfNull(x);
         var width = block.Router.InFeatures;
         var gate = grains.GetGrain<IGateGrain>($"{model}/{layer}");
-        TensorPayload result;
-        try
-        {
-            result = await gate.ForwardAsync(FloatPayload.Over(x, 0, tokens * width, tokens, width)).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (RemoteGrainException e)
-        {
-            throw Generation.MeshErrors.Typed(e);
-        }
-
-        using (result)
-        {
-            result.AsSingles().CopyTo(output);
-        }
+        using var result = await gate.ForwardAsync(TensorPayload.Over(x, 0, tokens, width), cancellationToken).ConfigureAwait(false);
+        result.Values.CopyTo(output);
     }
 }

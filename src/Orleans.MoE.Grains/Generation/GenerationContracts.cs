@@ -1,5 +1,3 @@
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Serialization;
 
 namespace Orleans.MoE.Grains.Generation;
 
@@ -10,6 +8,7 @@ namespace Orleans.MoE.Grains.Generation;
 /// <see cref="RequestId"/> names the caller's request in the silo's logs.
 /// </summary>
 [GenerateSerializer]
+[Alias("moe.GenerationRequest")]
 public sealed record GenerationRequest(
     string Model,
     int[] Prompt,
@@ -24,6 +23,7 @@ public sealed record GenerationRequest(
 
 /// <summary>Tokens from position <c>from</c> on; <see cref="Finish"/> ("stop", "length") once the sequence ended.</summary>
 [GenerateSerializer]
+[Alias("moe.GenerationChunk")]
 public sealed record GenerationChunk(int[] Tokens, string? Finish);
 
 /// <summary>
@@ -31,68 +31,19 @@ public sealed record GenerationChunk(int[] Tokens, string? Finish);
 /// gateway when it can). Its tokens are produced by that silo's scheduler and read by the caller in
 /// order; a caller that stops reading for the reader lease has its sequence cancelled.
 /// </summary>
+[Alias("moe.IGenerationGrain")]
 public interface IGenerationGrain : IGrainWithStringKey
 {
     /// <summary>Admits the sequence to this silo's scheduler; fails with a busy error when its queue is full.</summary>
+    [Alias("Start")]
     Task StartAsync(GenerationRequest request);
 
     /// <summary>Tokens from <paramref name="from"/> on: waits (up to about a second) until there is at least one or the sequence ended.</summary>
+    [Alias("Read")]
     Task<GenerationChunk> ReadAsync(int from);
 
     /// <summary>Stops generating (the caller went away).</summary>
+    [Alias("Cancel")]
     Task CancelAsync();
 }
 
-/// <summary>The silo's generation queue is full; try again later or on another silo.</summary>
-public sealed class MeshBusyException : Exception
-{
-    public MeshBusyException(string message)
-        : base(message)
-    {
-    }
-
-    public MeshBusyException()
-    {
-    }
-
-    public MeshBusyException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-}
-
-/// <summary>The sequence would not fit the model's context (prompt plus budget beyond max_position_embeddings).</summary>
-public sealed class ContextLengthExceededException : Exception
-{
-    public ContextLengthExceededException(string message)
-        : base(message)
-    {
-    }
-
-    public ContextLengthExceededException()
-    {
-    }
-
-    public ContextLengthExceededException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-}
-
-/// <summary>The sequence's scheduler lost it (its silo restarted, or the grain was re-created elsewhere): resubmit.</summary>
-public sealed class SequenceLostException : Exception
-{
-    public SequenceLostException(string message)
-        : base(message)
-    {
-    }
-
-    public SequenceLostException()
-    {
-    }
-
-    public SequenceLostException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-}

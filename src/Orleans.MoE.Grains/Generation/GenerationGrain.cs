@@ -1,13 +1,10 @@
 using Microsoft.Extensions.Options;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Placement;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Placement;
+using Orleans.MoE.Grains.Cluster;
 
 namespace Orleans.MoE.Grains.Generation;
 
 /// <summary>A sequence's handle on the silo whose scheduler generates it; see <see cref="IGenerationGrain"/>.</summary>
-[CustomPlacement(typeof(ModelSiloPlacementDirector))]
+[ModelSiloPlacement]
 [Reentrant]
 public sealed class GenerationGrain(GenerationScheduler scheduler, IOptions<MeshOptions> options) : Grain, IGenerationGrain
 {
@@ -19,12 +16,12 @@ public sealed class GenerationGrain(GenerationScheduler scheduler, IOptions<Mesh
         ArgumentNullException.ThrowIfNull(request);
         if (_sequence is not null)
         {
-            throw new InvalidOperationException($"sequence {GrainId.Key} has already started");
+            throw new InvalidOperationException($"sequence {this.GetPrimaryKeyString()} has already started");
         }
 
-        if (!GetPrimaryKeyString().StartsWith(request.Model + "/", StringComparison.Ordinal))
+        if (!this.GetPrimaryKeyString().StartsWith(request.Model + "/", StringComparison.Ordinal))
         {
-            throw new ArgumentException($"sequence {GrainId.Key} is not for model '{request.Model}'", nameof(request));
+            throw new ArgumentException($"sequence {this.GetPrimaryKeyString()} is not for model '{request.Model}'", nameof(request));
         }
 
         _sequence = scheduler.Admit(request);
@@ -34,7 +31,7 @@ public sealed class GenerationGrain(GenerationScheduler scheduler, IOptions<Mesh
 
     public async Task<GenerationChunk> ReadAsync(int from)
     {
-        var sequence = _sequence ?? throw new SequenceLostException($"sequence {GrainId.Key} is not known on {Silo} (the silo that ran it is gone); submit it again");
+        var sequence = _sequence ?? throw new SequenceLostException($"sequence {this.GetPrimaryKeyString()} is not known on {RuntimeIdentity} (the silo that ran it is gone); submit it again");
         DelayDeactivation(options.Value.Scheduler.ReaderLease);
         var chunk = await sequence.ReadAsync(from, LongPoll).ConfigureAwait(true);
         if (chunk.Finish is not null)

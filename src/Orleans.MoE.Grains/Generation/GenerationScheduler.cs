@@ -4,11 +4,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Gates;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Models;
+using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Grains.Generation;
 

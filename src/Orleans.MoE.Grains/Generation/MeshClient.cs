@@ -1,10 +1,9 @@
 using System.Runtime.CompilerServices;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Grains.Generation;
 
 /// <summary>
-/// Generation through the mesh for a caller outside it (a <c>ClusterClient</c>'s grain factory) or on a
+/// Generation through the mesh for a caller outside it (an Orleans client's grain factory) or on a
 /// silo: tokens stream as an <see cref="IAsyncEnumerable{T}"/>. If the silo running the sequence dies,
 /// the prompt plus the tokens already received are submitted again (to whichever silo the cluster
 /// picks) and the stream simply continues; greedy and seeded sampling continue exactly. Cancelling the
@@ -14,6 +13,9 @@ public sealed class MeshClient(IGrainFactory grains)
 {
     /// <summary>How many times one stream is resubmitted before the failure is passed on.</summary>
     public int MaxResubmissions { get; init; } = 5;
+
+    /// <summary>The pause before the first resubmission; it doubles with each further one (0.25, 0.5, 1, 2, 4 s by default).</summary>
+    public TimeSpan ResubmissionPause { get; init; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Resubmissions made so far by this client (after a silo running a sequence died).</summary>
     public int Resubmissions => _resubmissions;
@@ -75,6 +77,9 @@ public sealed class MeshClient(IGrainFactory grains)
                 throw new SequenceLostException($"the sequence was lost {failures} times with the silos running it; giving up");
             }
 
+            // The cluster needs a moment to declare a dead silo dead (and the client to stop using it as its
+            // gateway): resubmit after a pause that grows with each loss.
+            await Task.Delay(ResubmissionPause * (1 << Math.Min(failures - 1, 4)), cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _resubmissions);
         }
     }
@@ -84,11 +89,7 @@ public sealed class MeshClient(IGrainFactory grains)
     {
         try
         {
-            await Translate(async () =>
-            {
-                await grain.StartAsync(request).ConfigureAwait(false);
-                return true;
-            }).ConfigureAwait(false);
+            await grain.StartAsync(request).ConfigureAwait(false);
             return true;
         }
         catch (Exception e) when (IsLost(e) && e is not SequenceLostException)
@@ -102,7 +103,7 @@ public sealed class MeshClient(IGrainFactory grains)
     {
         try
         {
-            return await Translate(() => grain.ReadAsync(from)).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await grain.ReadAsync(from).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (IsLost(e))
         {
@@ -110,8 +111,7 @@ public sealed class MeshClient(IGrainFactory grains)
         }
     }
 
-    private static bool IsLost(Exception e) =>
-        e is SiloUnavailableException or TimeoutException or Runtime.Messaging.ConnectionClosedException or SequenceLostException;
+    private static bool IsLost(Exception e) => e is SequenceLostException || MeshFaults.IsTransient(e);
 
     private static async Task CancelQuietlyAsync(IGenerationGrain grain)
     {
@@ -119,22 +119,9 @@ public sealed class MeshClient(IGrainFactory grains)
         {
             await grain.CancelAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SiloUnavailableException or TimeoutException or Runtime.Messaging.ConnectionClosedException or RemoteGrainException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (MeshFaults.IsTransient(e) || e is OrleansException or InvalidOperationException or ObjectDisposedException)
         {
             // Its silo is gone or the client is closing: the reader lease ends the sequence there.
-        }
-    }
-
-    /// <summary>Gives the mesh's own errors back their types (see <see cref="MeshErrors"/>).</summary>
-    internal static async Task<T> Translate<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            return await call().ConfigureAwait(false);
-        }
-        catch (RemoteGrainException e)
-        {
-            throw MeshErrors.Typed(e);
         }
     }
 }

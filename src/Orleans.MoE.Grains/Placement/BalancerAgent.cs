@@ -1,11 +1,9 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Hosting;
 
 namespace Orleans.MoE.Grains.Placement;
 
@@ -14,17 +12,28 @@ namespace Orleans.MoE.Grains.Placement;
 /// copy's fingerprint with the model's plan grain and publishes the models it may serve (a refused copy
 /// is never published, so nothing of that model is placed here; its reason is published instead). Then, every balancing round (a random
 /// 50–150 % of the interval, so silos do not act in lock-step): reports its experts' load, receives the
-/// plan and moves its own activations that the plan puts elsewhere (at most MaxMovesPerRound per round). On a graceful
-/// stop it asks for a plan without itself and moves its experts there first.
+/// plan and moves its own activations that the plan puts elsewhere (at most MaxMovesPerRound per round)
+/// with Orleans migration. On a graceful stop it asks for a plan without itself and moves its experts
+/// there first.
 /// </summary>
 public sealed partial class BalancerAgent(
-    Silo silo, MeshModels models, LocalExperts local, MeshPlanView plans, MeshMetrics metrics, IOptions<MeshOptions> options, ILogger<BalancerAgent> logger)
-    : ISiloLifecycleParticipant
+    MeshSilos silos, IGrainFactory grains, MeshModels models, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
+    IOptions<MeshOptions> options, ILogger<BalancerAgent> logger)
+    : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
     private const int WarmUpsAtOnce = 8;
+    private readonly CancellationTokenSource _stopping = new();
     private HashSet<SiloAddress> _members = [];
 
-    public async Task OnSiloStartedAsync(CancellationToken siloStopping)
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+        ArgumentNullException.ThrowIfNull(lifecycle);
+        lifecycle.Subscribe<BalancerAgent>(ServiceLifecycleStage.Active, OnSiloStartedAsync, OnSiloStoppingAsync);
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    private async Task OnSiloStartedAsync(CancellationToken cancellationToken)
     {
         if (options.Value.Device == "cuda")
         {
@@ -32,13 +41,14 @@ public sealed partial class BalancerAgent(
         }
 
         models.LoadAll();
+        await silos.RefreshAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var published = new Dictionary<string, string?>();
         foreach (var (name, model) in models.Loaded)
         {
-            var refusal = await silo.GrainFactory.GetGrain<IMeshPlanGrain>(name).RegisterCheckpointAsync(silo.Address, model.Fingerprint).ConfigureAwait(false);
+            var refusal = await grains.GetGrain<IMeshPlanGrain>(name).RegisterCheckpointAsync(silos.Local, model.Fingerprint).ConfigureAwait(false);
             if (refusal is null)
             {
-                published[MeshMetadataKeys.Model(name)] = model.Fingerprint;
+                published[SiloMetadataKeys.Model(name)] = model.Fingerprint;
             }
             else
             {
@@ -48,19 +58,25 @@ public sealed partial class BalancerAgent(
 
         foreach (var (name, error) in models.Errors)
         {
-            published[MeshMetadataKeys.ModelError(name)] = error.Length <= 300 ? error : error[..300] + "…";
+            published[SiloMetadataKeys.ModelError(name)] = error.Length <= 300 ? error : error[..300] + "…";
         }
 
-        await silo.Metadata.PublishAsync(published, siloStopping).ConfigureAwait(false);
+        if (options.Value.Device == "cuda")
+        {
+            published[SiloMetadataKeys.Gpu] = "true";
+        }
+
+        await silos.PublishAsync(published, cancellationToken).ConfigureAwait(false);
         await local.PublishAsync().ConfigureAwait(false);
-        _ = LoopAsync(siloStopping);
+        _ = LoopAsync(_stopping.Token);
     }
 
-    public async Task OnSiloStoppingAsync(CancellationToken cancellationToken)
+    private async Task OnSiloStoppingAsync(CancellationToken cancellationToken)
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var name in models.Loaded.Keys)
         {
-            var plan = await silo.GrainFactory.GetGrain<IMeshPlanGrain>(name).PlanWithoutAsync(silo.Address).ConfigureAwait(false);
+            var plan = await grains.GetGrain<IMeshPlanGrain>(name).PlanWithoutAsync(silos.Local).ConfigureAwait(false);
             plans.Update(name, plan);
             await MoveAsync(name, plan, int.MaxValue).ConfigureAwait(false);
         }
@@ -70,10 +86,11 @@ public sealed partial class BalancerAgent(
     public async Task BalanceOnceAsync()
     {
         NoteMembership();
+        await silos.RefreshAsync().ConfigureAwait(false);
         foreach (var name in models.Loaded.Keys)
         {
-            var report = new SiloReport(silo.Address, local.HostedLoad(name), local.Budget, local.Free);
-            var plan = await silo.GrainFactory.GetGrain<IMeshPlanGrain>(name).ReportAsync(report).ConfigureAwait(false);
+            var report = new SiloReport(silos.Local, local.HostedLoad(name), local.Budget, local.Free);
+            var plan = await grains.GetGrain<IMeshPlanGrain>(name).ReportAsync(report).ConfigureAwait(false);
             plans.Update(name, plan);
             if (options.Value.Balancer.Enabled)
             {
@@ -109,8 +126,8 @@ public sealed partial class BalancerAgent(
     /// <summary>Silos that joined or left since the last round, as events (recorded once: by the live silo with the lowest address).</summary>
     private void NoteMembership()
     {
-        var members = silo.ClusterSilos.Select(s => s.Address).ToHashSet();
-        if (_members.Count > 0 && members.Select(a => a.ToString()).Min(StringComparer.Ordinal) == silo.Address.ToString())
+        var members = silos.Live.Select(s => s.Address).ToHashSet();
+        if (_members.Count > 0 && members.Select(a => a.ToString()).Min(StringComparer.Ordinal) == silos.Local.ToString())
         {
             foreach (var gone in _members.Except(members))
             {
@@ -134,7 +151,7 @@ public sealed partial class BalancerAgent(
     private async Task ActivatePlannedAsync(string model, MeshPlan plan)
     {
         var hosted = local.Hosted.ToHashSet();
-        var missing = plan.Experts.Where(p => p.Silo == silo.Address)
+        var missing = plan.Experts.Where(p => p.Silo.Equals(silos.Local))
             .Select(p => new ExpertKey(model, p.Layer, p.Expert, p.Replica))
             .Where(k => !hosted.Contains(k))
             .ToList();
@@ -143,7 +160,7 @@ public sealed partial class BalancerAgent(
             // A few at a time: each activation reads its expert's weights in.
             foreach (var chunk in missing.Chunk(WarmUpsAtOnce))
             {
-                await Task.WhenAll(chunk.Select(k => silo.GrainFactory.GetGrain<IExpertGrain>(k.ToString()).DescribeAsync())).ConfigureAwait(false);
+                await Task.WhenAll(chunk.Select(k => grains.GetGrain<IExpertGrain>(k.ToString()).DescribeAsync())).ConfigureAwait(false);
             }
 
             if (missing.Count > 0 && local.Hosted.Count > hosted.Count)
@@ -151,7 +168,7 @@ public sealed partial class BalancerAgent(
                 metrics.Record($"{local.Hosted.Count - hosted.Count} experts of {model} activated here (plan v{plan.Version})");
             }
         }
-        catch (Exception e) when (e is TimeoutException or SiloUnavailableException or RemoteGrainException or ActivationFailedException or InvalidOperationException)
+        catch (Exception e) when (MeshFaults.IsTransient(e) || e is OrleansException or ExpertCapacityException or ModelUnavailableException or InvalidOperationException)
         {
             LogRoundFailed(logger, e.Message);
         }
@@ -165,10 +182,10 @@ public sealed partial class BalancerAgent(
             return;
         }
 
-        var live = silo.ClusterSilos.Where(s => s.Metadata.ContainsKey(MeshMetadataKeys.Model(model))).Select(s => s.Address).ToHashSet();
+        var live = silos.Live.Where(s => s.Metadata.ContainsKey(SiloMetadataKeys.Model(model))).Select(s => s.Address).ToHashSet();
         var moves = local.Hosted.Where(k => k.Model == model)
             .Select(k => (Key: k, Target: plan.TargetOf(k)))
-            .Where(m => (m.Target is null && m.Key.Replica > 0) || (m.Target is not null && m.Target != silo.Address && live.Contains(m.Target)))
+            .Where(m => (m.Target is null && m.Key.Replica > 0) || (m.Target is not null && !m.Target.Equals(silos.Local) && live.Contains(m.Target)))
             .OrderBy(m => m.Key.Layer).ThenBy(m => m.Key.Expert).ThenBy(m => m.Key.Replica)
             .Take(limit)
             .ToList();
@@ -187,17 +204,17 @@ public sealed partial class BalancerAgent(
         {
             if (target is null)
             {
-                await silo.GrainFactory.GetGrain<IExpertGrain>(key.ToString()).RetireAsync().ConfigureAwait(false);
+                await grains.GetGrain<IExpertGrain>(key.ToString()).RetireAsync().ConfigureAwait(false);
                 metrics.Record($"replica {key} retired (its load no longer needs it)");
             }
             else
             {
                 LogMoving(logger, key, target);
-                await silo.MigrateAsync(key.GrainId, target).ConfigureAwait(false);
+                await grains.GetGrain<IExpertGrain>(key.ToString()).MoveAsync(target).ConfigureAwait(false);
                 metrics.Record($"expert {key} moved to {target}");
             }
         }
-        catch (Exception e) when (e is KeyNotFoundException or TimeoutException or SiloUnavailableException or RemoteGrainException or InvalidOperationException)
+        catch (Exception e) when (MeshFaults.IsTransient(e) || e is OrleansException or ExpertCapacityException or ModelUnavailableException or InvalidOperationException)
         {
             LogMoveFailed(logger, key.ToString(), e.Message);
         }

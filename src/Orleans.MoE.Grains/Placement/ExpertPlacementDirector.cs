@@ -1,28 +1,31 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Placement;
+using Orleans.Runtime.Placement;
 
 namespace Orleans.MoE.Grains.Placement;
 
 /// <summary>
-/// Places expert activations: only on silos that serve the model (their copy loaded and matches the
-/// mesh's) and whose published free expert budget holds the expert's weights; there, the plan's silo
-/// when it qualifies, else GPU silos first, then the silo with the fewest experts of the same layer,
-/// then the most free memory. Placements made here are counted against a silo's budget until that silo
-/// publishes a new figure (which includes them), or for a few seconds at most.
+/// Places expert activations (<see cref="ExpertPlacementStrategy"/>): only on silos that serve the model (their
+/// copy loaded and matches the mesh's) and whose published free expert budget holds the expert's
+/// weights; there, the migration's target when the balancer moves it (Orleans' placement hint), else
+/// the plan's silo when it qualifies, else GPU silos first, then the silo with the fewest experts of the
+/// same layer, then the most free memory. Placements made here are counted against a silo's budget
+/// until that silo publishes a new figure (which includes them), or for a few seconds at most.
 /// </summary>
-public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels models, TimeProvider time) : IPlacementDirector
+public sealed class ExpertPlacementDirector(MeshSilos silos, MeshPlanView plans, MeshModels models, TimeProvider time) : IPlacementDirector
 {
     private static readonly TimeSpan PendingFor = TimeSpan.FromSeconds(3);
-    private readonly ConcurrentDictionary<GrainId, (SiloAddress Silo, int Layer, long Bytes, string? SeenFree, DateTimeOffset Until)> _recent = new();
+    private readonly ConcurrentDictionary<string, (SiloAddress Silo, int Layer, long Bytes, string? SeenFree, DateTimeOffset Until)> _recent = new();
 
-    public SiloAddress PickSilo(PlacementContext context)
+    public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var key = ExpertKey.Parse(context.Grain.Key);
+        var compatible = context.GetCompatibleSilos(target);
+        var grain = target.GrainIdentity.Key.ToString() ?? "";
+        var key = ExpertKey.Parse(grain);
         var now = time.GetUtcNow();
         foreach (var stale in _recent.Where(r => r.Value.Until < now).Select(r => r.Key).ToList())
         {
@@ -32,7 +35,7 @@ public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels model
         var bytes = models.Loaded.TryGetValue(key.Model, out var model) && key.Expert >= 0 && key.Expert < model.MoeBlock(key.Layer).ExpertCount
             ? model.MoeBlock(key.Layer).Experts[key.Expert].WeightBytes
             : 0;
-        var serving = context.Silos.Where(s => s.Metadata.ContainsKey(MeshMetadataKeys.Model(key.Model))).ToList();
+        var serving = silos.Live.Where(s => compatible.Contains(s.Address) && s.Metadata.ContainsKey(SiloMetadataKeys.Model(key.Model))).ToList();
         if (serving.Count == 0)
         {
             throw new ModelUnavailableException($"no live silo serves model '{key.Model}' (expert {key})");
@@ -42,7 +45,7 @@ public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels model
         static string? Published(SiloInfo s) => s.Metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree);
         long Free(SiloInfo s) =>
             (long.TryParse(Published(s), CultureInfo.InvariantCulture, out var value) ? value : long.MaxValue / 2)
-            - pending.Where(p => p.Silo == s.Address && p.SeenFree == Published(s)).Sum(p => p.Bytes);
+            - pending.Where(p => p.Silo.Equals(s.Address) && p.SeenFree == Published(s)).Sum(p => p.Bytes);
         var fitting = serving.Where(s => Free(s) >= bytes).ToList();
         if (fitting.Count == 0)
         {
@@ -51,14 +54,15 @@ public sealed class ExpertPlacementDirector(MeshPlanView plans, MeshModels model
         }
 
         var plan = plans.Get(key.Model);
-        var target = plan.TargetOf(key);
-        var chosen = fitting.FirstOrDefault(s => s.Address == target) ?? fitting
+        var hint = IPlacementDirector.GetPlacementHint(target.RequestContextData, compatible);
+        var planned = plan.TargetOf(key);
+        var chosen = fitting.FirstOrDefault(s => s.Address.Equals(hint)) ?? fitting.FirstOrDefault(s => s.Address.Equals(planned)) ?? fitting
             .OrderBy(s => s.Metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? 0 : 1)
-            .ThenBy(s => plan.CountOnSilo(s.Address, key.Layer) + pending.Count(p => p.Layer == key.Layer && p.Silo == s.Address))
+            .ThenBy(s => plan.CountOnSilo(s.Address, key.Layer) + pending.Count(p => p.Layer == key.Layer && p.Silo.Equals(s.Address)))
             .ThenByDescending(Free)
-            .ThenBy(s => s.Address.StableHash())
+            .ThenBy(s => s.Address.GetConsistentHashCode())
             .First();
-        _recent[context.Grain] = (chosen.Address, key.Layer, bytes, Published(chosen), now + PendingFor);
-        return chosen.Address;
+        _recent[grain] = (chosen.Address, key.Layer, bytes, Published(chosen), now + PendingFor);
+        return Task.FromResult(chosen.Address);
     }
 }

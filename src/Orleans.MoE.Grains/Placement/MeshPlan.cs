@@ -1,11 +1,11 @@
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Serialization;
 
 namespace Orleans.MoE.Grains.Placement;
 
 /// <summary>Where one expert replica should live.</summary>
 [GenerateSerializer]
+[Alias("moe.PlannedExpert")]
+[Immutable]
 public sealed record PlannedExpert(int Layer, int Expert, int Replica, SiloAddress Silo);
 
 /// <summary>
@@ -13,8 +13,11 @@ public sealed record PlannedExpert(int Layer, int Expert, int Replica, SiloAddre
 /// Lookups go through an index built on first use (gates ask for every routed expert of every step).
 /// </summary>
 [GenerateSerializer]
+[Alias("moe.MeshPlan")]
+[Immutable]
 public sealed record MeshPlan(int Version, PlannedExpert[] Experts)
 {
+    [NonSerialized]
     private Index? _index;
 
     public static MeshPlan Empty { get; } = new(0, []);
@@ -49,14 +52,12 @@ public sealed record MeshPlan(int Version, PlannedExpert[] Experts)
     }
 }
 
-/// <summary>Tokens one expert activation computed within the load window.</summary>
-[GenerateSerializer]
-public readonly record struct ExpertLoad(string Key, long Tokens);
-
 /// <summary>What a silo tells the plan each balancing round: its expert activations, their load, its budget.</summary>
 [GenerateSerializer]
+[Alias("moe.SiloReport")]
 public sealed record SiloReport(SiloAddress Silo, ExpertLoad[] Experts, long Budget, long Free);
 
 /// <summary>The mesh as the plan grain sees it, for <c>moe cluster status</c> and the dashboard.</summary>
 [GenerateSerializer]
+[Alias("moe.MeshStatus")]
 public sealed record MeshStatus(string Model, string? Fingerprint, MeshPlan Plan, SiloReport[] Silos, Dictionary<string, string> RejectedSilos, int HistoryRounds);

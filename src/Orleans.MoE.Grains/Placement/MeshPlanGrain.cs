@@ -1,12 +1,8 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Models;
-using Orleans.MoE.Runtime;
-using Orleans.MoE.Runtime.Hosting;
-using Orleans.MoE.Runtime.Placement;
-using Orleans.MoE.Runtime.Storage;
 
 namespace Orleans.MoE.Grains.Placement;
 
@@ -17,77 +13,108 @@ namespace Orleans.MoE.Grains.Placement;
 /// latest reports and a history of load. All of it is grain state, so it survives a restart of the whole
 /// cluster. Silos call it from their balancing rounds, each at its own randomised time.
 /// </summary>
+[Alias("moe.IMeshPlanGrain")]
 public interface IMeshPlanGrain : IGrainWithStringKey
 {
     /// <summary>Null when <paramref name="fingerprint"/> is the mesh's checkpoint (or becomes it); else why <paramref name="registrant"/>'s copy is refused.</summary>
+    [Alias("RegisterCheckpoint")]
     Task<string?> RegisterCheckpointAsync(SiloAddress registrant, string fingerprint);
 
     /// <summary>Records a silo's load and activations and returns the plan, recomputed when the mesh is out of balance.</summary>
+    [Alias("Report")]
     Task<MeshPlan> ReportAsync(SiloReport report);
 
     /// <summary>A plan without <paramref name="leaving"/> (it is shutting down and moves its experts off first).</summary>
+    [Alias("PlanWithout")]
     Task<MeshPlan> PlanWithoutAsync(SiloAddress leaving);
 
+    [Alias("GetPlan")]
     Task<MeshPlan> GetPlanAsync();
 
+    [Alias("GetStatus")]
     Task<MeshStatus> GetStatusAsync();
 }
 
-/// <summary>Persisted state of <see cref="MeshPlanGrain"/> (JSON).</summary>
+/// <summary>Persisted state of <see cref="MeshPlanGrain"/>.</summary>
+[GenerateSerializer]
+[Alias("moe.MeshPlanState")]
 public sealed class MeshPlanState
 {
+    [Id(0)]
     public string? Fingerprint { get; set; }
 
+    [Id(1)]
     public int Version { get; set; }
 
+    [Id(2)]
     public List<PlannedExpertState> Experts { get; set; } = [];
 
     /// <summary>Latest report per silo (address text).</summary>
+    [Id(3)]
     public Dictionary<string, SiloReportState> Reports { get; set; } = [];
 
     /// <summary>Tokens per expert over the load window, one snapshot per balancing interval at most, newest last (the last 60).</summary>
+    [Id(4)]
     public List<LoadSnapshot> History { get; set; } = [];
 
+    [Id(5)]
     public Dictionary<string, string> Rejected { get; set; } = [];
 
     /// <summary>Silos whose files were accepted as the mesh's, and when.</summary>
+    [Id(6)]
     public Dictionary<string, DateTimeOffset> Accepted { get; set; } = [];
 }
 
+[GenerateSerializer]
+[Alias("moe.PlannedExpertState")]
 public sealed class PlannedExpertState
 {
+    [Id(0)]
     public int Layer { get; set; }
 
+    [Id(1)]
     public int Expert { get; set; }
 
+    [Id(2)]
     public int Replica { get; set; }
 
+    [Id(3)]
     public string Silo { get; set; } = "";
 }
 
+[GenerateSerializer]
+[Alias("moe.SiloReportState")]
 public sealed class SiloReportState
 {
+    [Id(0)]
     public DateTimeOffset Time { get; set; }
 
+    [Id(1)]
     public long Budget { get; set; }
 
+    [Id(2)]
     public long Free { get; set; }
 
+    [Id(3)]
     public Dictionary<string, long> Experts { get; set; } = [];
 }
 
+[GenerateSerializer]
+[Alias("moe.LoadSnapshot")]
 public sealed class LoadSnapshot
 {
+    [Id(0)]
     public DateTimeOffset Time { get; set; }
 
     /// <summary>Per MoE layer, tokens per expert index.</summary>
+    [Id(1)]
     public Dictionary<int, long[]> Layers { get; set; } = [];
 }
 
-[CustomPlacement(typeof(ModelSiloPlacementDirector))]
+[ModelSiloPlacement]
 public sealed class MeshPlanGrain(
-    [PersistentState("mesh-plan")] IPersistentState<MeshPlanState> state,
-    Silo silo, MeshModels models, IOptions<MeshOptions> options, TimeProvider time) : Grain, IMeshPlanGrain
+    [PersistentState("mesh-plan", MeshStorage.Name)] IPersistentState<MeshPlanState> state,
+    MeshSilos silos, MeshModels models, IOptions<MeshOptions> options, TimeProvider time) : Grain, IMeshPlanGrain
 {
     private const int HistoryLength = 60;
 
@@ -99,13 +126,13 @@ public sealed class MeshPlanGrain(
 
     private MeshPlanState State => state.State;
 
-    private string Model => GetPrimaryKeyString();
+    private string Model => this.GetPrimaryKeyString();
 
     public async Task<string?> RegisterCheckpointAsync(SiloAddress registrant, string fingerprint)
     {
         ArgumentNullException.ThrowIfNull(registrant);
         var now = time.GetUtcNow();
-        var active = silo.ClusterSilos.Select(s => s.Address.ToString()).ToHashSet();
+        var active = silos.Live.Select(s => s.Address.ToParsableString()).ToHashSet();
         var holders = State.Accepted.Where(a => active.Contains(a.Key) || now - a.Value < RecentlyAccepted).ToList();
         if (State.Fingerprint != fingerprint && holders.Count == 0)
         {
@@ -119,7 +146,7 @@ public sealed class MeshPlanGrain(
             State.Accepted.Clear();
         }
 
-        var key = registrant.ToString();
+        var key = registrant.ToParsableString();
         string? refusal = State.Fingerprint == fingerprint
             ? null
             : $"its checkpoint of '{Model}' (fingerprint {fingerprint}) differs from the mesh's ({State.Fingerprint}); give every silo the same files";
@@ -137,7 +164,7 @@ public sealed class MeshPlanGrain(
             State.Rejected[key] = refusal;
         }
 
-        await state.WriteStateAsync().ConfigureAwait(false);
+        await state.WriteStateAsync().ConfigureAwait(true);
         return refusal;
     }
 
@@ -145,7 +172,7 @@ public sealed class MeshPlanGrain(
     {
         ArgumentNullException.ThrowIfNull(report);
         var now = time.GetUtcNow();
-        State.Reports[report.Silo.ToString()] = new SiloReportState
+        State.Reports[report.Silo.ToParsableString()] = new SiloReportState
         {
             Time = now,
             Budget = report.Budget,
@@ -153,7 +180,7 @@ public sealed class MeshPlanGrain(
             Experts = report.Experts.ToDictionary(e => e.Key, e => e.Tokens),
         };
         var live = LiveSilos();
-        foreach (var gone in State.Reports.Keys.Where(k => !live.Any(s => s.Address.ToString() == k)).ToList())
+        foreach (var gone in State.Reports.Keys.Where(k => !live.Any(s => s.Address.ToParsableString() == k)).ToList())
         {
             State.Reports.Remove(gone);
         }
@@ -188,7 +215,7 @@ public sealed class MeshPlanGrain(
         var plan = Replan(live, load);
         if (snapshot || plan.Version != version)
         {
-            await state.WriteStateAsync().ConfigureAwait(false);
+            await state.WriteStateAsync().ConfigureAwait(true);
         }
 
         return plan;
@@ -197,7 +224,7 @@ public sealed class MeshPlanGrain(
     public async Task<MeshPlan> PlanWithoutAsync(SiloAddress leaving)
     {
         var plan = Replan(LiveSilos().Where(s => s.Address != leaving).ToList(), Load());
-        await state.WriteStateAsync().ConfigureAwait(false);
+        await state.WriteStateAsync().ConfigureAwait(true);
         return plan;
     }
 
@@ -207,15 +234,15 @@ public sealed class MeshPlanGrain(
         Model,
         State.Fingerprint,
         CurrentPlan(),
-        State.Reports.Select(r => new SiloReport(SiloAddress.Parse(r.Key), r.Value.Experts.Select(e => new ExpertLoad(e.Key, e.Value)).ToArray(), r.Value.Budget, r.Value.Free)).ToArray(),
+        State.Reports.Select(r => new SiloReport(SiloAddress.FromParsableString(r.Key), r.Value.Experts.Select(e => new ExpertLoad(e.Key, e.Value)).ToArray(), r.Value.Budget, r.Value.Free)).ToArray(),
         new Dictionary<string, string>(State.Rejected),
         State.History.Count));
 
-    private MeshPlan CurrentPlan() => new(State.Version, State.Experts.Select(e => new PlannedExpert(e.Layer, e.Expert, e.Replica, SiloAddress.Parse(e.Silo))).ToArray());
+    private MeshPlan CurrentPlan() => new(State.Version, State.Experts.Select(e => new PlannedExpert(e.Layer, e.Expert, e.Replica, SiloAddress.FromParsableString(e.Silo))).ToArray());
 
     /// <summary>Live silos that serve this model, as placement sees them.</summary>
     private List<SiloInfo> LiveSilos() =>
-        silo.ClusterSilos.Where(s => s.Metadata.ContainsKey(MeshMetadataKeys.Model(Model))).ToList();
+        silos.Live.Where(s => s.Metadata.ContainsKey(SiloMetadataKeys.Model(Model))).ToList();
 
     /// <summary>Tokens per expert over its replicas, from the live silos' latest reports.</summary>
     private Dictionary<(int Layer, int Expert), long> Load()
@@ -245,11 +272,11 @@ public sealed class MeshPlanGrain(
             .ToList();
         var silos = live.Select(s => new PlannerSilo(
             s.Address,
-            s.Metadata.TryGetValue(MeshMetadataKeys.ExpertBudget, out var budget) && long.TryParse(budget, CultureInfo.InvariantCulture, out var b) ? b : long.MaxValue / 4,
+            s.Metadata.TryGetValue(SiloMetadataKeys.ExpertBudget, out var budget) && long.TryParse(budget, CultureInfo.InvariantCulture, out var b) ? b : long.MaxValue / 4,
             s.Metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true")).ToList();
         var plan = Planner.Compute(CurrentPlan(), experts, load, silos, options.Value.Balancer);
         State.Version = plan.Version;
-        State.Experts = plan.Experts.Select(p => new PlannedExpertState { Layer = p.Layer, Expert = p.Expert, Replica = p.Replica, Silo = p.Silo.ToString() }).ToList();
+        State.Experts = plan.Experts.Select(p => new PlannedExpertState { Layer = p.Layer, Expert = p.Expert, Replica = p.Replica, Silo = p.Silo.ToParsableString() }).ToList();
         return plan;
     }
 }

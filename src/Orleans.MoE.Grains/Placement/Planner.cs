@@ -1,6 +1,4 @@
 using Orleans.MoE.Grains.Experts;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Runtime;
 
 namespace Orleans.MoE.Grains.Placement;
 
@@ -75,7 +73,7 @@ public static class Planner
                 .ThenBy(s => assigned[s.Address])
                 .ThenBy(s => perLayer.GetValueOrDefault((s.Address, expert.Layer)))
                 .ThenByDescending(s => s.Budget - used[s.Address])
-                .ThenBy(s => s.Address.StableHash())
+                .ThenBy(s => s.Address.GetConsistentHashCode())
                 .First();
             assigned[silo.Address] += w;
             used[silo.Address] += expert.Bytes;

@@ -1,0 +1,24 @@
+namespace Orleans.MoE.Grains.Cluster;
+
+/// <summary>What silos publish about themselves through <see cref="MeshSilos"/>, read by placement and the planner.</summary>
+public static class SiloMetadataKeys
+{
+    /// <summary>"true" on a silo whose experts run on a GPU.</summary>
+    public const string Gpu = "gpu";
+
+    /// <summary>Bytes of expert weights the silo can still take.</summary>
+    public const string MemoryFree = "memory-free";
+
+    /// <summary>The silo's expert budget in bytes.</summary>
+    public const string ExpertBudget = "expert-budget";
+
+    /// <summary>"model.{name}" = the fingerprint of the silo's copy, published when the copy loaded and matches the mesh's.</summary>
+    public static string Model(string name) => "model." + name;
+
+    /// <summary>"model-error.{name}" = why the silo's copy of the model cannot be served (it did not load, or differs).</summary>
+    public static string ModelError(string name) => "model-error." + name;
+
+    /// <summary>The models a silo's metadata says it serves.</summary>
+    public static IEnumerable<string> Models(IReadOnlyDictionary<string, string> metadata) =>
+        metadata.Keys.Where(k => k.StartsWith(Model(""), StringComparison.Ordinal)).Select(k => k[Model("").Length..]);
+}

@@ -1,0 +1,32 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+
+namespace Orleans.MoE.Grains.Hosting;
+
+/// <summary>How a process outside the cluster (a front end, the <c>moe</c> command) reaches it as an Orleans client.</summary>
+public static class MeshClientHosting
+{
+    /// <summary>
+    /// Connects through <paramref name="gateways"/> (silos' gateway endpoints) to the cluster <paramref name="clusterId"/>,
+    /// refreshing the gateway list every second so a dead gateway is left quickly.
+    /// </summary>
+    public static IClientBuilder UseMeshGateways(this IClientBuilder client, IReadOnlyList<IPEndPoint> gateways, string clusterId, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(gateways);
+        if (gateways.Count == 0)
+        {
+            throw new ArgumentException("at least one gateway is needed to reach a cluster", nameof(gateways));
+        }
+
+        client.UseStaticClustering(gateways.ToArray());
+        client.Services.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = clusterId;
+            o.ServiceId = serviceId ?? MeshSiloHosting.DefaultServiceId;
+        });
+        client.Services.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
+        return client;
+    }
+}
