@@ -6,7 +6,8 @@
 #   infra/scripts/start-cluster.sh [-n SILOS] [-m MODEL_DIR] [-p BASE_PORT] [-a API_PORT] [-d] [-D]
 #
 #   -n  silos to start (3)             -m  model directory (models/moe-tiny-py)
-#   -p  first silo port (11111)        -a  front end port on 127.0.0.1 (8000; 0: no front end)
+#   -p  first port (11111): silo i listens on 2i-2 above it for silos, 2i-1 for clients (its gateway)
+#   -a  front end port on 127.0.0.1 (8000; 0: no front end)
 #   -d  detach: return once it is up   -D  database only: PostgreSQL with the schema, no silos
 #
 # In the foreground it waits; Ctrl-C stops the front end, the silos gracefully (experts move off
@@ -15,7 +16,7 @@
 # user and as root (PostgreSQL then runs as the postgres user).
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 silos=3
 model=models/moe-tiny-py
@@ -38,8 +39,9 @@ done
 shift $((OPTIND - 1))
 if [ $# -gt 0 ]; then usage >&2; exit 2; fi
 if ! [[ $silos =~ ^[1-9][0-9]*$ ]]; then echo "-n: a positive number of silos, not '$silos'" >&2; exit 2; fi
-if ! [[ $base_port =~ ^[1-9][0-9]*$ ]] || [ $((base_port + silos - 1)) -gt 65535 ]; then
-  echo "-p: a port such that ports $base_port..$((base_port + silos - 1)) are valid" >&2; exit 2
+last_port=$((base_port + 2 * silos - 1))
+if ! [[ $base_port =~ ^[1-9][0-9]*$ ]] || [ "$last_port" -gt 65535 ]; then
+  echo "-p: a port such that ports $base_port..$last_port are valid" >&2; exit 2
 fi
 if ! [[ $api_port =~ ^[0-9]+$ ]] || [ "$api_port" -gt 65535 ]; then echo "-a: a port, or 0 for no front end, not '$api_port'" >&2; exit 2; fi
 
@@ -60,7 +62,7 @@ fi
 # Nothing may listen on 127.0.0.1:PORT yet.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if ! $db_only; then
-  for port in $(seq "$base_port" $((base_port + silos - 1))); do
+  for port in $(seq "$base_port" "$last_port"); do
     if ! port_free "$port"; then echo "port $port is in use; choose another -p" >&2; exit 1; fi
   done
   if [ "$api_port" -ne 0 ] && ! port_free "$api_port"; then echo "port $api_port is in use; choose another -a" >&2; exit 1; fi
@@ -98,7 +100,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 printf '%s\n%s\n' "$pg_dir" "$bin" >"$state/postgres"
 pg_port=15432
-while ! port_free "$pg_port" || { [ "$pg_port" -ge "$base_port" ] && [ "$pg_port" -lt $((base_port + silos)) ]; }; do
+while ! port_free "$pg_port" || { [ "$pg_port" -ge "$base_port" ] && [ "$pg_port" -le "$last_port" ]; }; do
   pg_port=$((pg_port + 1))
 done
 "${as_postgres[@]}" "$bin/initdb" -D "$pg_dir/data" -A trust -U moe >"$state/postgres.log" 2>&1 \
@@ -107,9 +109,9 @@ done
   -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=200" >>"$state/postgres.log" 2>&1 \
   || { cat "$state/postgres.log" "$pg_dir/log" >&2; exit 1; }
 "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U moe moe
-"$bin/psql" -h 127.0.0.1 -p "$pg_port" -U moe -d moe -q -v ON_ERROR_STOP=1 -f infra/postgresql/schema.sql >/dev/null
+"$bin/psql" -h 127.0.0.1 -p "$pg_port" -U moe -d moe -q -v ON_ERROR_STOP=1 -f infra/postgresql/orleans.sql >/dev/null
 connection="Host=127.0.0.1;Port=$pg_port;Database=moe;Username=moe"
-echo "PostgreSQL on 127.0.0.1:$pg_port, database moe with the schema ($pg_dir)"
+echo "PostgreSQL on 127.0.0.1:$pg_port, database moe with Orleans' ADO.NET schema ($pg_dir)"
 
 if $db_only; then
   up=true
@@ -134,13 +136,14 @@ if ! grep -qF "\"$name\"" "$config"; then
   config=$state/silo.json
   echo '{ "Membership": { "Provider": "PostgreSql" }, "Storage": { "Provider": "PostgreSql" } }' >"$config"
 fi
-secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+silo_port() { echo $((base_port + 2 * ($1 - 1))); }
+gateway_port() { echo $((base_port + 2 * ($1 - 1) + 1)); }
 : >"$state/pids"
 for i in $(seq 1 "$silos"); do
-  port=$((base_port + i - 1))
+  port=$(silo_port "$i")
   # env, because a model name may hold '-', which a shell variable name cannot; setsid, so that a
   # Ctrl-C in the terminal reaches this script (which stops the silos in order) rather than the silos.
-  setsid env Cluster__ClusterId=local "Cluster__ClusterSecret=$secret" Silo__Host=127.0.0.1 "Silo__Port=$port" \
+  setsid env Cluster__ClusterId=local Silo__Host=127.0.0.1 "Silo__Port=$port" "Silo__GatewayPort=$(gateway_port "$i")" \
     "Membership__ConnectionString=$connection" "Storage__ConnectionString=$connection" "Mesh__Models__$name=$model" \
     "$exe" --config "$config" >"$state/silo-$i.log" 2>&1 </dev/null &
   echo "$!" >>"$state/pids"
@@ -159,11 +162,11 @@ for i in $(seq 1 "$silos"); do
   done
 done
 
-gateways=$(for i in $(seq 1 "$silos"); do printf -- "--gateway 127.0.0.1:%s " $((base_port + i - 1)); done)
+gateways=$(for i in $(seq 1 "$silos"); do printf -- "--gateway 127.0.0.1:%s " "$(gateway_port "$i")"; done)
 if [ "$api_port" -ne 0 ]; then
   # The front end: a client of the cluster through every silo as a gateway.
   # shellcheck disable=SC2086
-  setsid env "MOE_CLUSTER_SECRET=$secret" src/Orleans.MoE.Cli/bin/Release/net10.0/moe serve $gateways--cluster-id local \
+  setsid src/Orleans.MoE.Cli/bin/Release/net10.0/moe serve $gateways--cluster-id local \
     --urls "http://127.0.0.1:$api_port" >"$state/api.log" 2>&1 </dev/null &
   echo "$!" >"$state/api.pid"
   for attempt in $(seq 1 300); do
@@ -176,11 +179,11 @@ fi
 up=true
 
 cat <<EOM
-$silos silos serving $name on 127.0.0.1 ports $base_port..$((base_port + silos - 1)), cluster id local
-  secret: $secret   logs: $state/silo-N.log
-  export MOE_CLUSTER_SECRET=$secret MOE_CLUSTER_ID=local
-  moe cluster status --gateway 127.0.0.1:$base_port --secret $secret --cluster-id local
-  moe generate $gateways--secret $secret --cluster-id local --prompt "def fibonacci(n):"
+$silos silos serving $name on 127.0.0.1, gateways $(for i in $(seq 1 "$silos"); do printf '%s ' "$(gateway_port "$i")"; done)(cluster id local)
+  logs: $state/silo-N.log
+  export MOE_CLUSTER_ID=local
+  moe cluster status --gateway 127.0.0.1:$(gateway_port 1) --cluster-id local
+  moe generate $gateways--cluster-id local --prompt "def fibonacci(n):"
   (moe is: dotnet run --project src/Orleans.MoE.Cli -c Release --)
 EOM
 if [ "$api_port" -ne 0 ]; then

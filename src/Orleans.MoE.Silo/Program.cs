@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Grains;
 using Orleans.MoE.Grains.Hosting;
@@ -29,6 +30,8 @@ try
         Configuration = configuration,
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+    // Orleans and its resilience pipelines log every placement at Information: only their warnings by default.
+    builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
     builder.UseOrleans(silo =>
     {
         SiloConfiguration.ApplyProviders(silo, builder.Configuration);
@@ -38,7 +41,11 @@ try
 
     // Invalid settings end here with their one-line reason rather than in the host's start-up log.
     _ = host.Services.GetRequiredService<IOptions<MeshOptions>>().Value;
-    await host.RunAsync().ConfigureAwait(false);
+    await host.StartAsync().ConfigureAwait(false);
+    var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
+    Console.WriteLine($"Silo {silo.SiloAddress} started: silos connect to {silo.SiloAddress.Endpoint}, clients to {silo.GatewayAddress?.Endpoint}");
+    await host.WaitForShutdownAsync().ConfigureAwait(false);
+    Console.WriteLine($"Silo {silo.SiloAddress} stopped");
     return 0;
 }
 catch (Exception e) when (e is SiloConfigurationException or OptionsValidationException or InvalidDataException or FormatException)

@@ -1,29 +1,23 @@
 using System.Globalization;
 using System.Text.Json;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Runtime.Testing;
+using Orleans.MoE.Cli.Cluster;
 
 namespace Orleans.MoE.Cli.Tests;
 
-/// <summary>The commands that reach a running cluster, against silos started in this test process (real TCP).</summary>
+/// <summary>The commands that reach a running cluster, as moe processes, against Orleans silos started in this test process (real TCP).</summary>
 public sealed class ClusterCommandTests : IAsyncLifetime
 {
-    private TestCluster _cluster = null!;
+    private LocalMesh _cluster = null!;
 
-    private string[] Connection => ["--gateway", $"127.0.0.1:{_cluster.Primary.Address.Port.ToString(CultureInfo.InvariantCulture)}", "--secret", _cluster.ClusterSecret, "--cluster-id", _cluster.ClusterId];
+    private string Gateway => $"127.0.0.1:{_cluster.Gateway(0).Port.ToString(CultureInfo.InvariantCulture)}";
 
-    public async Task InitializeAsync()
-    {
-        _cluster = await TestCluster.StartAsync(0);
-        for (var i = 0; i < 2; i++)
-        {
-            await _cluster.StartAdditionalSiloAsync(silo => silo.AddMoEMesh(configure: o =>
-            {
-                o.Models["moe-tiny-py"] = Path.Combine(MoeProcess.RepositoryRoot, "models", "moe-tiny-py");
-                o.Balancer.Interval = TimeSpan.FromMilliseconds(300);
-            }));
-        }
-    }
+    private string[] Connection => ["--gateway", Gateway, "--cluster-id", _cluster.ClusterId];
+
+    public async Task InitializeAsync() =>
+        _cluster = await LocalMesh.StartAsync(
+            2,
+            new Dictionary<string, string> { ["moe-tiny-py"] = Path.Combine(MoeProcess.RepositoryRoot, "models", "moe-tiny-py") },
+            o => o.Balancer.Interval = TimeSpan.FromMilliseconds(300));
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
@@ -64,9 +58,9 @@ public sealed class ClusterCommandTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Wrong_secret_and_unknown_model_fail_with_one_line()
+    public async Task Wrong_cluster_id_and_unknown_model_fail_with_one_line()
     {
-        var (exit, _, error) = await MoeProcess.RunAsync("cluster", "status", "--gateway", $"127.0.0.1:{_cluster.Primary.Address.Port}", "--secret", "not-the-secret-at-all", "--cluster-id", _cluster.ClusterId);
+        var (exit, _, error) = await MoeProcess.RunAsync("cluster", "status", "--gateway", Gateway, "--cluster-id", "not-this-cluster");
         Assert.Equal(1, exit);
         Assert.StartsWith("error:", error.Trim());
         Assert.Single(error.Trim().Split('\n'));

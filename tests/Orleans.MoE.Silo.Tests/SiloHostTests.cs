@@ -1,23 +1,21 @@
-using System.Net;
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
-using Orleans.MoE.Runtime.Client;
 
 namespace Orleans.MoE.Silo.Tests;
 
-/// <summary>The silo executable as operators run it: separate processes, real TCP, membership and plan in a real PostgreSQL server.</summary>
+/// <summary>The silo executable as operators run it: separate processes, real TCP, Orleans' ADO.NET membership and grain storage in a real PostgreSQL server.</summary>
 public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<PostgreSqlServer>
 {
     private const string Demo = "moe-tiny-py";
     private static readonly int[] Prompt = [1, 300, 301, 302];
 
-    private Dictionary<string, string> Environment(string clusterId, string secret, int port) => new()
+    private Dictionary<string, string> Environment(string clusterId, int port, int gatewayPort) => new()
     {
         ["Cluster__ClusterId"] = clusterId,
-        ["Cluster__ClusterSecret"] = secret,
         ["Silo__Host"] = "127.0.0.1",
         ["Silo__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Silo__GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Membership__ConnectionString"] = postgres.ConnectionString,
         ["Storage__ConnectionString"] = postgres.ConnectionString,
         [$"Mesh__Models__{Demo}"] = Path.Combine(SiloProcess.Root, "models", Demo),
@@ -30,10 +28,10 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
         return GreedyDecoder.Generate(model, Prompt, tokens);
     }
 
-    private static async Task<int[]> GenerateAsync(ClusterClient client, int tokens)
+    private static async Task<int[]> GenerateAsync(MeshTestClient client, int tokens)
     {
         var output = new List<int>();
-        await foreach (var token in new MeshClient(client.GrainFactory).GenerateAsync(new GenerationRequest(Demo, Prompt, tokens, [])))
+        await foreach (var token in new MeshClient(client.Client).GenerateAsync(new GenerationRequest(Demo, Prompt, tokens, [])))
         {
             output.Add(token);
         }
@@ -45,20 +43,13 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
     public async Task Two_silo_processes_on_postgresql_serve_the_model_and_one_leaves_gracefully()
     {
         var clusterId = "proc-" + Guid.NewGuid().ToString("N")[..8];
-        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-        var ports = new[] { SiloProcess.FreePort(), SiloProcess.FreePort() };
-        await using var first = SiloProcess.Start("silo-config/multi-host.json", Environment(clusterId, secret, ports[0]));
+        var gateways = new[] { SiloProcess.FreePort(), SiloProcess.FreePort() };
+        await using var first = SiloProcess.Start("silo-config/multi-host.json", Environment(clusterId, SiloProcess.FreePort(), gateways[0]));
         await first.WaitStartedAsync();
-        await using var second = SiloProcess.Start("silo-config/multi-host.json", Environment(clusterId, secret, ports[1]));
+        await using var second = SiloProcess.Start("silo-config/multi-host.json", Environment(clusterId, SiloProcess.FreePort(), gateways[1]));
         await second.WaitStartedAsync();
 
-        await using var client = new ClusterClient(new ClusterClientOptions
-        {
-            ClusterId = clusterId,
-            ClusterSecret = secret,
-            Gateways = ports.Select(p => new IPEndPoint(IPAddress.Loopback, p)).ToList(),
-        });
-        await client.ConnectAsync();
+        await using var client = await MeshTestClient.ConnectAsync(gateways, clusterId);
         var expected = Expected(16);
         Assert.Equal(expected, await GenerateAsync(client, 16));
 
@@ -71,17 +62,15 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
     [Fact]
     public async Task The_single_host_configuration_serves_the_demo_model()
     {
-        var port = SiloProcess.FreePort();
-        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var gateway = SiloProcess.FreePort();
         await using var silo = SiloProcess.Start("silo-config/single-host.json", new Dictionary<string, string>
         {
-            ["Silo__Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Cluster__ClusterSecret"] = secret,
+            ["Silo__Port"] = SiloProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Silo__GatewayPort"] = gateway.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
         await silo.WaitStartedAsync();
 
-        await using var client = new ClusterClient(new ClusterClientOptions { ClusterId = "dev", ClusterSecret = secret, Gateways = [new IPEndPoint(IPAddress.Loopback, port)] });
-        await client.ConnectAsync();
+        await using var client = await MeshTestClient.ConnectAsync([gateway], "dev");
         Assert.Equal(Expected(8), await GenerateAsync(client, 8));
         Assert.Equal(0, await silo.TerminateAsync());
     }
@@ -89,13 +78,14 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
     [Fact]
     public async Task A_bad_configuration_exits_with_a_one_line_reason()
     {
-        var environment = Environment("bad", "short", SiloProcess.FreePort());
+        var environment = Environment("bad", SiloProcess.FreePort(), SiloProcess.FreePort());
+        environment["Silo__Host"] = "0.0.0.0";
         await using var silo = SiloProcess.Start("silo-config/multi-host.json", environment);
 
         Assert.Equal(2, await silo.WaitForExitAsync());
         var lines = silo.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
-        Assert.Contains("ClusterSecret", lines[0]);
+        Assert.Contains("Silo:Host", lines[0]);
 
         await using var missing = SiloProcess.Start("silo-config/no-such-file.json", environment);
         Assert.Equal(2, await missing.WaitForExitAsync());
@@ -113,17 +103,11 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
             var (exit, output) = await Shell("infra/scripts/start-cluster.sh",
                 ["-n", "2", "-d", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-a", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture)], state);
             Assert.True(exit == 0, output);
-            var secret = System.Text.RegularExpressions.Regex.Match(output, "MOE_CLUSTER_SECRET=([0-9a-f]+)").Groups[1].Value;
-            Assert.NotEmpty(secret);
+            Assert.Contains("cluster id local", output);
 
-            await using (var client = new ClusterClient(new ClusterClientOptions
+            // Silo i's gateway is port + 2i - 1.
+            await using (var client = await MeshTestClient.ConnectAsync([port + 1, port + 3], "local"))
             {
-                ClusterId = "local",
-                ClusterSecret = secret,
-                Gateways = [new IPEndPoint(IPAddress.Loopback, port), new IPEndPoint(IPAddress.Loopback, port + 1)],
-            }))
-            {
-                await client.ConnectAsync();
                 Assert.Equal(Expected(8), await GenerateAsync(client, 8));
             }
 

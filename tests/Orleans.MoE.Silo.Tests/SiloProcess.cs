@@ -106,7 +106,7 @@ internal sealed class SiloProcess : IAsyncDisposable
             _output.AppendLine(line);
         }
 
-        if (line.Contains("Silo ", StringComparison.Ordinal) && line.EndsWith(" started", StringComparison.Ordinal))
+        if (line.StartsWith("Silo ", StringComparison.Ordinal) && line.Contains(" started", StringComparison.Ordinal))
         {
             _started.TrySetResult();
         }

@@ -8,7 +8,8 @@ namespace Orleans.MoE.Testing;
 /// <summary>
 /// A private PostgreSQL server for the tests: initdb into a temporary folder, pg_ctl on a free port,
 /// stopped and deleted at the end. Runs the server as the postgres user when the tests run as root
-/// (initdb refuses root). The binaries come from Debian's postgresql package (scripts/postgres.sh).
+/// (initdb refuses root), with Orleans' ADO.NET schema installed. The binaries come from Debian's
+/// postgresql package (scripts/postgres.sh).
 /// </summary>
 public sealed class PostgreSqlServer : IAsyncLifetime
 {
@@ -33,7 +34,13 @@ public sealed class PostgreSqlServer : IAsyncLifetime
         Port = FreePort();
         await RunAsServerUserAsync(root, Path.Combine(_bin, "initdb"), "-D", Path.Combine(_directory, "data"), "-A", "trust", "-U", "moe");
         await RunAsServerUserAsync(root, Path.Combine(_bin, "pg_ctl"), "-D", Path.Combine(_directory, "data"), "-o", $"-p {Port} -k {_directory} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off", "-l", Path.Combine(_directory, "log"), "-w", "start");
+        await InstallOrleansSchemaAsync();
     }
+
+    /// <summary>Installs Orleans' ADO.NET schema (infra/postgresql/orleans.sql: membership and grain storage), as the start scripts do.</summary>
+    public Task InstallOrleansSchemaAsync() =>
+        RunAsync(Path.Combine(_bin, "psql"), "-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "moe", "-d", "postgres",
+            "-q", "-v", "ON_ERROR_STOP=1", "-f", Path.Combine(RepositoryPaths.Root, "infra", "postgresql", "orleans.sql"));
 
     public async Task DisposeAsync()
     {

@@ -2,7 +2,9 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.MoE.Grains;
 using Orleans.MoE.Grains.Hosting;
+using Orleans.Runtime.Messaging;
 
 namespace Orleans.MoE.Cli.Cluster;
 
@@ -27,6 +29,12 @@ internal sealed class MeshConnection : IAsyncDisposable
         try
         {
             await host.StartAsync(cancellationToken);
+        }
+        catch (Exception e) when (MeshFaults.IsTransient(e))
+        {
+            host.Dispose();
+            throw new ConnectionFailedException(
+                $"cannot reach cluster '{clusterId}' through {string.Join(", ", gateways)}: {e.Message} Is a silo's gateway (Silo:GatewayPort) listening there, and is the cluster id right (--cluster-id)?", e);
         }
         catch
         {

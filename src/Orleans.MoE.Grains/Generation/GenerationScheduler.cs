@@ -128,7 +128,8 @@ public sealed class Sequence
 /// truncated) and its sequences fail with the error; admission is bounded and answers "busy" when full.
 /// </summary>
 public sealed partial class GenerationScheduler(
-    MeshModels models, IGrainFactory grains, MeshMetrics metrics, IOptions<MeshOptions> options, ILogger<GenerationScheduler> logger) : IDisposable
+    MeshModels models, IGrainFactory grains, MeshMetrics metrics, IOptions<MeshOptions> options, ILogger<GenerationScheduler> logger)
+    : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
     private readonly MeshModels _models = models;
     private readonly IGrainFactory _grains = grains;
@@ -178,6 +179,16 @@ public sealed partial class GenerationScheduler(
         LogAdmitted(_logger, request.RequestId ?? "-", request.Model, request.Prompt.Length, request.MaxNewTokens);
         _loops.GetOrAdd(request.Model, name => new ModelLoop(this, name)).Enqueue(sequence);
         return sequence;
+    }
+
+    /// <summary>
+    /// When the silo stops (gracefully or not), the steps in flight are cancelled and every sequence here
+    /// is lost to its caller, who resubmits it to another silo: nothing waits for a step on a leaving silo.
+    /// </summary>
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+        ArgumentNullException.ThrowIfNull(lifecycle);
+        lifecycle.Subscribe<GenerationScheduler>(ServiceLifecycleStage.Active, _ => Task.CompletedTask, _ => _stopping.CancelAsync());
     }
 
     public void Dispose()
@@ -291,14 +302,17 @@ public sealed partial class GenerationScheduler(
             try
             {
                 var network = _owner._models.Get(_model).Network;
-                logits = await network.ForwardBatchAsync(batch.Select((s, i) => new SequenceStep(chunks[i], s.Cache)).ToArray(), executor).ConfigureAwait(false);
+                logits = await network.ForwardBatchAsync(batch.Select((s, i) => new SequenceStep(chunks[i], s.Cache)).ToArray(), executor, cancellationToken: _owner._stopping.Token).ConfigureAwait(false);
             }
             catch (Exception e)
             {
+                var error = _owner._stopping.IsCancellationRequested
+                    ? new SequenceLostException("the silo running the sequence is stopping; submit it again", e)
+                    : e;
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Cache.Truncate(lengths[i]);
-                    batch[i].Fail(e);
+                    batch[i].Fail(error);
                 }
 
                 LogStepFailed(_owner._logger, _model, batch.Count, e.Message);

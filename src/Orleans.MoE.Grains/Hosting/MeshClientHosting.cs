@@ -27,6 +27,24 @@ public static class MeshClientHosting
             o.ServiceId = serviceId ?? MeshSiloHosting.DefaultServiceId;
         });
         client.Services.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
+        client.UseConnectionRetryFilter(new ConnectionRetries(TimeSpan.FromSeconds(10)).ShouldRetryAsync);
         return client;
+    }
+
+    /// <summary>Retries a first connection that failed (the silos may be starting) for a while, then gives up with the reason.</summary>
+    private sealed class ConnectionRetries(TimeSpan patience)
+    {
+        private readonly DateTime _until = DateTime.UtcNow + patience;
+
+        public async Task<bool> ShouldRetryAsync(Exception exception, CancellationToken cancellationToken)
+        {
+            if (DateTime.UtcNow >= _until)
+            {
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
     }
 }

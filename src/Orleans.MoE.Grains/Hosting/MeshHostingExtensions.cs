@@ -53,6 +53,7 @@ public static class MeshHostingExtensions
         services.TryAddSingleton<MeshMetrics>();
         services.TryAddSingleton<ExpertDispatcher>();
         services.TryAddSingleton<GenerationScheduler>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<GenerationScheduler>());
         services.AddPlacementDirector<ExpertPlacementStrategy, ExpertPlacementDirector>();
         services.AddPlacementDirector<ModelSiloPlacementStrategy, ModelSiloPlacementDirector>();
         services.AddPlacementDirector<OnNamedSiloPlacementStrategy, OnNamedSiloPlacementDirector>();

@@ -76,6 +76,11 @@ public sealed partial class BalancerAgent(
         await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var name in models.Loaded.Keys)
         {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return; // Not a graceful stop: the experts reactivate elsewhere when this silo is declared dead.
+            }
+
             var plan = await grains.GetGrain<IMeshPlanGrain>(name).PlanWithoutAsync(silos.Local).ConfigureAwait(false);
             plans.Update(name, plan);
             await MoveAsync(name, plan, int.MaxValue).ConfigureAwait(false);
