@@ -4,6 +4,7 @@ using Orleans.MoE.Gpu.Layers;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Layers;
 using Orleans.MoE.Models.Verification;
+using Orleans.MoE.Tensors;
 using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Gpu;
@@ -53,17 +54,25 @@ public sealed class GpuModel : IReferenceModel, IDisposable
     /// <summary>Uploads <paramref name="model"/>'s weights to <paramref name="device"/>; the CPU model may be disposed afterwards.</summary>
     public static GpuModel Upload(GpuDevice device, CausalLanguageModel model)
     {
-        ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(model);
+        return Upload(device, model.Embedding, model.Layers, model.Norm, model.LmHead);
+    }
+
+    /// <summary>Uploads a model given by its parts (as <see cref="CausalLanguageModel"/> holds them), for models built in memory.</summary>
+    public static GpuModel Upload(GpuDevice device, WeightMatrix embeddingWeights, IReadOnlyList<DecoderLayer> decoderLayers, RmsNorm finalNorm, WeightMatrix lmHeadWeights)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(decoderLayers);
+        ArgumentNullException.ThrowIfNull(finalNorm);
         device.Bind();
         var before = device.Memory.WeightBytes;
         var owned = new List<IDisposable>();
         try
         {
-            var embedding = Own(owned, DeviceMatrix.Upload(device, model.Embedding));
-            var tied = model.LmHead.Data == model.Embedding.Data && model.LmHead.Rows == model.Embedding.Rows;
-            var lmHead = tied ? embedding : Own(owned, DeviceMatrix.Upload(device, model.LmHead));
-            var norm = Own(owned, new DeviceNorm(device, model.Norm));
+            var embedding = Own(owned, DeviceMatrix.Upload(device, embeddingWeights));
+            var tied = lmHeadWeights.Data == embeddingWeights.Data && lmHeadWeights.Rows == embeddingWeights.Rows;
+            var lmHead = tied ? embedding : Own(owned, DeviceMatrix.Upload(device, lmHeadWeights));
+            var norm = Own(owned, new DeviceNorm(device, finalNorm));
             var ropes = new Dictionary<RotaryEmbedding, RopeTable>(ReferenceEqualityComparer.Instance);
             RopeTable RopeFor(RotaryEmbedding rope)
             {
@@ -75,7 +84,7 @@ public sealed class GpuModel : IReferenceModel, IDisposable
                 return table;
             }
 
-            var layers = model.Layers.Select((layer, l) => new Layer(
+            var layers = decoderLayers.Select((layer, l) => new Layer(
                 Own(owned, new DeviceNorm(device, layer.InputNorm)),
                 Own<IDeviceAttention>(owned, layer.Attention switch
                 {
