@@ -183,8 +183,12 @@ static Dictionary<string, object?> LinearThroughput(GpuDevice gpu, RandomModels 
     }, repeats: 10);
     return new()
     {
-        ["n"] = shape.N, ["k"] = shape.K, ["t"] = shape.T, ["kernel"] = gpu.Ops.Choose(shape.T).ToString(),
-        ["note"] = "f32 activations split into bf16 hi+lo: one bf16 GEMM of 2T rows", ["ms"] = ms,
+        ["n"] = shape.N,
+        ["k"] = shape.K,
+        ["t"] = shape.T,
+        ["kernel"] = gpu.Ops.Choose(shape.T).ToString(),
+        ["note"] = "f32 activations split into bf16 hi+lo: one bf16 GEMM of 2T rows",
+        ["ms"] = ms,
         ["tflop_per_s_useful"] = 2.0 * shape.T * shape.N * shape.K / (ms * 1e-3) / 1e12,
     };
 }
@@ -239,10 +243,17 @@ static Dictionary<string, object?> Decode(GpuDevice gpu, RandomModels random, Mo
     var perToken = layers * (attention + (long)shape.Experts * shape.Hidden * 2 + shape.TopK * 3L * shape.Hidden * shape.Intermediate * 2) + 2L * shape.Vocab * shape.Hidden;
     return new()
     {
-        ["shape"] = shape.Name, ["layers"] = layers, ["weights_gib"] = model.WeightBytes / (double)(1L << 30), ["upload_s"] = uploadSeconds,
-        ["prefill_16_ms"] = prefillMs, ["decode_steps"] = steps, ["decode_tokens_per_s"] = steps / seconds,
-        ["decode_ms_per_token"] = seconds * 1e3 / steps, ["weight_bytes_per_token"] = perToken,
-        ["decode_tb_per_s"] = perToken * steps / seconds / 1e12, ["last_token"] = next,
+        ["shape"] = shape.Name,
+        ["layers"] = layers,
+        ["weights_gib"] = model.WeightBytes / (double)(1L << 30),
+        ["upload_s"] = uploadSeconds,
+        ["prefill_16_ms"] = prefillMs,
+        ["decode_steps"] = steps,
+        ["decode_tokens_per_s"] = steps / seconds,
+        ["decode_ms_per_token"] = seconds * 1e3 / steps,
+        ["weight_bytes_per_token"] = perToken,
+        ["decode_tb_per_s"] = perToken * steps / seconds / 1e12,
+        ["last_token"] = next,
     };
 }
 

@@ -26,7 +26,7 @@ public static class DeviceKinds
         "cuda" or "gpu" => DeviceKind.Cuda,
         "ilgpu-cpu" => DeviceKind.IlgpuCpu,
         "cpu" => DeviceKind.Cpu,
-        _ => throw new ArgumentException($"unknown device '{text}': use one of {string.Join(", ", Names)}", nameof(text)),
+        _ => throw new FormatException($"unknown device '{text}': use one of {string.Join(", ", Names)}"),
     };
 
     public static string Name(this DeviceKind kind) => kind switch
