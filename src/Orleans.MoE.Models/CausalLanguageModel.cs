@@ -39,6 +39,13 @@ public sealed class CausalLanguageModel : IDisposable
 
     public Checkpoint Checkpoint => _checkpoint;
 
+    /// <summary>The token embeddings [vocab, hidden], the final norm and the LM head [vocab, hidden], for other backends.</summary>
+    public WeightMatrix Embedding => _embedding;
+
+    public RmsNorm Norm => _norm;
+
+    public WeightMatrix LmHead => _lmHead;
+
     public KvCache CreateCache(int capacity = 256) =>
         new(Layers.Select(l => new LayerCache(l.Attention.CacheShape.KeyWidth, l.Attention.CacheShape.ValueWidth, capacity)).ToArray());
 

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
+using Orleans.MoE.Gpu;
+using Orleans.MoE.Gpu.Device;
 using Orleans.MoE.Models.Verification;
 
 namespace Orleans.MoE.Cli.Commands;
@@ -14,9 +16,10 @@ internal static class VerifyCommand
         var model = CommonOptions.Model();
         var reference = new Option<string>("--reference", "-r") { Description = "Reference safetensors file (default: MODEL/reference.safetensors)" };
         var json = CommonOptions.Json();
+        var device = new Option<string>("--device") { Description = "cuda, ilgpu-cpu (the GPU kernels on ILGPU's CPU accelerator), cpu or auto (CUDA when present)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("verify", "Check a model against reference outputs (full sequence, KV-cache decode, greedy ids); exits 1 when any check fails")
         {
-            model, reference, json,
+            model, reference, json, device,
         };
         command.SetAction((result, _) => CommonOptions.RunAsync(() =>
         {
@@ -24,7 +27,14 @@ internal static class VerifyCommand
             var referencePath = result.GetValue(reference) ?? Path.Combine(directory, "reference.safetensors");
             using var loaded = CommonOptions.LoadModel(directory);
             var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
-            var checks = ReferenceVerifier.Verify(loaded, referencePath, name).ToList();
+            using var choice = GpuDevice.Choose(DeviceKinds.Parse(result.GetValue(device)));
+            if (!result.GetValue(json))
+            {
+                Console.WriteLine($"device {choice.Reason}");
+            }
+
+            using var gpu = choice.Device is { } accelerator ? GpuModel.Upload(accelerator, loaded) : null;
+            var checks = (gpu is null ? ReferenceVerifier.Verify(loaded, referencePath, name) : ReferenceVerifier.Verify(gpu, referencePath, name)).ToList();
             foreach (var check in checks)
             {
                 Console.WriteLine(result.GetValue(json)

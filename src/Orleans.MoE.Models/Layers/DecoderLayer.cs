@@ -12,7 +12,11 @@ public readonly record struct SequenceSlice(int Offset, int Count, LayerCache Ca
 /// </summary>
 public sealed class DecoderLayer(RmsNorm inputNorm, IAttention attention, RmsNorm postAttentionNorm, IFeedForward feedForward)
 {
+    public RmsNorm InputNorm => inputNorm;
+
     public IAttention Attention { get; } = attention;
+
+    public RmsNorm PostAttentionNorm => postAttentionNorm;
 
     public IFeedForward FeedForward { get; } = feedForward;
 

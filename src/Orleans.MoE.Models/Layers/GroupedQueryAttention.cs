@@ -27,6 +27,22 @@ public sealed class GroupedQueryAttention(
 {
     private readonly float _scale = 1f / MathF.Sqrt(headDim);
 
+    // The attention's definition, for backends that run it elsewhere.
+    public Linear Q => q;
+    public Linear K => k;
+    public Linear V => v;
+    public Linear O => o;
+    public int Heads => heads;
+    public int KeyValueHeads => kvHeads;
+    public int HeadDim => headDim;
+    public RotaryEmbedding Rope => rope;
+    public QueryKeyNorm Norm => norm;
+    public RmsNorm? QNorm => qNorm;
+    public RmsNorm? KNorm => kNorm;
+    public float? Clip => clip;
+    public int? SlidingWindow => slidingWindow;
+    public float Scale => _scale;
+
     public (int KeyWidth, int ValueWidth) CacheShape => (kvHeads * headDim, kvHeads * headDim);
 
     public void Forward(ReadOnlySpan<float> x, int tokens, LayerCache cache, Span<float> output)

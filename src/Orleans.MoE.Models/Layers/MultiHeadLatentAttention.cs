@@ -58,6 +58,23 @@ public sealed class MultiHeadLatentAttention : IAttention
 
     private int KeyDim => _nopeDim + _ropeDim;
 
+    // The attention's definition, for backends that run it elsewhere.
+    public Linear? QProj => _qProj;
+    public Linear? QA => _qA;
+    public RmsNorm? QANorm => _qANorm;
+    public Linear? QB => _qB;
+    public Linear KvA => _kvA;
+    public RmsNorm KvANorm => _kvANorm;
+    public Linear KvB => _kvB;
+    public Linear O => _o;
+    public int Heads => _heads;
+    public int NopeDim => _nopeDim;
+    public int RopeDim => _ropeDim;
+    public int ValueDim => _valueDim;
+    public int LatentRank => _latentRank;
+    public RotaryEmbedding Rope => _rope;
+    public float Scale => _scale;
+
     public (int KeyWidth, int ValueWidth) CacheShape => (_latentRank + _ropeDim, 0);
 
     public void Forward(ReadOnlySpan<float> x, int tokens, LayerCache cache, Span<float> output)

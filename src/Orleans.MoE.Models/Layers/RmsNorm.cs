@@ -7,6 +7,11 @@ public sealed class RmsNorm(float[] weight, float eps)
 {
     public int Width => weight.Length;
 
+    /// <summary>The learned scale (one per feature), for backends that keep their own copy.</summary>
+    public ReadOnlyMemory<float> Weight => weight;
+
+    public float Eps => eps;
+
     /// <summary>Normalises every row of x into y (may alias).</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y) => Normalization.RmsNorm(x, weight, eps, y);
 

@@ -43,6 +43,11 @@ public sealed class SparseMoeBlock(
 
     public Linear Router => router;
 
+    /// <summary>The routing rule; <see cref="Routing.Describe"/> says which one, for backends that run it elsewhere.</summary>
+    public RoutingRule Rule => rule;
+
+    public Linear? SharedExpertGate => sharedExpertGate;
+
     public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output, LayerTrace? trace = null)
     {
         var routing = Route(x, tokens, trace);

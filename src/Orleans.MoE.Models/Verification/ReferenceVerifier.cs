@@ -30,22 +30,46 @@ public static partial class ReferenceVerifier
             : VerifyPrompts(runner, reference, modelName).ToList();
     }
 
-    /// <summary>One forward pass, in place or through an MoE executor.</summary>
-    private sealed class Runner(CausalLanguageModel model, IMoeExecutor? moe)
+    /// <summary>Runs the checks on another backend's forward pass (a GPU, say).</summary>
+    public static IEnumerable<VerificationCheck> Verify(IReferenceModel model, string referencePath, string modelName)
     {
-        public CausalLanguageModel Model => model;
-
-        public float[] Forward(int[] tokens, KvCache cache, bool allLogits = false, ForwardTrace? trace = null) =>
-            moe is null
-                ? model.Forward(tokens, cache, allLogits, trace)
-                : model.ForwardBatchAsync([new SequenceStep(tokens, cache)], moe, allLogits).GetAwaiter().GetResult()[0];
+        ArgumentNullException.ThrowIfNull(model);
+        using var reference = Checkpoint.Open(referencePath);
+        return reference.Contains("input_ids")
+            ? VerifyFixture(model, reference, modelName).ToList()
+            : VerifyPrompts(model, reference, modelName).ToList();
     }
 
-    private static IEnumerable<VerificationCheck> VerifyFixture(Runner runner, Checkpoint reference, string name)
+    /// <summary>One forward pass of the CPU engine, in place or through an MoE executor.</summary>
+    private sealed class Runner(CausalLanguageModel model, IMoeExecutor? moe) : IReferenceModel
+    {
+        public int VocabSize => model.VocabSize;
+
+        public int HiddenSize => model.HiddenSize;
+
+        public IDisposable CreateSequence(int capacity) => new CpuSequence(model.CreateCache(capacity));
+
+        public float[] Forward(int[] tokens, IDisposable sequence, bool allLogits = false, ForwardTrace? trace = null)
+        {
+            var cache = ((CpuSequence)sequence).Cache;
+            return moe is null
+                ? model.Forward(tokens, cache, allLogits, trace)
+                : model.ForwardBatchAsync([new SequenceStep(tokens, cache)], moe, allLogits).GetAwaiter().GetResult()[0];
+        }
+
+        private sealed record CpuSequence(KvCache Cache) : IDisposable
+        {
+            public void Dispose()
+            {
+            }
+        }
+    }
+
+    private static IEnumerable<VerificationCheck> VerifyFixture(IReferenceModel runner, Checkpoint reference, string name)
     {
         var ids = reference.Entry("input_ids");
         var (batch, length) = ((int)ids.Shape[0], (int)ids.Shape[1]);
-        var model = runner.Model;
+        var model = runner;
         var inputIds = reference.ReadInt64s("input_ids");
         var logits = reference.ReadSingles("logits");
         var vocab = model.VocabSize;
@@ -59,7 +83,8 @@ public static partial class ReferenceVerifier
             var tokens = ToInts(inputIds.AsSpan(b * length, length));
             var expected = logits.AsMemory(b * length * vocab, length * vocab);
             var trace = new ForwardTrace();
-            var full = runner.Forward(tokens, model.CreateCache(length), allLogits: true, trace);
+            using var sequence = model.CreateSequence(length);
+            var full = runner.Forward(tokens, sequence, allLogits: true, trace);
             yield return Compare(name, $"logits[{b}]", full, expected.Span);
             yield return Compare(name, $"decode_logits[{b}]", DecodeLogits(runner, tokens), expected.Span);
 
@@ -96,9 +121,9 @@ public static partial class ReferenceVerifier
         }
     }
 
-    private static IEnumerable<VerificationCheck> VerifyPrompts(Runner runner, Checkpoint reference, string name)
+    private static IEnumerable<VerificationCheck> VerifyPrompts(IReferenceModel runner, Checkpoint reference, string name)
     {
-        var model = runner.Model;
+        var model = runner;
         var prompts = reference.TensorNames.Select(n => PromptName().Match(n)).Where(m => m.Success)
             .Select(m => m.Groups[1].Value).Distinct().OrderBy(p => p.Length).ThenBy(p => p, StringComparer.Ordinal).ToArray();
         if (prompts.Length == 0)
@@ -112,7 +137,11 @@ public static partial class ReferenceVerifier
             if (reference.Contains($"{prompt}_logits"))
             {
                 var expected = reference.ReadSingles($"{prompt}_logits");
-                yield return Compare(name, $"{prompt}.logits", runner.Forward(ids, model.CreateCache(ids.Length), allLogits: true), expected);
+                using (var sequence = model.CreateSequence(ids.Length))
+                {
+                    yield return Compare(name, $"{prompt}.logits", runner.Forward(ids, sequence, allLogits: true), expected);
+                }
+
                 yield return Compare(name, $"{prompt}.decode_logits", DecodeLogits(runner, ids), expected);
             }
 
@@ -124,10 +153,10 @@ public static partial class ReferenceVerifier
     }
 
     /// <summary>Logits of every position, computed one token at a time through the KV cache.</summary>
-    private static float[] DecodeLogits(Runner runner, int[] tokens)
+    private static float[] DecodeLogits(IReferenceModel runner, int[] tokens)
     {
-        var model = runner.Model;
-        var cache = model.CreateCache(tokens.Length);
+        var model = runner;
+        using var cache = model.CreateSequence(tokens.Length);
         var result = new float[tokens.Length * model.VocabSize];
         for (var t = 0; t < tokens.Length; t++)
         {
@@ -138,10 +167,10 @@ public static partial class ReferenceVerifier
     }
 
     /// <summary>Greedy ids through the KV cache: the prompt in one step, then one token per step.</summary>
-    private static VerificationCheck CompareGreedy(Runner runner, string name, string check, long[] prompt, long[] expected)
+    private static VerificationCheck CompareGreedy(IReferenceModel runner, string name, string check, long[] prompt, long[] expected)
     {
         var actual = ToInts(prompt).ToList();
-        var cache = runner.Model.CreateCache(expected.Length);
+        using var cache = runner.CreateSequence(expected.Length);
         var input = actual.ToArray();
         while (actual.Count < expected.Length)
         {
@@ -188,4 +217,24 @@ public static partial class ReferenceVerifier
 
     [GeneratedRegex(@"^(prompt\d+)_(ids|logits|greedy)$")]
     private static partial Regex PromptName();
+}
+
+/// <summary>
+/// A model the verifier can run: token ids to logits at the positions after what a sequence (its KV
+/// cache, disposed by the verifier) holds. The CPU engine is one; another backend implements it to be checked the same way.
+/// </summary>
+public interface IReferenceModel
+{
+    int VocabSize { get; }
+
+    int HiddenSize { get; }
+
+    /// <summary>An empty sequence with room for <paramref name="capacity"/> positions (it may grow).</summary>
+    IDisposable CreateSequence(int capacity);
+
+    /// <summary>
+    /// Appends <paramref name="tokens"/> to <paramref name="sequence"/>; logits [T, vocab] when
+    /// <paramref name="allLogits"/>, else [1, vocab] for the last token. Fills <paramref name="trace"/> when given.
+    /// </summary>
+    float[] Forward(int[] tokens, IDisposable sequence, bool allLogits = false, ForwardTrace? trace = null);
 }

@@ -80,6 +80,29 @@ public sealed class RotaryEmbedding
         }
     }
 
+    /// <summary>
+    /// cos and sin [positions, Dimension / 2] (row p: position p), times the attention factor: the values
+    /// <see cref="Apply"/> rotates by, for backends that rotate elsewhere.
+    /// </summary>
+    public (float[] Cos, float[] Sin) CosSinTable(int positions)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(positions);
+        var half = _inverseFrequencies.Length;
+        var cos = new float[positions * half];
+        var sin = new float[positions * half];
+        for (var p = 0; p < positions; p++)
+        {
+            for (var i = 0; i < half; i++)
+            {
+                var angle = (float)p * _inverseFrequencies[i];
+                cos[(p * half) + i] = (float)Math.Cos(angle) * _attentionScaling;
+                sin[(p * half) + i] = (float)Math.Sin(angle) * _attentionScaling;
+            }
+        }
+
+        return (cos, sin);
+    }
+
     /// <summary>The cos/sin table, grown (and swapped atomically) when a position passes its end.</summary>
     private Table TableFor(int positions)
     {
@@ -90,19 +113,7 @@ public sealed class RotaryEmbedding
         }
 
         var capacity = Math.Max(positions, Math.Max(256, table.Positions * 2));
-        var half = _inverseFrequencies.Length;
-        var cos = new float[capacity * half];
-        var sin = new float[capacity * half];
-        for (var p = 0; p < capacity; p++)
-        {
-            for (var i = 0; i < half; i++)
-            {
-                var angle = (float)p * _inverseFrequencies[i];
-                cos[(p * half) + i] = (float)Math.Cos(angle) * _attentionScaling;
-                sin[(p * half) + i] = (float)Math.Sin(angle) * _attentionScaling;
-            }
-        }
-
+        var (cos, sin) = CosSinTable(capacity);
         table = new Table(cos, sin, capacity);
         Volatile.Write(ref _table, table);
         return table;

@@ -1,0 +1,265 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Orleans.MoE.Gpu.Blas;
+using Orleans.MoE.Gpu.Kernels;
+
+namespace Orleans.MoE.Gpu.Device;
+
+/// <summary>
+/// The launches a model makes, one method per operation: sizes checked, the kernel variant chosen
+/// (thread, warp, tiled or cuBLAS for products), launch shapes computed. All on the device's stream.
+/// </summary>
+internal sealed class DeviceOps
+{
+    private readonly GpuDevice _device;
+    private readonly DeviceBuffer<float> _empty;
+
+    public DeviceOps(GpuDevice device)
+    {
+        _device = device;
+        _empty = device.Allocate<float>(64);
+    }
+
+    /// <summary>A zero-length view: "none" for optional arguments (bias, experts, shared expert).</summary>
+    public ArrayView<float> NoFloats => _empty.View.SubView(0, 0);
+
+    public ArrayView<int> NoInts => _empty.View.Cast<int>().SubView(0, 0);
+
+    private KernelSet K => _device.Kernels;
+
+    private AcceleratorStream Stream => _device.Accelerator.DefaultStream;
+
+    /// <summary>The kernel that computes a product of <paramref name="rows"/> rows.</summary>
+    public LinearKernel Choose(int rows)
+    {
+        var choice = _device.Options.Linear;
+        if (choice == LinearKernel.Auto)
+        {
+            choice = !_device.IsCuda ? LinearKernel.Thread
+                : rows <= _device.Options.GemvTokenLimit ? LinearKernel.Warp
+                : LinearKernel.CuBlas;
+        }
+
+        return choice == LinearKernel.CuBlas && _device.Blas is null ? LinearKernel.Tiled : choice;
+    }
+
+    /// <summary>y[rows, N] = x[rows, K] · Wᵀ (+ bias) (+ y when <paramref name="accumulate"/>).</summary>
+    public void Linear(MatrixView w, ArrayView<float> x, int rows, ArrayView<float> y, Workspace workspace, ArrayView<float> bias = default, bool accumulate = false)
+    {
+        if (rows == 0)
+        {
+            return;
+        }
+
+        Require(x.Length >= (long)rows * w.Cols, "x is shorter than rows × in_features");
+        Require(y.Length >= (long)rows * w.Rows, "y is shorter than rows × out_features");
+        bias = bias.IsValid ? bias : NoFloats;
+        var args = new DotArgs
+        {
+            X = x, Experts = NoInts, Bias = bias, Y = y, K = w.Cols, OutPerRow = w.Rows, XDivisor = 1,
+            Accumulate = accumulate ? 1 : 0, Outputs = checked(rows * w.Rows),
+        };
+        switch (Choose(rows))
+        {
+            case LinearKernel.Thread:
+                DotThread(args, w);
+                break;
+            case LinearKernel.Warp:
+                DotWarp(args, w);
+                break;
+            case LinearKernel.Tiled:
+                Tiled(args, w, rows);
+                break;
+            default:
+                CuBlasGemm(w, x, rows, y, bias, accumulate, workspace);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Expert projections of routed pairs straight from the device's routing: y[p, :] = W_{experts[p]} · x[p / xDivisor],
+    /// W the expert's block of <paramref name="rowsPerExpert"/> rows of <paramref name="stacked"/>.
+    /// </summary>
+    public void ExpertDots(MatrixView stacked, int rowsPerExpert, ArrayView<float> x, int xDivisor, ArrayView<int> experts, int pairs, ArrayView<float> y)
+    {
+        var args = new DotArgs
+        {
+            X = x, Experts = experts, Bias = NoFloats, Y = y, K = stacked.Cols, OutPerRow = rowsPerExpert, XDivisor = xDivisor,
+            RowsPerExpert = rowsPerExpert, Outputs = checked(pairs * rowsPerExpert),
+        };
+        if (Choose(pairs) == LinearKernel.Thread)
+        {
+            DotThread(args, stacked);
+        }
+        else
+        {
+            DotWarp(args, stacked);
+        }
+    }
+
+    public void Embedding(MatrixView table, ArrayView<int> ids, int tokens, ArrayView<float> hidden)
+    {
+        var count = tokens * table.Cols;
+        if (table.IsBf16)
+        {
+            K.Bf16.Embedding(count, ids, new Bf16Weights(table.Bf16), hidden, table.Cols);
+        }
+        else
+        {
+            K.F32.Embedding(count, ids, new F32Weights(table.F32), hidden, table.Cols);
+        }
+    }
+
+    /// <summary>RMSNorm of <paramref name="rows"/> rows of <paramref name="weight"/>.Length values (y may alias x).</summary>
+    public void RmsNorm(ArrayView<float> x, int xStride, ArrayView<float> y, int yStride, int rows, ArrayView<float> weight, float eps)
+    {
+        if (rows == 0)
+        {
+            return;
+        }
+
+        var args = new NormArgs { X = x, Y = y, Weight = weight, Width = weight.IntLength, XStride = xStride, YStride = yStride, Eps = eps };
+        K.RmsNorm(new KernelConfig(rows, _device.GroupSize), args);
+    }
+
+    public void Rope(RopeArgs args, int tokens) => K.Rope(tokens * args.Heads * args.Half, args);
+
+    /// <summary>act[rows, I] = silu(gate) · up from rows of [gate | up].</summary>
+    public void SwiGlu(ArrayView<float> gateUp, ArrayView<float> act, int rows, int intermediate) =>
+        K.SwiGlu(rows * intermediate, gateUp, act, intermediate);
+
+    public void Add(ArrayView<float> x, ArrayView<float> y) => K.Add(x.IntLength, x, y);
+
+    public void Clamp(ArrayView<float> x, float limit) => K.Clamp(x.IntLength, x, limit);
+
+    public void CopyRows(ArrayView<float> source, int sourceStride, ArrayView<float> target, int targetStride, int rows, int width) =>
+        K.CopyRows(rows * width, source, sourceStride, target, targetStride, width);
+
+    public void Attention(AttentionArgs args, int tokens) => K.Attention(new KernelConfig(tokens * args.Heads, _device.GroupSize), args);
+
+    public void MlaQuery(MatrixView kvB, ArrayView<float> queries, ArrayView<float> absorbed, int tokens, int heads, int rank, int ropeDim, int nopeDim, int valueDim)
+    {
+        var count = tokens * heads * (rank + ropeDim);
+        if (kvB.IsBf16)
+        {
+            K.Bf16.MlaQuery(count, queries, new Bf16Weights(kvB.Bf16), absorbed, heads, rank, ropeDim, nopeDim, valueDim);
+        }
+        else
+        {
+            K.F32.MlaQuery(count, queries, new F32Weights(kvB.F32), absorbed, heads, rank, ropeDim, nopeDim, valueDim);
+        }
+    }
+
+    public void MlaValue(MatrixView kvB, ArrayView<float> context, ArrayView<float> output, int tokens, int heads, int rank, int nopeDim, int valueDim)
+    {
+        var count = tokens * heads * valueDim;
+        if (kvB.IsBf16)
+        {
+            K.Bf16.MlaValue(count, context, new Bf16Weights(kvB.Bf16), output, heads, rank, nopeDim, valueDim);
+        }
+        else
+        {
+            K.F32.MlaValue(count, context, new F32Weights(kvB.F32), output, heads, rank, nopeDim, valueDim);
+        }
+    }
+
+    public void Route(RouteArgs args, int tokens) => K.Route(tokens, args);
+
+    public void CountExperts(ArrayView<int> experts, ArrayView<int> counts) => K.CountExperts(counts.IntLength, experts, counts);
+
+    public void Permute(ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow) =>
+        K.Permute(counts.IntLength, experts, counts, rowOfPair, pairOfRow);
+
+    public void Gather(ArrayView<float> x, ArrayView<int> pairOfRow, ArrayView<float> rows, int count, int width, int topK) =>
+        K.Gather(count * width, x, pairOfRow, rows, width, topK);
+
+    public void Combine(CombineArgs args, int tokens) => K.Combine(tokens * args.Width, args);
+
+    /// <summary>The argmax of each of <paramref name="rows"/> rows of logits into tokens.</summary>
+    public void Argmax(ArrayView<float> logits, ArrayView<int> tokens, int rows, int vocab) =>
+        K.Argmax(new KernelConfig(rows, Math.Min(_device.Accelerator.MaxNumThreadsPerGroup, 1024)), logits, tokens, vocab);
+
+    public void Sample(ArrayView<float> logits, ArrayView<float> uniforms, ArrayView<int> tokens, int rows, int vocab, float temperature) =>
+        K.Sample(new KernelConfig(rows, Math.Min(_device.Accelerator.MaxNumThreadsPerGroup, 1024)), logits, uniforms, tokens, vocab, temperature);
+
+    private void DotThread(DotArgs args, MatrixView w)
+    {
+        if (w.IsBf16)
+        {
+            K.Bf16.DotThread(args.Outputs, args, new Bf16Weights(w.Bf16));
+        }
+        else
+        {
+            K.F32.DotThread(args.Outputs, args, new F32Weights(w.F32));
+        }
+    }
+
+    private void DotWarp(DotArgs args, MatrixView w)
+    {
+        var warps = _device.GroupSize / _device.Accelerator.WarpSize;
+        var config = new KernelConfig((args.Outputs + warps - 1) / warps, _device.GroupSize);
+        if (w.IsBf16)
+        {
+            K.Bf16.DotWarp(config, args, new Bf16Weights(w.Bf16));
+        }
+        else
+        {
+            K.F32.DotWarp(config, args, new F32Weights(w.F32));
+        }
+    }
+
+    private void Tiled(DotArgs args, MatrixView w, int rows)
+    {
+        var tile = (int)Math.Sqrt(Math.Min(256, _device.Accelerator.MaxNumThreadsPerGroup));
+        var config = new KernelConfig(
+            new Index3D((w.Rows + tile - 1) / tile, (rows + tile - 1) / tile, 1),
+            new Index3D(tile * tile, 1, 1),
+            SharedMemoryConfig.RequestDynamic<float>(2 * tile * tile));
+        if (w.IsBf16)
+        {
+            K.Bf16.Tiled(config, args, new Bf16Weights(w.Bf16), rows, tile);
+        }
+        else
+        {
+            K.F32.Tiled(config, args, new F32Weights(w.F32), rows, tile);
+        }
+    }
+
+    /// <summary>
+    /// cuBLAS: f32 weights as an f32 GEMM; bf16 weights against the activations split into bf16 hi and lo
+    /// rows (one tensor-core GEMM of 2·rows, the halves summed), which keeps f32-level accuracy.
+    /// </summary>
+    private void CuBlasGemm(MatrixView w, ArrayView<float> x, int rows, ArrayView<float> y, ArrayView<float> bias, bool accumulate, Workspace workspace)
+    {
+        var blas = _device.Blas!;
+        var (n, k) = (w.Rows, w.Cols);
+        var count = rows * n;
+        if (!w.IsBf16)
+        {
+            if (bias.Length == 0)
+            {
+                blas.Gemm(w.Address, CuBlas.Float32, DevicePointers.Of(x), CuBlas.Float32, DevicePointers.Of(y), rows, n, k, accumulate ? 1f : 0f);
+                return;
+            }
+
+            var product = workspace.Floats(count);
+            blas.Gemm(w.Address, CuBlas.Float32, DevicePointers.Of(x), CuBlas.Float32, DevicePointers.Of(product), rows, n, k);
+            K.Finish(count, product, bias, y, count, n, 0, accumulate ? 1 : 0);
+            return;
+        }
+
+        var split = workspace.UShorts(2L * rows * k);
+        K.SplitBf16(rows * k, x, split, rows * k);
+        var halves = workspace.Floats(2L * count);
+        blas.Gemm(w.Address, CuBlas.BFloat16, DevicePointers.Of(split), CuBlas.BFloat16, DevicePointers.Of(halves), 2 * rows, n, k);
+        K.Finish(count, halves, bias, y, count, n, 1, accumulate ? 1 : 0);
+    }
+
+    private static void Require(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new ArgumentException(message);
+        }
+    }
+}

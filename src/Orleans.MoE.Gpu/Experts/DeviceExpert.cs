@@ -1,0 +1,89 @@
+using Orleans.MoE.Gpu.Device;
+using Orleans.MoE.Gpu.Layers;
+using Orleans.MoE.Models.Layers;
+
+namespace Orleans.MoE.Gpu.Experts;
+
+/// <summary>
+/// One expert's weights on a device, as an expert grain owns them: uploaded when the grain activates
+/// (<see cref="Upload"/>), run on the rows routed to it (<see cref="Forward"/>: GEMV for few rows, a GEMM,
+/// cuBLAS on CUDA, for many), its device memory reported (<see cref="DeviceBytes"/>) for placement, and
+/// freed when the grain deactivates (<see cref="Dispose"/>). Thread-safe; calls are serialised.
+/// </summary>
+public sealed class DeviceExpert : IDisposable
+{
+    private readonly GpuDevice _device;
+    private readonly DeviceMlp _mlp;
+    private readonly Workspace _workspace;
+    private readonly Lock _lock = new();
+    private bool _disposed;
+
+    private DeviceExpert(GpuDevice device, DeviceMlp mlp)
+    {
+        _device = device;
+        _mlp = mlp;
+        _workspace = new Workspace(device);
+    }
+
+    public int HiddenSize => _mlp.Hidden;
+
+    public int IntermediateSize => _mlp.Intermediate;
+
+    /// <summary>Bytes of this expert's weights on the device (gate, up and down projections as stored).</summary>
+    public long DeviceBytes => _mlp.Bytes;
+
+    /// <summary>Uploads <paramref name="expert"/>'s three projections (the host copy may go away afterwards).</summary>
+    public static DeviceExpert Upload(GpuDevice device, SwiGluMlp expert)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(expert);
+        device.Bind();
+        var mlp = new DeviceMlp(device, expert);
+        device.Synchronize();
+        return new DeviceExpert(device, mlp);
+    }
+
+    /// <summary>output[T, H] = down(silu(gate x) · up x) for <paramref name="tokens"/> rows of x[T, H].</summary>
+    public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output)
+    {
+        var width = HiddenSize;
+        if (x.Length < (long)tokens * width || output.Length < (long)tokens * width)
+        {
+            throw new ArgumentException($"{tokens} rows of {width} need {tokens * width} values in and out");
+        }
+
+        if (tokens == 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _device.Bind();
+            _workspace.Reset();
+            var input = _workspace.Floats((long)tokens * width);
+            ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(input, _device.Accelerator.DefaultStream, x[..(tokens * width)]);
+            var result = _workspace.Floats((long)tokens * width);
+            _mlp.Forward(_device.Ops, input, tokens, result, _workspace, accumulate: false);
+            result.ToHost().AsSpan().CopyTo(output);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _device.Bind();
+            _device.Synchronize();
+            _mlp.Dispose();
+            _workspace.Dispose();
+        }
+    }
+}

@@ -1,0 +1,215 @@
+using ILGPU;
+using Orleans.MoE.Gpu.Device;
+using Orleans.MoE.Gpu.Kernels;
+using Orleans.MoE.Models;
+using Orleans.MoE.Models.Layers;
+using Orleans.MoE.Tensors;
+
+namespace Orleans.MoE.Gpu.Layers;
+
+/// <summary>A dense SwiGLU feed-forward on the device, added into the residual.</summary>
+internal sealed class DeviceDenseFeedForward(DeviceMlp mlp) : IDeviceFeedForward
+{
+    public void Forward(in DeviceStep step, ArrayView<float> x, ArrayView<float> hidden, ForwardTrace? trace) =>
+        mlp.Forward(step.Ops, x, step.Tokens, hidden, step.Workspace, accumulate: true);
+
+    public void Dispose() => mlp.Dispose();
+}
+
+/// <summary>
+/// A sparse MoE block on the device. The layer's experts are stacked: gate and up of expert e are rows
+/// [e·2I, (e+1)·2I) of one [E·2I, H] matrix, its down projection rows [e·H, (e+1)·H) of one [E·H, I]
+/// matrix, so a kernel reaches any expert from the device's routing. The router and its rule run on
+/// the device; few tokens run every (token, slot) pair straight from the routing (no host round trip);
+/// many tokens are permuted by expert and each expert runs one GEMM over its rows; the outputs are
+/// combined with the routing weights, plus the shared expert (gated for Qwen2-MoE), into the residual.
+/// </summary>
+internal sealed class DeviceMoeBlock : IDeviceFeedForward
+{
+    private readonly DeviceLinear _router;
+    private readonly DeviceMatrix _gateUp;
+    private readonly DeviceMatrix _down;
+    private readonly DeviceMlp? _shared;
+    private readonly DeviceLinear? _sharedGate;
+    private readonly DeviceBuffer<float>? _bias;
+    private readonly int _experts;
+    private readonly int _topK;
+    private readonly int _hidden;
+    private readonly int _intermediate;
+    private readonly int _scheme;
+    private readonly bool _normalize;
+    private readonly int _groups;
+    private readonly int _topKGroups;
+    private readonly float _scaling;
+    private readonly int _pairTokenLimit;
+
+    public DeviceMoeBlock(GpuDevice device, SparseMoeBlock block)
+    {
+        var scheme = Routing.Describe(block.Rule)
+            ?? throw new NotSupportedException("the block's routing rule was not made by Routing, so the GPU backend cannot run it");
+        switch (scheme)
+        {
+            case SoftmaxTopKScheme softmax:
+                (_scheme, _normalize, _groups, _topKGroups, _scaling) = (0, softmax.Normalize, 1, 1, 1f);
+                break;
+            case SigmoidGroupLimitedTopKScheme sigmoid:
+                if (sigmoid.Groups <= 0 || block.ExpertCount % sigmoid.Groups != 0 || sigmoid.TopKGroups > sigmoid.Groups)
+                {
+                    throw new NotSupportedException($"{block.ExpertCount} experts cannot form {sigmoid.Groups} groups with top {sigmoid.TopKGroups}");
+                }
+
+                (_scheme, _normalize, _groups, _topKGroups, _scaling) = (1, sigmoid.Normalize, sigmoid.Groups, sigmoid.TopKGroups, sigmoid.ScalingFactor);
+                if (sigmoid.CorrectionBias is { } bias)
+                {
+                    _bias = device.Allocate<float>(bias.Length, isWeights: true);
+                    ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(_bias.View, bias);
+                }
+
+                break;
+            default:
+                throw new NotSupportedException($"routing scheme {scheme.GetType().Name} is not supported on the GPU backend");
+        }
+
+        var experts = block.Experts;
+        if (experts.Any(e => e.Gate.Bias is not null || e.Up.Bias is not null || e.Down.Bias is not null))
+        {
+            throw new NotSupportedException("experts with biases are not supported on the GPU backend");
+        }
+
+        _experts = block.ExpertCount;
+        _topK = block.TopK;
+        _hidden = block.Router.InFeatures;
+        _intermediate = experts[0].Gate.OutFeatures;
+        _pairTokenLimit = device.Options.ExpertPairTokenLimit;
+        _router = new DeviceLinear(device, block.Router);
+        _gateUp = DeviceMatrix.Stack(device, experts.SelectMany(e => new WeightMatrix[] { e.Gate.Weight, e.Up.Weight }).ToArray());
+        _down = DeviceMatrix.Stack(device, experts.Select(e => e.Down.Weight).ToArray());
+        _shared = block.SharedExpert is { } shared ? new DeviceMlp(device, shared) : null;
+        _sharedGate = block.SharedExpertGate is { } gate ? new DeviceLinear(device, gate) : null;
+    }
+
+    public void Forward(in DeviceStep step, ArrayView<float> x, ArrayView<float> hidden, ForwardTrace? trace)
+    {
+        var (ops, workspace, tokens, _) = step;
+        var pairs = tokens * _topK;
+
+        // router logits [T, E] → experts, weights [T, k]
+        var logits = workspace.Floats((long)tokens * _experts);
+        _router.Forward(ops, x, tokens, logits, workspace);
+        if (trace is not null)
+        {
+            trace.RouterLogits.Add(logits.ToHost());
+        }
+
+        var experts = workspace.Ints(pairs);
+        var weights = workspace.Floats(pairs);
+        ops.Route(
+            new RouteArgs
+            {
+                Logits = logits, Scores = workspace.Floats((long)tokens * _experts), Choice = workspace.Floats((long)tokens * _experts),
+                GroupScores = workspace.Floats((long)tokens * _groups), KeptGroups = workspace.Ints((long)tokens * _groups),
+                Bias = _bias?.View ?? ops.NoFloats, Experts = experts, Weights = weights, ExpertCount = _experts, TopK = _topK,
+                Scheme = _scheme, Normalize = _normalize ? 1 : 0, Groups = _groups, TopKGroups = _topKGroups, Scaling = _scaling,
+            },
+            tokens);
+
+        // shared expert [T, H] and its gate logit [T]
+        var shared = ops.NoFloats;
+        var sharedGate = ops.NoFloats;
+        if (_shared is not null)
+        {
+            shared = workspace.Floats((long)tokens * _hidden);
+            _shared.Forward(ops, x, tokens, shared, workspace, accumulate: false);
+            if (_sharedGate is not null)
+            {
+                sharedGate = workspace.Floats(tokens);
+                _sharedGate.Forward(ops, x, tokens, sharedGate, workspace);
+            }
+        }
+
+        var (results, rowOfPair) = tokens <= _pairTokenLimit
+            ? RunPairs(ops, workspace, x, experts, pairs)
+            : RunGrouped(ops, workspace, x, experts, pairs);
+        ops.Combine(
+            new CombineArgs
+            {
+                Results = results, RowOfPair = rowOfPair, Experts = experts, Weights = weights,
+                Shared = shared, SharedGate = sharedGate, Hidden = hidden, Width = _hidden, TopK = _topK,
+            },
+            tokens);
+    }
+
+    /// <summary>Each (token, slot) pair through its expert, read from the device's routing: results [T·k, H] by pair.</summary>
+    private (ArrayView<float> Results, ArrayView<int> RowOfPair) RunPairs(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs)
+    {
+        var gateUp = workspace.Floats((long)pairs * 2 * _intermediate);
+        ops.ExpertDots(_gateUp.View, 2 * _intermediate, x, _topK, experts, pairs, gateUp);
+        var act = workspace.Floats((long)pairs * _intermediate);
+        ops.SwiGlu(gateUp, act, pairs, _intermediate);
+        var results = workspace.Floats((long)pairs * _hidden);
+        ops.ExpertDots(_down.View, _hidden, act, 1, experts, pairs, results);
+        return (results, ops.NoInts);
+    }
+
+    /// <summary>
+    /// Tokens grouped by expert (rows of one expert together), one product per routed expert and
+    /// projection: results [T·k, H] by row, rowOfPair mapping (token, slot) pairs to rows. Reads the
+    /// per-expert counts back to size the products.
+    /// </summary>
+    private (ArrayView<float> Results, ArrayView<int> RowOfPair) RunGrouped(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs)
+    {
+        var counts = workspace.Ints(_experts);
+        var rowOfPair = workspace.Ints(pairs);
+        var pairOfRow = workspace.Ints(pairs);
+        ops.CountExperts(experts, counts);
+        ops.Permute(experts, counts, rowOfPair, pairOfRow);
+        var hostCounts = counts.ToHost();
+
+        // rows [T·k, H]: x gathered by expert
+        var rows = workspace.Floats((long)pairs * _hidden);
+        ops.Gather(x, pairOfRow, rows, pairs, _hidden, _topK);
+        var gateUp = workspace.Floats((long)pairs * 2 * _intermediate);
+        var offset = 0;
+        for (var e = 0; e < _experts; e++)
+        {
+            var n = hostCounts[e];
+            if (n > 0)
+            {
+                ops.Linear(
+                    _gateUp.View.SliceRows(e * 2 * _intermediate, 2 * _intermediate),
+                    rows.SubView((long)offset * _hidden, (long)n * _hidden), n,
+                    gateUp.SubView((long)offset * 2 * _intermediate, (long)n * 2 * _intermediate), workspace);
+                offset += n;
+            }
+        }
+
+        var act = workspace.Floats((long)pairs * _intermediate);
+        ops.SwiGlu(gateUp, act, pairs, _intermediate);
+        var results = workspace.Floats((long)pairs * _hidden);
+        offset = 0;
+        for (var e = 0; e < _experts; e++)
+        {
+            var n = hostCounts[e];
+            if (n > 0)
+            {
+                ops.Linear(
+                    _down.View.SliceRows(e * _hidden, _hidden),
+                    act.SubView((long)offset * _intermediate, (long)n * _intermediate), n,
+                    results.SubView((long)offset * _hidden, (long)n * _hidden), workspace);
+                offset += n;
+            }
+        }
+
+        return (results, rowOfPair);
+    }
+
+    public void Dispose()
+    {
+        _router.Dispose();
+        _gateUp.Dispose();
+        _down.Dispose();
+        _shared?.Dispose();
+        _sharedGate?.Dispose();
+        _bias?.Dispose();
+    }
+}

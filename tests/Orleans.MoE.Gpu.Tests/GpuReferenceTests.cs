@@ -1,0 +1,47 @@
+using Orleans.MoE.Gpu.Device;
+using Orleans.MoE.Models;
+using Orleans.MoE.Models.Verification;
+using Xunit.Abstractions;
+
+namespace Orleans.MoE.Gpu.Tests;
+
+/// <summary>
+/// Every fixture and the demo model reproduce the Hugging Face reference through the GPU kernels on
+/// ILGPU's CPU accelerator (full sequence, KV-cache decode, hidden states, router logits, greedy), with
+/// the CPU engine's tolerance.
+/// </summary>
+public sealed class GpuReferenceTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Fixtures => new()
+    {
+        "mixtral-tiny", "mixtral-tiny-bf16", "qwen2moe-tiny", "qwen3moe-tiny", "olmoe-tiny", "deepseekv3-tiny",
+    };
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Fixture_reproduces_reference_on_the_ilgpu_cpu_accelerator(string fixture)
+    {
+        AssertReproduces(RepositoryPaths.Fixture(fixture), fixture, ["logits[0]", "decode_logits[0]", "logits[1]", "hidden_states[0]", "greedy"]);
+    }
+
+    [Fact]
+    public void Demo_model_reproduces_reference_on_the_ilgpu_cpu_accelerator()
+    {
+        AssertReproduces(RepositoryPaths.DemoModel, "moe-tiny-py", ["prompt0.logits", "prompt0.decode_logits", "prompt0.greedy", "prompt3.greedy"]);
+    }
+
+    private void AssertReproduces(string directory, string name, string[] expectedChecks)
+    {
+        using var device = GpuDevice.CreateIlgpuCpu();
+        using var cpu = ModelLoader.Load(directory);
+        using var model = GpuModel.Upload(device, cpu);
+        var checks = ReferenceVerifier.Verify(model, Path.Combine(directory, "reference.safetensors"), name).ToList();
+        foreach (var check in checks)
+        {
+            output.WriteLine($"{check.Check}: max |diff| {check.MaxAbsDiff:g3} (tolerance {check.Tolerance:g3}) {(check.Passed ? "ok" : "FAILED " + check.Detail)}");
+        }
+
+        Assert.All(expectedChecks, c => Assert.Contains(checks, k => k.Check == c));
+        Assert.All(checks, c => Assert.True(c.Passed, $"{c.Check}: max |diff| {c.MaxAbsDiff} > {c.Tolerance} {c.Detail}"));
+    }
+}

@@ -1,0 +1,145 @@
+using Orleans.MoE.Gpu.Device;
+using Orleans.MoE.Gpu.Experts;
+using Orleans.MoE.Models.Layers;
+using Orleans.MoE.Tensors;
+using Orleans.MoE.Tensors.Cpu;
+
+namespace Orleans.MoE.Gpu.Tests;
+
+/// <summary>
+/// Each product kernel (thread per output, warp per output, tiled GEMM) against the CPU engine's MatMul,
+/// f32 and bf16 weights, with bias and accumulation; on ILGPU's CPU accelerator with 4-wide warps and,
+/// for the warp kernel, 32-wide warps as CUDA has.
+/// </summary>
+public sealed class KernelTests
+{
+    public static TheoryData<LinearKernel, bool> Kernels => new()
+    {
+        { LinearKernel.Thread, false }, { LinearKernel.Thread, true },
+        { LinearKernel.Warp, false }, { LinearKernel.Warp, true },
+        { LinearKernel.Tiled, false }, { LinearKernel.Tiled, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void Linear_kernels_match_the_cpu_product(LinearKernel kernel, bool bf16)
+    {
+        using var device = GpuDevice.CreateIlgpuCpu(new GpuOptions { Linear = kernel });
+        AssertLinearMatches(device, rows: 3, n: 10, k: bf16 ? 24 : 13, bf16);
+    }
+
+    [Fact]
+    public void Warp_kernel_is_right_with_32_wide_warps()
+    {
+        using var device = GpuDevice.CreateIlgpuCpu(new GpuOptions { Linear = LinearKernel.Warp }, warpSize: 32, warpsPerGroup: 2);
+        AssertLinearMatches(device, rows: 2, n: 5, k: 72, bf16: true);
+    }
+
+    [Fact]
+    public void Device_expert_uploads_runs_reports_memory_and_frees_it()
+    {
+        using var device = GpuDevice.CreateIlgpuCpu();
+        var random = new Random(3);
+        var (hidden, intermediate, tokens) = (16, 12, 3);
+        var mlp = new SwiGluMlp(Linear(random, intermediate, hidden), Linear(random, intermediate, hidden), Linear(random, hidden, intermediate));
+        var x = Values(random, tokens * hidden);
+        var expected = new float[tokens * hidden];
+        mlp.Forward(x, tokens, expected);
+
+        var before = device.Memory.WeightBytes;
+        var expert = DeviceExpert.Upload(device, mlp);
+        Assert.Equal(3L * hidden * intermediate * 4, expert.DeviceBytes);
+        Assert.Equal(before + expert.DeviceBytes, device.Memory.WeightBytes);
+        var actual = new float[tokens * hidden];
+        expert.Forward(x, tokens, actual);
+        AssertClose(expected, actual);
+
+        expert.Dispose();
+        Assert.Equal(before, device.Memory.WeightBytes);
+        Assert.Throws<ObjectDisposedException>(() => expert.Forward(x, tokens, actual));
+    }
+
+    [Fact]
+    public void Cuda_without_a_driver_falls_back_to_the_cpu_engine_with_one_line()
+    {
+        using var choice = GpuDevice.Choose(DeviceKind.Auto);
+        if (choice.IsGpu)
+        {
+            Assert.StartsWith("cuda: ", choice.Reason, StringComparison.Ordinal);
+            return;
+        }
+
+        Assert.Null(choice.Device);
+        Assert.StartsWith("cpu: ", choice.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', choice.Reason);
+        using var cpu = GpuDevice.Choose(DeviceKind.Cpu);
+        Assert.Null(cpu.Device);
+        using var simulated = GpuDevice.Choose(DeviceKind.IlgpuCpu);
+        Assert.NotNull(simulated.Device);
+    }
+
+    [Theory]
+    [InlineData("cuda", DeviceKind.Cuda)]
+    [InlineData("ilgpu-cpu", DeviceKind.IlgpuCpu)]
+    [InlineData("CPU", DeviceKind.Cpu)]
+    [InlineData("auto", DeviceKind.Auto)]
+    public void Device_names_parse(string name, DeviceKind kind) => Assert.Equal(kind, DeviceKinds.Parse(name));
+
+    [Fact]
+    public void Unknown_device_name_is_refused() => Assert.Throws<FormatException>(() => DeviceKinds.Parse("tpu"));
+
+    private static void AssertLinearMatches(GpuDevice device, int rows, int n, int k, bool bf16)
+    {
+        var random = new Random(n * k);
+        var weights = Values(random, n * k);
+        var matrix = bf16 ? Bf16Matrix(weights, n, k) : WeightMatrix.FromArray(weights, n, k);
+        var x = Values(random, rows * k);
+        var bias = Values(random, n);
+        var initial = Values(random, rows * n);
+        var expected = new float[rows * n];
+        MatMul.Multiply(x, rows, matrix, expected);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            expected[i] += bias[i % n] + initial[i];
+        }
+
+        using var w = DeviceMatrix.Upload(device, matrix);
+        using var workspace = new Workspace(device);
+        var xs = workspace.Floats(x.Length);
+        var ys = workspace.Floats(initial.Length);
+        var bs = workspace.Floats(n);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(xs, x);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(ys, initial);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(bs, bias);
+        device.Ops.Linear(w.View, xs, rows, ys, workspace, bs, accumulate: true);
+        AssertClose(expected, ys.ToHost());
+    }
+
+    private static WeightMatrix Bf16Matrix(float[] values, int rows, int cols)
+    {
+        var bits = GC.AllocateArray<ushort>(values.Length, pinned: true);
+        for (var i = 0; i < values.Length; i++)
+        {
+            bits[i] = DTypeConvert.SingleToBFloat16(values[i]);
+        }
+
+        unsafe
+        {
+            return new WeightMatrix((nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref bits[0]), rows, cols, DType.BF16);
+        }
+    }
+
+    private static Linear Linear(Random random, int outFeatures, int inFeatures) =>
+        new(WeightMatrix.FromArray(Values(random, outFeatures * inFeatures), outFeatures, inFeatures));
+
+    private static float[] Values(Random random, int count) => Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+
+    private static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5f * Math.Max(1f, Math.Abs(expected[i])), $"[{i}] expected {expected[i]}, got {actual[i]}");
+        }
+    }
+}
