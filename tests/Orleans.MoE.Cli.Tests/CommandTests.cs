@@ -21,6 +21,24 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Verify_on_three_silos_prints_the_same_checks_and_passes()
+    {
+        var (single, one, _) = await MoeProcess.RunAsync("verify", "--model", MoeProcess.Fixture("deepseekv3-tiny"), "--json");
+        var (exit, output, error) = await MoeProcess.RunAsync("verify", "--model", MoeProcess.Fixture("deepseekv3-tiny"), "--silos", "3", "--json");
+
+        Assert.Equal(0, single);
+        Assert.True(exit == 0, error);
+        static List<string?> Names(string lines) =>
+            lines.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("check").GetString()).ToList();
+        Assert.Equal(Names(one), Names(output));
+        Assert.DoesNotContain("\"passed\":false", output);
+
+        var (_, text, _) = await MoeProcess.RunAsync("verify", "--silos", "2");
+        Assert.Matches(@"2 Orleans silos in this process; experts per silo: [1-9]\d*, [1-9]\d*", text);
+        Assert.Contains("12 of 12 checks passed", text);
+    }
+
+    [Fact]
     public async Task Verify_defaults_to_the_demo_model()
     {
         var (exit, output, error) = await MoeProcess.RunAsync("verify");

@@ -55,7 +55,7 @@ internal static class ClusterBenchmark
         // The balancer stays put: a migration in the middle of a few-second run would measure the move, not serving.
         await using var cluster = await LocalMesh.StartAsync(silos, new Dictionary<string, string> { [name] = directory }, o => o.Balancer.Enabled = false, cancellationToken);
         var experts = model.Layers.Select(l => l.FeedForward).OfType<SparseMoeBlock>().Sum(b => b.ExpertCount);
-        await cluster.WaitForExpertsAsync(experts, TimeSpan.FromSeconds(60), cancellationToken);
+        await cluster.WaitForExpertsAsync(experts, TimeSpan.FromSeconds(60), cancellationToken: cancellationToken);
 
         // One client per silo, each using that silo as its gateway, and the sequences dealt out among them:
         // every silo schedules its share, as behind a front end that spreads its requests. With

@@ -87,12 +87,21 @@ internal sealed class LocalMesh : IAsyncDisposable
     public Task<MeshConnection> ConnectAsync(IEnumerable<int>? silos = null, CancellationToken cancellationToken = default) =>
         MeshConnection.ConnectAsync((silos ?? Enumerable.Range(0, _silos.Count)).Select(Gateway).ToList(), _clusterId, cancellationToken);
 
-    /// <summary>Waits until every expert of the served models is active somewhere (the balancer warms the plan up), up to <paramref name="timeout"/>.</summary>
-    public async Task<bool> WaitForExpertsAsync(int experts, TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Waits until every expert of the served models is active somewhere (the balancer warms the plan up)
+    /// and, with <paramref name="spread"/>, every silo hosts some; false after <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<bool> WaitForExpertsAsync(int experts, TimeSpan timeout, bool spread = false, CancellationToken cancellationToken = default)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (_silos.Sum(s => s.Services.GetRequiredService<LocalExperts>().Hosted.Count) < experts)
+        while (true)
         {
+            var hosted = _silos.Select(s => s.Services.GetRequiredService<LocalExperts>().Hosted.Count).ToList();
+            if (hosted.Sum() >= experts && (!spread || hosted.All(h => h > 0)))
+            {
+                return true;
+            }
+
             if (DateTime.UtcNow > deadline)
             {
                 return false;
@@ -100,8 +109,6 @@ internal sealed class LocalMesh : IAsyncDisposable
 
             await Task.Delay(100, cancellationToken);
         }
-
-        return true;
     }
 
     /// <summary>A service of silo <paramref name="index"/>.</summary>

@@ -1,7 +1,12 @@
 using System.CommandLine;
 using System.Text.Json;
+using Orleans.MoE.Cli.Cluster;
 using Orleans.MoE.Gpu;
 using Orleans.MoE.Gpu.Device;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Gates;
+using Orleans.MoE.Models.Layers;
 using Orleans.MoE.Models.Verification;
 
 namespace Orleans.MoE.Cli.Commands;
@@ -17,24 +22,44 @@ internal static class VerifyCommand
         var reference = new Option<string>("--reference", "-r") { Description = "Reference safetensors file (default: MODEL/reference.safetensors)" };
         var json = CommonOptions.Json();
         var device = new Option<string>("--device") { Description = "cuda, ilgpu-cpu (the GPU kernels on ILGPU's CPU accelerator), cpu or auto (CUDA when present)", DefaultValueFactory = _ => "cpu" };
+        var silos = new Option<int>("--silos")
+        {
+            Description = "Spread the model's experts over this many Orleans silos in this process (real TCP between them) and check the distributed forward; 0: one process",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("verify", "Check a model against reference outputs (full sequence, KV-cache decode, greedy ids); exits 1 when any check fails")
         {
-            model, reference, json, device,
+            model, reference, json, device, silos,
         };
-        command.SetAction((result, _) => CommonOptions.RunAsync(() =>
+        command.SetAction((result, cancellationToken) => CommonOptions.RunAsync(async () =>
         {
-            var directory = CommonOptions.ResolveModel(result.GetValue(model));
+            var directory = Path.GetFullPath(CommonOptions.ResolveModel(result.GetValue(model)));
             var referencePath = result.GetValue(reference) ?? Path.Combine(directory, "reference.safetensors");
-            using var loaded = CommonOptions.LoadModel(directory);
-            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
-            using var choice = GpuDevice.Choose(DeviceKinds.Parse(result.GetValue(device)));
-            if (!result.GetValue(json))
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
+            var text = !result.GetValue(json);
+            List<VerificationCheck> checks;
+            if (result.GetValue(silos) is var count and not 0)
             {
-                Console.WriteLine($"device {choice.Reason}");
+                if (count < 0 || result.GetValue(device) != "cpu")
+                {
+                    throw new ArgumentException("--silos needs a positive number of silos, and runs the experts on the CPU engine (no --device)");
+                }
+
+                checks = await VerifyOnSilosAsync(directory, name, referencePath, count, text, cancellationToken);
+            }
+            else
+            {
+                using var loaded = CommonOptions.LoadModel(directory);
+                using var choice = GpuDevice.Choose(DeviceKinds.Parse(result.GetValue(device)));
+                if (text)
+                {
+                    Console.WriteLine($"device {choice.Reason}");
+                }
+
+                using var gpu = choice.Device is { } accelerator ? GpuModel.Upload(accelerator, loaded) : null;
+                checks = (gpu is null ? ReferenceVerifier.Verify(loaded, referencePath, name) : ReferenceVerifier.Verify(gpu, referencePath, name)).ToList();
             }
 
-            using var gpu = choice.Device is { } accelerator ? GpuModel.Upload(accelerator, loaded) : null;
-            var checks = (gpu is null ? ReferenceVerifier.Verify(loaded, referencePath, name) : ReferenceVerifier.Verify(gpu, referencePath, name)).ToList();
             foreach (var check in checks)
             {
                 Console.WriteLine(result.GetValue(json)
@@ -47,8 +72,33 @@ internal static class VerifyCommand
                 Console.WriteLine($"{checks.Count(c => c.Passed)} of {checks.Count} checks passed");
             }
 
-            return Task.FromResult(checks.All(c => c.Passed) ? 0 : 1);
+            return checks.All(c => c.Passed) ? 0 : 1;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The reference checks with every MoE layer run by the mesh: <paramref name="silos"/> Orleans silos in
+    /// this process, the model's experts spread over them by placement and the balancer, each layer's
+    /// tokens sent by the first silo's gate to the silos hosting their experts.
+    /// </summary>
+    private static async Task<List<VerificationCheck>> VerifyOnSilosAsync(string directory, string name, string referencePath, int silos, bool text, CancellationToken cancellationToken)
+    {
+        await using var mesh = await LocalMesh.StartAsync(silos, new Dictionary<string, string> { [name] = directory }, cancellationToken: cancellationToken);
+        var network = mesh.Service<MeshModels>(0).Get(name).Network;
+        var experts = network.Layers.Select(l => l.FeedForward).OfType<SparseMoeBlock>().Sum(b => b.ExpertCount);
+        if (!await mesh.WaitForExpertsAsync(experts, TimeSpan.FromSeconds(60), spread: true, cancellationToken))
+        {
+            throw new TimeoutException($"the {experts} experts of {name} were not all active and spread over the {silos} silos within a minute");
+        }
+
+        if (text)
+        {
+            var hosted = Enumerable.Range(0, silos).Select(i => mesh.Service<LocalExperts>(i).Hosted.Count);
+            Console.WriteLine($"{silos} Orleans silos in this process; experts per silo: {string.Join(", ", hosted)}");
+        }
+
+        var executor = new MeshMoeExecutor(mesh.GrainFactory(0), name);
+        return await Task.Run(() => ReferenceVerifier.Verify(network, referencePath, name, executor).ToList(), cancellationToken);
     }
 }
