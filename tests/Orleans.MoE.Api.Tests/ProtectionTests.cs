@@ -17,6 +17,33 @@ public sealed class ProtectionTests
         $$"""{"model":"{{M}}","prompt":"def fibonacci(n):","max_tokens":{{maxTokens}},"temperature":0,"stream":{{(stream ? "true" : "false")}}}""";
 
     [Fact]
+    public async Task Orleans_dashboard_is_served_beside_the_mesh_behind_the_api_key()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.ApiKeys.Add(Key));
+
+        using var anonymous = await server.Http.GetAsync("/orleans/");
+        using var wrongCookie = new HttpRequestMessage(HttpMethod.Get, "/orleans/");
+        wrongCookie.Headers.Add("Cookie", "moe-api-key=not-the-key");
+        using var refused = await server.Http.SendAsync(wrongCookie);
+        using var withCookie = new HttpRequestMessage(HttpMethod.Get, "/orleans/");
+        withCookie.Headers.Add("Cookie", $"moe-api-key={Uri.EscapeDataString(Key)}");
+        using var page = await server.Http.SendAsync(withCookie);
+        using var withHeader = new HttpRequestMessage(HttpMethod.Get, "/orleans/");
+        withHeader.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Key);
+        using var byHeader = await server.Http.SendAsync(withHeader);
+
+        Assert.Equal(401, (int)anonymous.StatusCode);
+        Assert.Equal(401, (int)refused.StatusCode);
+        Assert.Equal(200, (int)page.StatusCode);
+        Assert.Contains("Orleans", await page.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(200, (int)byHeader.StatusCode);
+        // The API's own cookie never replaces the header on the OpenAI endpoints.
+        using var cookieOnApi = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        cookieOnApi.Headers.Add("Cookie", $"moe-api-key={Uri.EscapeDataString(Key)}");
+        Assert.Equal(401, (int)(await server.Http.SendAsync(cookieOnApi)).StatusCode);
+    }
+
+    [Fact]
     public async Task Api_keys_are_required_when_configured_and_never_logged()
     {
         await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.ApiKeys.AddRange([Key, OtherKey]));

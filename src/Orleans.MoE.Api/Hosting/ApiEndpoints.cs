@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Dashboard;
 using Orleans.MoE.Api.Dashboard;
 using Orleans.MoE.Api.OpenAi;
 using Orleans.MoE.Api.Operations;
@@ -26,6 +27,9 @@ public static partial class ApiEndpoints
 
     private static readonly Func<ILogger, string, IDisposable?> s_requestScope = LoggerMessage.DefineScope<string>("RequestId:{RequestId}");
 
+    /// <summary>Where Orleans' own dashboard (grains, silos, calls) is served, behind the API key.</summary>
+    public const string OrleansDashboardPath = "/orleans";
+
     /// <summary>Maps the front end onto <paramref name="app"/> (after <c>services.AddMoEApi()</c>).</summary>
     public static WebApplication MapMoEApi(this WebApplication app)
     {
@@ -39,10 +43,31 @@ public static partial class ApiEndpoints
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", (HttpContext c) => Readiness.WriteAsync(c));
         app.MapGet("/metrics", (HttpContext c) => MetricsAsync(c));
+        app.Use(RequireKeyForOrleansDashboardAsync);
+        app.MapOrleansDashboard(OrleansDashboardPath);
         DashboardFiles.Map(app);
         app.MapFallback((HttpContext c) => ResponseWriter.WriteErrorAsync(c.Response,
             new ApiException(404, "invalid_request_error", "unknown_url", $"Unknown request URL: {c.Request.Method} {c.Request.Path}."), c.RequestAborted));
         return app;
+    }
+
+    /// <summary>Orleans' dashboard answers only callers with a key (header or cookie) when keys are configured.</summary>
+    private static async Task RequireKeyForOrleansDashboardAsync(HttpContext context, RequestDelegate next)
+    {
+        if (context.Request.Path.StartsWithSegments(OrleansDashboardPath, StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                context.RequestServices.GetRequiredService<ApiKeys>().Authenticate(context, cookie: true);
+            }
+            catch (ApiException error)
+            {
+                await WriteErrorAsync(context, error).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        await next(context).ConfigureAwait(false);
     }
 
     /// <summary>

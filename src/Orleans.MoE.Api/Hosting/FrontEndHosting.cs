@@ -1,4 +1,5 @@
 using System.Net;
+using Orleans.Dashboard;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
@@ -75,11 +76,15 @@ public static class FrontEndHosting
         return builder;
     }
 
-    /// <summary>An Orleans client of a running cluster, through <paramref name="gateways"/> (connected when the application starts, closed when it stops).</summary>
+    /// <summary>
+    /// An Orleans client of a running cluster, through <paramref name="gateways"/> (connected when the
+    /// application starts, closed when it stops), with mutual TLS when the "Tls" section names a certificate.
+    /// </summary>
     public static WebApplicationBuilder AddMeshClient(this WebApplicationBuilder builder, IReadOnlyList<IPEndPoint> gateways, string clusterId)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.UseOrleansClient(client => client.UseMeshGateways(gateways, clusterId));
+        var tls = MeshTls.FromConfiguration(builder.Configuration);
+        builder.UseOrleansClient(client => client.UseMeshGateways(gateways, clusterId, tls: tls).AddDashboard());
         return builder;
     }
 }

@@ -10,9 +10,14 @@ namespace Orleans.MoE.Api.Protection;
 /// Bearer API keys. Keys are compared as SHA-256 digests with a constant-time comparison against every
 /// configured key, so neither the time taken nor an early exit tells how much of a key was right. A
 /// caller is known by a label ("key-2", or its address when no keys are configured), never by the key.
+/// Pages a browser opens (Orleans' dashboard) may present the key as the <see cref="Cookie"/> instead,
+/// which the mesh dashboard sets for their path when the user enters a key.
 /// </summary>
 internal sealed class ApiKeys
 {
+    /// <summary>The cookie holding the key for browser pages under <see cref="Hosting.ApiEndpoints.OrleansDashboardPath"/>.</summary>
+    public const string Cookie = "moe-api-key";
+
     private readonly byte[][] _digests;
 
     public ApiKeys(IOptions<ApiOptions> options) =>
@@ -20,21 +25,20 @@ internal sealed class ApiKeys
 
     public bool Required => _digests.Length > 0;
 
-    /// <summary>The caller's label, or a 401 when keys are required and the request has no valid one.</summary>
-    public string Authenticate(HttpContext context)
+    /// <summary>The caller's label, or a 401 when keys are required and the request has no valid one (in the header, or with <paramref name="cookie"/> in the cookie).</summary>
+    public string Authenticate(HttpContext context, bool cookie = false)
     {
+        ArgumentNullException.ThrowIfNull(context);
         if (!Required)
         {
             return context.Connection.RemoteIpAddress?.ToString() ?? "anonymous";
         }
 
         var header = context.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length == 7)
-        {
-            throw new ApiException(401, "invalid_request_error", "invalid_api_key", "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.");
-        }
-
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim()));
+        var key = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && header.Length > 7 ? header[7..].Trim()
+            : cookie && context.Request.Cookies.TryGetValue(Cookie, out var value) && value.Length > 0 ? value
+            : throw new ApiException(401, "invalid_request_error", "invalid_api_key", "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.");
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(key));
         var match = -1;
         for (var i = 0; i < _digests.Length; i++)
         {

@@ -120,9 +120,17 @@ function showKeyPanel() {
   $('key-panel').hidden = false;
 }
 
+// Orleans' dashboard (/orleans) is a page of its own: it gets the key as a cookie scoped to its path.
+function shareKeyWithOrleansDashboard(key) {
+  document.cookie = key
+    ? `moe-api-key=${encodeURIComponent(key)}; path=/orleans; SameSite=Strict`
+    : 'moe-api-key=; path=/orleans; SameSite=Strict; max-age=0';
+}
+
 function saveKey(event) {
   event.preventDefault();
   localStorage.setItem(KEY_STORAGE, $('api-key').value.trim());
+  shareKeyWithOrleansDashboard(localStorage.getItem(KEY_STORAGE));
   $('api-key').value = '';
   $('key-panel').hidden = true;
   loadModels();
@@ -130,6 +138,7 @@ function saveKey(event) {
 
 function forgetKey() {
   localStorage.removeItem(KEY_STORAGE);
+  shareKeyWithOrleansDashboard(null);
   showKeyPanel();
 }
 

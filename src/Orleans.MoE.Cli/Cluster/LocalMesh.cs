@@ -40,8 +40,9 @@ internal sealed class LocalMesh : IAsyncDisposable
             {
                 var siloPort = MeshSiloHosting.FreePort();
                 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-                builder.Logging.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole();
-                builder.Logging.AddFilter("Orleans", LogLevel.Error);
+                // Warnings only, on stderr: stdout carries the command's own output (JSON with --json).
+                builder.Logging.SetMinimumLevel(LogLevel.Warning).AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+                builder.Logging.AddFilter("Orleans", LogLevel.Error).AddFilter("Polly", LogLevel.Error);
                 builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
                 {
                     ["Cluster:ClusterId"] = mesh._clusterId,

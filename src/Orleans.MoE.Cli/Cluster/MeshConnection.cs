@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,11 +21,14 @@ internal sealed class MeshConnection : IAsyncDisposable
     public IGrainFactory GrainFactory => Client;
 
     /// <summary>Connects (Orleans retries a gateway that is not up yet for a few seconds, then fails with the reason).</summary>
+    /// <remarks>Mutual TLS when the environment names a certificate (<c>Tls__CertificateFile</c>, <c>Tls__KeyFile</c>, <c>Tls__AuthorityFile</c>), as for silos.</remarks>
     public static async Task<MeshConnection> ConnectAsync(IReadOnlyList<IPEndPoint> gateways, string clusterId, CancellationToken cancellationToken = default)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Critical);
-        builder.UseOrleansClient(client => client.UseMeshGateways(gateways, clusterId));
+        builder.Configuration.AddEnvironmentVariables();
+        var tls = MeshTls.FromConfiguration(builder.Configuration);
+        builder.UseOrleansClient(client => client.UseMeshGateways(gateways, clusterId, tls: tls));
         var host = builder.Build();
         try
         {

@@ -9,9 +9,10 @@ public static class MeshClientHosting
 {
     /// <summary>
     /// Connects through <paramref name="gateways"/> (silos' gateway endpoints) to the cluster <paramref name="clusterId"/>,
-    /// refreshing the gateway list every second so a dead gateway is left quickly.
+    /// refreshing the gateway list every second so a dead gateway is left quickly; with <paramref name="tls"/>,
+    /// presenting this client's certificate from the cluster's CA.
     /// </summary>
-    public static IClientBuilder UseMeshGateways(this IClientBuilder client, IReadOnlyList<IPEndPoint> gateways, string clusterId, string? serviceId = null)
+    public static IClientBuilder UseMeshGateways(this IClientBuilder client, IReadOnlyList<IPEndPoint> gateways, string clusterId, string? serviceId = null, MeshTls? tls = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(gateways);
@@ -28,6 +29,12 @@ public static class MeshClientHosting
         });
         client.Services.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
         client.UseConnectionRetryFilter(new ConnectionRetries(TimeSpan.FromSeconds(10)).ShouldRetryAsync);
+        if (tls is not null)
+        {
+            var (certificate, authority) = tls.Load();
+            client.UseMeshTls(certificate, authority);
+        }
+
         return client;
     }
 

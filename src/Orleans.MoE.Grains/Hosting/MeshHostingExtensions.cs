@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Diagnostics;
@@ -22,7 +23,8 @@ public static class MeshHostingExtensions
     /// tuned for a LAN (<see cref="UseLanFailureDetection"/>). Options come from the "Mesh" section of
     /// <paramref name="configuration"/> (so also from environment variables such as
     /// <c>Mesh__ExpertMemoryBytes</c>), then <paramref name="configure"/>. The plan is kept in the grain
-    /// storage named <see cref="MeshStorage.Name"/>, which the host registers.
+    /// storage named <see cref="MeshStorage.Name"/>, which the host registers. With a "Tls" section
+    /// (<see cref="MeshTls"/>), silos and clients must present certificates from the cluster's CA.
     /// </summary>
     public static ISiloBuilder AddMoEMesh(this ISiloBuilder builder, IConfiguration? configuration = null, Action<MeshOptions>? configure = null)
     {
@@ -40,6 +42,13 @@ public static class MeshHostingExtensions
         }
 
         builder.UseLanFailureDetection();
+        if (configuration is not null && MeshTls.FromConfiguration(configuration) is { } tls)
+        {
+            var (certificate, authority) = tls.Load();
+            builder.UseMeshTls(certificate, authority);
+        }
+
+        builder.AddDashboard(); // Orleans' own dashboard data, for the front end's /orleans page
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<MeshSilos>();
