@@ -61,12 +61,15 @@ internal sealed class SiloProcess : IAsyncDisposable
     /// <summary>SIGTERM (what systemd sends), then waits for the exit code.</summary>
     public async Task<int> TerminateAsync()
     {
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
-
+        await SignalAsync("TERM");
         return await WaitForExitAsync();
+    }
+
+    /// <summary>Sends a signal: KILL (a crash), STOP (a hung process), CONT.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
     }
 
     public async Task<int> WaitForExitAsync()
@@ -87,6 +90,7 @@ internal sealed class SiloProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
+            await SignalAsync("CONT");
             _process.Kill(entireProcessTree: true);
             await _process.WaitForExitAsync();
         }
