@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Status;
 using Orleans.MoE.Grains.Experts;
 
 namespace Orleans.MoE.Api.Operations;

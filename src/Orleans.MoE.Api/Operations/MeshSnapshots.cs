@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Status;
 
 namespace Orleans.MoE.Api.Operations;
 

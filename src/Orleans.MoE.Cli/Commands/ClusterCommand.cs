@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Status;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Placement;

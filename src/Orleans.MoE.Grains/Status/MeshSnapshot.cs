@@ -1,7 +1,7 @@
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Placement;
 
-namespace Orleans.MoE.Grains.Diagnostics;
+namespace Orleans.MoE.Grains.Status;
 
 /// <summary>
 /// The mesh at one moment, as the status command and the dashboard show it: its live silos with their

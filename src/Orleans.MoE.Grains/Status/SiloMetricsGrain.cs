@@ -1,8 +1,9 @@
 using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Experts;
+using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Generation;
 
-namespace Orleans.MoE.Grains.Diagnostics;
+namespace Orleans.MoE.Grains.Status;
 
 /// <summary>One silo's mesh figures: what it hosts (each expert activation with its load over the window) and queues, what its gates measured, the failures it absorbed.</summary>
 [GenerateSerializer]
