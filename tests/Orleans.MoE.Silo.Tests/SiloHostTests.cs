@@ -1,3 +1,4 @@
+using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
@@ -28,7 +29,7 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
         return GreedyDecoder.Generate(model, Prompt, tokens);
     }
 
-    private static async Task<int[]> GenerateAsync(MeshTestClient client, int tokens)
+    private static async Task<int[]> GenerateAsync(MeshConnection client, int tokens)
     {
         var output = new List<int>();
         await foreach (var token in new MeshClient(client.Client).GenerateAsync(new GenerationRequest(Demo, Prompt, tokens, [])))

@@ -10,6 +10,8 @@ using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Cli.Cluster;
+using Orleans.MoE.Cli.Commands;
+using Orleans.MoE.Grains.Hosting;
 
 namespace Orleans.MoE.Cli.Benchmarks;
 
@@ -56,7 +58,7 @@ internal static class ApiBenchmark
     {
         await using var hosted = target is null ? await SelfHosted.StartAsync(modelDirectory) : null;
         target ??= hosted!.Target;
-        await using var client = await MeshConnection.ConnectAsync(target.Gateways, target.ClusterId, cancellationToken);
+        await using var client = await MeshConnection.ConnectAsync(target.Gateways, target.ClusterId, ClusterConnection.EnvironmentTls(), cancellationToken);
         var model = target.Model ?? (await client.GrainFactory.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync()).Single();
         var info = await client.GrainFactory.GetGrain<IModelGrain>(model).GetInfoAsync();
         var ids = await client.GrainFactory.GetGrain<IModelGrain>(model).EncodeAsync(Prompt);

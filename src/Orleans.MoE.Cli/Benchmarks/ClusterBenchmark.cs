@@ -4,6 +4,7 @@ using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Layers;
 using Orleans.MoE.Cli.Cluster;
+using Orleans.MoE.Grains.Hosting;
 
 namespace Orleans.MoE.Cli.Benchmarks;
 

@@ -86,7 +86,7 @@ internal sealed class LocalMesh : IAsyncDisposable
 
     /// <summary>An Orleans client connected through the gateways of <paramref name="silos"/> (default: every silo).</summary>
     public Task<MeshConnection> ConnectAsync(IEnumerable<int>? silos = null, CancellationToken cancellationToken = default) =>
-        MeshConnection.ConnectAsync((silos ?? Enumerable.Range(0, _silos.Count)).Select(Gateway).ToList(), _clusterId, cancellationToken);
+        MeshConnection.ConnectAsync((silos ?? Enumerable.Range(0, _silos.Count)).Select(Gateway).ToList(), _clusterId, cancellationToken: cancellationToken);
 
     /// <summary>
     /// Waits until every expert of the served models is active somewhere (the balancer warms the plan up)

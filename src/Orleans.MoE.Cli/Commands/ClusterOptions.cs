@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Net;
-using Orleans.MoE.Cli.Cluster;
+using Microsoft.Extensions.Configuration;
 using Orleans.MoE.Grains;
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Generation;
@@ -23,9 +23,15 @@ internal sealed class ClusterConnection
 
     public static bool Given(ParseResult result, ClusterConnection connection) => result.GetValue(connection.Gateways) is { Length: > 0 };
 
-    /// <summary>An Orleans client connected through the given gateways.</summary>
+    /// <summary>
+    /// An Orleans client connected through the given gateways; with mutual TLS when the environment names
+    /// a certificate as for silos (<c>Tls__CertificateFile</c>, <c>Tls__KeyFile</c>, <c>Tls__AuthorityFile</c>).
+    /// </summary>
     public Task<MeshConnection> ConnectAsync(ParseResult result, CancellationToken cancellationToken) =>
-        MeshConnection.ConnectAsync(GatewayEndPoints(result), ClusterIdOf(result), cancellationToken);
+        MeshConnection.ConnectAsync(GatewayEndPoints(result), ClusterIdOf(result), EnvironmentTls(), cancellationToken);
+
+    /// <summary>The "Tls" settings from the environment, or null.</summary>
+    public static MeshTls? EnvironmentTls() => MeshTls.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build());
 
     /// <summary>The gateways given (at least one).</summary>
     public IReadOnlyList<IPEndPoint> GatewayEndPoints(ParseResult result)

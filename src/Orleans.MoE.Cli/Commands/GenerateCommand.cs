@@ -1,4 +1,4 @@
-using Orleans.MoE.Cli.Cluster;
+using Orleans.MoE.Grains.Hosting;
 using System.CommandLine;
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Catalog;

@@ -1,16 +1,13 @@
 using System.Net;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Orleans.MoE.Grains;
-using Orleans.MoE.Grains.Hosting;
 using Orleans.Runtime.Messaging;
 
-namespace Orleans.MoE.Cli.Cluster;
+namespace Orleans.MoE.Grains.Hosting;
 
-/// <summary>An Orleans client of a running cluster, connected through its gateways, for the <c>moe</c> commands.</summary>
-internal sealed class MeshConnection : IAsyncDisposable
+/// <summary>An Orleans client of a running cluster in a host of its own, connected through the silos' gateways (the <c>moe</c> commands, tests).</summary>
+public sealed class MeshConnection : IAsyncDisposable
 {
     private readonly IHost _host;
 
@@ -21,18 +18,17 @@ internal sealed class MeshConnection : IAsyncDisposable
     public IGrainFactory GrainFactory => Client;
 
     /// <summary>Connects (Orleans retries a gateway that is not up yet for a few seconds, then fails with the reason).</summary>
-    /// <remarks>Mutual TLS when the environment names a certificate (<c>Tls__CertificateFile</c>, <c>Tls__KeyFile</c>, <c>Tls__AuthorityFile</c>), as for silos.</remarks>
-    public static async Task<MeshConnection> ConnectAsync(IReadOnlyList<IPEndPoint> gateways, string clusterId, CancellationToken cancellationToken = default)
+    /// <remarks>With <paramref name="tls"/>, the client presents that certificate from the cluster's CA.</remarks>
+    public static async Task<MeshConnection> ConnectAsync(IReadOnlyList<IPEndPoint> gateways, string clusterId, MeshTls? tls = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(gateways);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Critical);
-        builder.Configuration.AddEnvironmentVariables();
-        var tls = MeshTls.FromConfiguration(builder.Configuration);
         builder.UseOrleansClient(client => client.UseMeshGateways(gateways, clusterId, tls: tls));
         var host = builder.Build();
         try
         {
-            await host.StartAsync(cancellationToken);
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (MeshFaults.IsTransient(e))
         {
@@ -53,7 +49,7 @@ internal sealed class MeshConnection : IAsyncDisposable
     {
         try
         {
-            await _host.StopAsync(TimeSpan.FromSeconds(5));
+            await _host.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         finally
         {
@@ -62,14 +58,3 @@ internal sealed class MeshConnection : IAsyncDisposable
     }
 }
 
-/// <summary>Disposes a list of connections together.</summary>
-internal sealed class AsyncDisposables(IEnumerable<IAsyncDisposable> items) : IAsyncDisposable
-{
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var item in items)
-        {
-            await item.DisposeAsync();
-        }
-    }
-}
