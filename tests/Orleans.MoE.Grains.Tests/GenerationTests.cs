@@ -109,4 +109,20 @@ public sealed class GenerationTests
         // The mesh still serves.
         Assert.Equal(Expected(Prompts[2], 5), await mesh.GenerateAsync(Demo, Prompts[2], 5, client));
     }
+
+    [Fact]
+    public async Task Activations_beyond_orleans_message_limit_fail_with_a_clear_error_and_the_mesh_serves_on()
+    {
+        // 96 KiB messages: a step's rows for one silo may take 32 KiB (42 tokens of the demo's 192 floats).
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels, silo: s => s.Configure<Orleans.Configuration.SiloMessagingOptions>(o => o.MaxMessageBodySize = 96 * 1024));
+        await mesh.WaitForSpreadAsync(Demo);
+        var client = new MeshClient(MeshCluster.GrainFactory(mesh.Silos[0]));
+        var prompt = Enumerable.Range(0, 300).Select(i => 3 + (i * 131 % 4000)).ToArray();
+
+        var error = await Assert.ThrowsAsync<Gates.MeshStepException>(() => mesh.GenerateAsync(Demo, prompt, 2, client));
+
+        Assert.Contains("Messaging:MaxMessageBodySize", error.Message);
+        Assert.Contains("MaxStepTokens", error.Message);
+        Assert.Equal(Expected(Prompts[2], 5), await mesh.GenerateAsync(Demo, Prompts[2], 5, client));
+    }
 }

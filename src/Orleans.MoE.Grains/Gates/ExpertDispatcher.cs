@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Placement;
@@ -21,8 +22,11 @@ namespace Orleans.MoE.Grains.Gates;
 /// </summary>
 public sealed partial class ExpertDispatcher(
     IGrainFactory grains, ExpertLocations locations, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
-    IOptions<MeshOptions> options, TimeProvider time, ILogger<ExpertDispatcher> logger)
+    IOptions<MeshOptions> options, IOptions<SiloMessagingOptions> messaging, TimeProvider time, ILogger<ExpertDispatcher> logger)
 {
+    /// <summary>Room left in a message for everything but the rows (slots, headers).</summary>
+    private const int MessageHeadroom = 64 * 1024;
+
     /// <summary>Errors that are not about reachability (activation refused, no room anywhere) are retried this long at most.</summary>
     private static readonly TimeSpan NonTransientRetry = TimeSpan.FromSeconds(5);
 
@@ -199,6 +203,15 @@ public sealed partial class ExpertDispatcher(
     private Task<ExpertBatchResult> Send(string model, int layer, Request request, float[] input, int hidden, CancellationToken cancellationToken)
     {
         var count = request.Rows.Sum(r => r.Count);
+        var bytes = (long)count * hidden * sizeof(float);
+        if (bytes > messaging.Value.MaxMessageBodySize - MessageHeadroom)
+        {
+            // Orleans would fail such a call as an unreachable silo; say what is wrong instead, once.
+            throw new MeshStepException(
+                $"layer {layer}: {count} rows of {hidden} activations ({bytes} bytes) for silo {request.Silo?.ToString() ?? "(new activation)"} exceed Orleans' message limit "
+                + $"({messaging.Value.MaxMessageBodySize} bytes, Messaging:MaxMessageBodySize); lower Mesh:Scheduler:MaxStepTokens or raise the limit");
+        }
+
         var rows = TensorPayload.Rent(count, hidden);
         var target = rows.Values;
         var at = 0;

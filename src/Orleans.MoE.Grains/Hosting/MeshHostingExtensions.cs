@@ -42,6 +42,13 @@ public static class MeshHostingExtensions
         }
 
         builder.UseLanFailureDetection();
+        if (configuration is not null)
+        {
+            // Orleans' own options from the same file and environment: Membership__ProbeTimeout, Messaging__MaxMessageBodySize, ...
+            services.Configure<ClusterMembershipOptions>(configuration.GetSection("Membership"));
+            services.Configure<SiloMessagingOptions>(configuration.GetSection("Messaging"));
+        }
+
         if (configuration is not null && MeshTls.FromConfiguration(configuration) is { } tls)
         {
             var (certificate, authority) = tls.Load();
