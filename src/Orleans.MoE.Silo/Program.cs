@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,49 +11,97 @@ using Orleans.MoE.Silo;
 // moe-silo [--config FILE] [--Section:Key value ...]
 // Settings: the config file, then environment variables (Cluster__ClusterId, Mesh__Models__NAME, ...),
 // then the command line. Stops gracefully on SIGTERM / Ctrl-C: experts move off the silo first.
+// Exit codes: 0 stopped, 2 a bad setting (or credentials the membership/storage server refuses),
+// 1 any other failure to start (its membership or storage server unreachable for Silo:StartRetryTime).
+IConfiguration configuration = new ConfigurationManager();
 try
 {
-    var configuration = new ConfigurationManager();
     var file = ConfigFile(args);
-    if (file is not null)
+    if (file is not null && !File.Exists(file))
     {
-        if (!File.Exists(file))
+        throw new SiloConfigurationException($"{file}: the configuration file does not exist");
+    }
+
+    var hostArgs = args.Where((a, i) => a != "--config" && (i == 0 || args[i - 1] != "--config")).ToArray();
+    var started = DateTime.UtcNow;
+    for (var attempt = 1; ; attempt++)
+    {
+        // Each attempt reads the settings afresh (the file, the environment, the command line) into a new host.
+        using var host = BuildHost(file, hostArgs, quiet: attempt > 1);
+        configuration = host.Services.GetRequiredService<IConfiguration>();
+        var retryTime = StartRetryTime(configuration);
+
+        // Invalid settings end here with their one-line reason rather than in the host's start-up log.
+        _ = host.Services.GetRequiredService<IOptions<MeshOptions>>().Value;
+        try
         {
-            throw new SiloConfigurationException($"{file}: the configuration file does not exist");
+            await host.StartAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not (SiloConfigurationException or OptionsValidationException or OrleansConfigurationException)
+            && StartFailure.Classify(e) == StartFailureKind.Unreachable && DateTime.UtcNow - started < retryTime)
+        {
+            // The membership or storage server is down or not up yet (VMs booting together): Orleans and the
+            // Azure SDK have retried what they retry; start again from scratch until Silo:StartRetryTime has passed.
+            // The first attempt's log has the details; later attempts print this line only.
+            await Console.Error.WriteLineAsync($"moe-silo: {StartFailure.Explain(e, configuration)}; trying again in 5 s (attempt {attempt}, for up to {retryTime:c}: Silo:StartRetryTime)").ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            continue;
         }
 
+        var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
+        Console.WriteLine($"Silo {silo.SiloAddress} started: silos connect to {silo.SiloAddress.Endpoint}, clients to {silo.GatewayAddress?.Endpoint}");
+        await host.WaitForShutdownAsync().ConfigureAwait(false);
+        Console.WriteLine($"Silo {silo.SiloAddress} stopped");
+        return 0;
+    }
+}
+catch (Exception e) when (e is SiloConfigurationException or OptionsValidationException or OrleansConfigurationException or InvalidDataException or FormatException)
+{
+    await Console.Error.WriteLineAsync($"moe-silo: {e.Message}").ConfigureAwait(false);
+    return 2;
+}
+catch (Exception e)
+{
+    // The silo could not start: one line saying why and against which servers, after the stack traces in the log.
+    var kind = StartFailure.Classify(e);
+    var after = kind == StartFailureKind.Unreachable ? $"; gave up after {StartRetryTime(configuration):c} (Silo:StartRetryTime)" : "";
+    await Console.Error.WriteLineAsync($"moe-silo: could not start: {StartFailure.Explain(e, configuration)}{after}").ConfigureAwait(false);
+    return kind == StartFailureKind.Refused ? 2 : 1;
+}
+
+static IHost BuildHost(string? file, string[] args, bool quiet)
+{
+    var configuration = new ConfigurationManager();
+    if (file is not null)
+    {
         configuration.AddJsonFile(Path.GetFullPath(file), optional: false);
     }
 
     var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
     {
-        Args = args.Where((a, i) => a != "--config" && (i == 0 || args[i - 1] != "--config")).ToArray(),
+        Args = args,
         Configuration = configuration,
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
     // Orleans and its resilience pipelines log every placement at Information: only their warnings by default.
-    builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
+    builder.Logging.AddFilter("Orleans", quiet ? LogLevel.None : LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
+    if (quiet)
+    {
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
+    }
+
     builder.UseOrleans(silo =>
     {
         SiloConfiguration.ApplyProviders(silo, builder.Configuration);
         silo.AddMoEMesh(builder.Configuration);
     });
-    using var host = builder.Build();
+    return builder.Build();
+}
 
-    // Invalid settings end here with their one-line reason rather than in the host's start-up log.
-    _ = host.Services.GetRequiredService<IOptions<MeshOptions>>().Value;
-    await host.StartAsync().ConfigureAwait(false);
-    var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
-    Console.WriteLine($"Silo {silo.SiloAddress} started: silos connect to {silo.SiloAddress.Endpoint}, clients to {silo.GatewayAddress?.Endpoint}");
-    await host.WaitForShutdownAsync().ConfigureAwait(false);
-    Console.WriteLine($"Silo {silo.SiloAddress} stopped");
-    return 0;
-}
-catch (Exception e) when (e is SiloConfigurationException or OptionsValidationException or InvalidDataException or FormatException)
-{
-    await Console.Error.WriteLineAsync($"moe-silo: {e.Message}").ConfigureAwait(false);
-    return 2;
-}
+static TimeSpan StartRetryTime(IConfiguration configuration) =>
+    configuration["Silo:StartRetryTime"] is not { Length: > 0 } text ? TimeSpan.FromMinutes(1)
+    : TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var time) && time >= TimeSpan.Zero ? time
+    : throw new SiloConfigurationException($"Silo:StartRetryTime '{text}' is not a time span (hh:mm:ss)");
 
 static string? ConfigFile(string[] args)
 {
