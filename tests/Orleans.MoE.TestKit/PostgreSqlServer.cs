@@ -33,9 +33,17 @@ public sealed class PostgreSqlServer : IAsyncLifetime
 
         Port = FreePort();
         await RunAsServerUserAsync(root, Path.Combine(_bin, "initdb"), "-D", Path.Combine(_directory, "data"), "-A", "trust", "-U", "moe");
-        await RunAsServerUserAsync(root, Path.Combine(_bin, "pg_ctl"), "-D", Path.Combine(_directory, "data"), "-o", $"-p {Port} -k {_directory} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off", "-l", Path.Combine(_directory, "log"), "-w", "start");
+        await StartAsync();
         await InstallOrleansSchemaAsync();
     }
+
+    /// <summary>Starts the server (again, after <see cref="StopAsync"/>) on the same port, with the same data.</summary>
+    public Task StartAsync() =>
+        RunAsServerUserAsync(Environment.UserName == "root", Path.Combine(_bin, "pg_ctl"), "-D", Path.Combine(_directory, "data"), "-o", $"-p {Port} -k {_directory} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off", "-l", Path.Combine(_directory, "log"), "-w", "start");
+
+    /// <summary>Stops the server (a database that is down); <see cref="StartAsync"/> brings it back.</summary>
+    public Task StopAsync() =>
+        RunAsServerUserAsync(Environment.UserName == "root", Path.Combine(_bin, "pg_ctl"), "-D", Path.Combine(_directory, "data"), "-m", "fast", "-w", "stop");
 
     /// <summary>Installs Orleans' ADO.NET schema (infra/postgresql/orleans.sql: membership and grain storage), as the start scripts do.</summary>
     public Task InstallOrleansSchemaAsync() =>
