@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What the front end's real-client tests need: Node.js with the packages of tests/Orleans.MoE.Api.Tests/js
-# (the official openai client, playwright-core) and Debian's Chromium. Installs what is missing; idempotent.
+# What the tests with real clients and servers need: Node.js with the packages of tests/Orleans.MoE.Api.Tests/js
+# (the official openai client, playwright-core) and tests/Orleans.MoE.Silo.Tests/js (azurite), and Debian's
+# Chromium. Installs what is missing; idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +17,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The exact packages of package-lock.json, unless installed since the lock file last changed.
-js=tests/Orleans.MoE.Api.Tests/js
-if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
-  npm ci --prefix "$js" --no-audit --no-fund --loglevel=error
-fi
+# The exact packages of each package-lock.json, unless installed since the lock file last changed:
+# the front end's real clients, and Azurite (the Azure Storage emulator the silo tests start).
+for js in tests/Orleans.MoE.Api.Tests/js tests/Orleans.MoE.Silo.Tests/js; do
+  if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    npm ci --prefix "$js" --no-audit --no-fund --loglevel=error
+  fi
+done
