@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using Orleans.MoE.Grains.Placement;
 
 namespace Orleans.MoE.Silo.Tests;
@@ -7,7 +8,7 @@ namespace Orleans.MoE.Silo.Tests;
 /// deactivation, the SIGKILL of the silo holding it and a restart of the whole cluster. Silo processes,
 /// real servers (Azurite, PostgreSQL), one service id per test so the runs do not see each other's state.
 /// </summary>
-public sealed class PlanPersistenceTests(AzuriteServer azurite, PostgreSqlServer postgres) : IClassFixture<AzuriteServer>, IClassFixture<PostgreSqlServer>
+public sealed class PlanPersistenceTests(AzuriteServer azurite, PostgreSqlServer postgres, ITestOutputHelper output) : IClassFixture<AzuriteServer>, IClassFixture<PostgreSqlServer>
 {
     [Theory]
     [InlineData("AzureTable")]
@@ -21,6 +22,8 @@ public sealed class PlanPersistenceTests(AzuriteServer azurite, PostgreSqlServer
         var gateways = new[] { SiloProcess.FreePort(), SiloProcess.FreePort() };
         var silos = new List<SiloProcess>();
         var victim = -1;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        void Phase(string what) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1} s  {what}");
         try
         {
             for (var i = 0; i < 2; i++)
@@ -29,6 +32,7 @@ public sealed class PlanPersistenceTests(AzuriteServer azurite, PostgreSqlServer
             }
 
             await Task.WhenAll(silos.Select(s => s.WaitStartedAsync()));
+            Phase("two silos started");
             MeshStatus before;
             await using (var client = await MeshTestClient.ConnectAsync(gateways, clusterId))
             {
@@ -37,10 +41,12 @@ public sealed class PlanPersistenceTests(AzuriteServer azurite, PostgreSqlServer
 
                 // Both silos have reported a few rounds: a plan (version > 0), the checkpoint's fingerprint, load history.
                 before = await UntilAsync(plan, s => s.Plan.Version > 0 && s.Fingerprint is not null && s.HistoryRounds >= 3 && s.Silos.Length == 2);
+                Phase($"plan version {before.Plan.Version}, {before.HistoryRounds} load rounds");
 
                 // Deactivation: the next call activates the grain again, from storage.
                 await management.DeactivateGrain(plan.GetGrainId());
                 before = Survived(before, await UntilAsync(plan, _ => true));
+                Phase($"read back after deactivation: plan version {before.Plan.Version}, {before.HistoryRounds} load rounds");
 
                 // SIGKILL of the silo holding the plan: it reactivates on the other silo, from storage.
                 var holder = await UntilAsync(async () => await management.GetActivationAddress(plan), a => a is not null);
@@ -48,19 +54,24 @@ public sealed class PlanPersistenceTests(AzuriteServer azurite, PostgreSqlServer
                 Assert.True(victim >= 0, $"the plan is on {holder}, not on a silo of this test");
                 await silos[victim].SignalAsync("KILL");
                 await silos[victim].WaitForExitAsync();
+                Phase($"killed the silo holding the plan ({holder})");
                 before = Survived(before, await UntilAsync(plan, s => s.Silos.Length == 1, seconds: 60));
                 Assert.Equal(ports[1 - victim], (await management.GetActivationAddress(plan))!.Endpoint.Port);
+                Phase($"read back on the other silo: plan version {before.Plan.Version}, {before.HistoryRounds} load rounds");
             }
 
             // The whole cluster stops (the survivor leaves gracefully) and a new silo starts with the same service id.
             Assert.Equal(0, await silos[1 - victim].TerminateAsync());
+            Phase("the other silo stopped");
             var restarted = Settings(provider, clusterId, serviceId, SiloProcess.FreePort(), gateways[0]);
             restarted["Mesh__Balancer__Interval"] = "00:10:00"; // no reports: the state read back is exactly the one stored
             silos.Add(SiloProcess.Start(Config(provider), restarted));
             await silos[^1].WaitStartedAsync();
+            Phase("a new silo started");
             await using (var client = await MeshTestClient.ConnectAsync([gateways[0]], clusterId))
             {
-                Survived(before, await UntilAsync(client.Client.GetGrain<IMeshPlanGrain>(Providers.Demo), _ => true));
+                var after = Survived(before, await UntilAsync(client.Client.GetGrain<IMeshPlanGrain>(Providers.Demo), _ => true));
+                Phase($"read back after the restart: plan version {after.Plan.Version}, {after.HistoryRounds} load rounds");
             }
 
             Assert.Equal(0, await silos[^1].TerminateAsync());
@@ -104,7 +115,8 @@ public sealed class PlanPersistenceTests(AzuriteServer azurite, PostgreSqlServer
             T? last = default;
             try
             {
-                last = await call();
+                // A call caught by the kill waits for Orleans' response timeout (30 s): give up on it sooner and call again.
+                last = await call().WaitAsync(TimeSpan.FromSeconds(2));
                 if (condition(last))
                 {
                     return last;
