@@ -46,4 +46,18 @@ public sealed class DatabaseDownTests(PostgreSqlServer postgres) : IClassFixture
             await patient.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task A_database_without_orleans_schema_stops_the_silo_with_one_line_naming_the_script()
+    {
+        // template1 exists on every server and has none of Orleans' tables.
+        var environment = Providers.Silo(Providers.Unique("noschema"), Providers.Unique("svc"), SiloProcess.FreePort(), SiloProcess.FreePort()).OnPostgreSql(postgres);
+        environment["Membership__ConnectionString"] = postgres.ConnectionString.Replace("Database=postgres", "Database=template1", StringComparison.Ordinal);
+        await using var silo = SiloProcess.Start("silo-config/multi-host.json", environment);
+
+        Assert.Equal(1, await silo.WaitForExitAsync());
+        var line = AzureStorageSiloTests.LastLine(silo.Output);
+        Assert.StartsWith("moe-silo: could not start: PostgreSQL refused: ", line);
+        Assert.Contains("is infra/postgresql/orleans.sql installed in that database?", line);
+    }
 }
