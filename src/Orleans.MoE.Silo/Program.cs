@@ -27,7 +27,9 @@ try
     for (var attempt = 1; ; attempt++)
     {
         // Each attempt reads the settings afresh (the file, the environment, the command line) into a new host.
-        using var host = BuildHost(file, hostArgs, quiet: attempt > 1);
+        // The first attempt's log has the details; later attempts print one line each, until one starts.
+        var quiet = attempt > 1;
+        using var host = BuildHost(file, hostArgs, () => quiet);
         configuration = host.Services.GetRequiredService<IConfiguration>();
         var retryTime = StartRetryTime(configuration);
 
@@ -42,12 +44,12 @@ try
         {
             // The membership or storage server is down or not up yet (VMs booting together): Orleans and the
             // Azure SDK have retried what they retry; start again from scratch until Silo:StartRetryTime has passed.
-            // The first attempt's log has the details; later attempts print this line only.
             await Console.Error.WriteLineAsync($"moe-silo: {StartFailure.Explain(e, configuration)}; trying again in 5 s (attempt {attempt}, for up to {retryTime:c}: Silo:StartRetryTime)").ConfigureAwait(false);
             await Task.Delay(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
             continue;
         }
 
+        quiet = false;
         var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
         Console.WriteLine($"Silo {silo.SiloAddress} started: silos connect to {silo.SiloAddress.Endpoint}, clients to {silo.GatewayAddress?.Endpoint}");
         await host.WaitForShutdownAsync().ConfigureAwait(false);
@@ -69,7 +71,7 @@ catch (Exception e)
     return kind == StartFailureKind.Refused ? 2 : 1;
 }
 
-static IHost BuildHost(string? file, string[] args, bool quiet)
+static IHost BuildHost(string? file, string[] args, Func<bool> quiet)
 {
     var configuration = new ConfigurationManager();
     if (file is not null)
@@ -84,11 +86,11 @@ static IHost BuildHost(string? file, string[] args, bool quiet)
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
     // Orleans and its resilience pipelines log every placement at Information: only their warnings by default.
-    builder.Logging.AddFilter("Orleans", quiet ? LogLevel.None : LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
-    if (quiet)
-    {
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
-    }
+    // While quiet (a start attempt after the first), Orleans' and the host's errors are left out (checked per message).
+    builder.Logging
+        .AddFilter("Orleans", level => level >= LogLevel.Warning && !quiet())
+        .AddFilter("Microsoft.Extensions.Hosting", level => level >= LogLevel.Information && !quiet())
+        .AddFilter("Polly", LogLevel.Warning);
 
     builder.UseOrleans(silo =>
     {
