@@ -23,39 +23,43 @@ try
     }
 
     var hostArgs = args.Where((a, i) => a != "--config" && (i == 0 || args[i - 1] != "--config")).ToArray();
+    using var host = BuildHost(file, hostArgs);
+    configuration = host.Services.GetRequiredService<IConfiguration>();
+    var retryTime = StartRetryTime(configuration);
+
+    // Invalid settings end here with their one-line reason rather than in the host's start-up log.
+    _ = host.Services.GetRequiredService<IOptions<MeshOptions>>().Value;
+
+    // The membership and storage servers first: one that does not answer (down, not up yet: VMs booting
+    // together) is waited for, one line every 5 s, until Silo:StartRetryTime has passed. Only then does the
+    // silo start (a failed Orleans start cannot be retried in the same process: it leaves its listeners open).
     var started = DateTime.UtcNow;
     for (var attempt = 1; ; attempt++)
     {
-        // Each attempt reads the settings afresh (the file, the environment, the command line) into a new host.
-        // The first attempt's log has the details; later attempts print one line each, until one starts.
-        var quiet = attempt > 1;
-        using var host = BuildHost(file, hostArgs, () => quiet);
-        configuration = host.Services.GetRequiredService<IConfiguration>();
-        var retryTime = StartRetryTime(configuration);
-
-        // Invalid settings end here with their one-line reason rather than in the host's start-up log.
-        _ = host.Services.GetRequiredService<IOptions<MeshOptions>>().Value;
         try
         {
-            await host.StartAsync().ConfigureAwait(false);
+            await ServerCheck.ReachAsync(configuration).ConfigureAwait(false);
+            break;
         }
-        catch (Exception e) when (e is not (SiloConfigurationException or OptionsValidationException or OrleansConfigurationException)
-            && StartFailure.Classify(e) == StartFailureKind.Unreachable && DateTime.UtcNow - started < retryTime)
+        catch (Exception e) when (StartFailure.Classify(e) == StartFailureKind.Unreachable)
         {
-            // The membership or storage server is down or not up yet (VMs booting together): Orleans and the
-            // Azure SDK have retried what they retry; start again from scratch until Silo:StartRetryTime has passed.
+            if (DateTime.UtcNow - started >= retryTime)
+            {
+                await Console.Error.WriteLineAsync($"moe-silo: could not start: {StartFailure.Explain(e, configuration)}; gave up after {retryTime:c} (Silo:StartRetryTime)").ConfigureAwait(false);
+                return 1;
+            }
+
             await Console.Error.WriteLineAsync($"moe-silo: {StartFailure.Explain(e, configuration)}; trying again in 5 s (attempt {attempt}, for up to {retryTime:c}: Silo:StartRetryTime)").ConfigureAwait(false);
             await Task.Delay(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            continue;
         }
-
-        quiet = false;
-        var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
-        Console.WriteLine($"Silo {silo.SiloAddress} started: silos connect to {silo.SiloAddress.Endpoint}, clients to {silo.GatewayAddress?.Endpoint}");
-        await host.WaitForShutdownAsync().ConfigureAwait(false);
-        Console.WriteLine($"Silo {silo.SiloAddress} stopped");
-        return 0;
     }
+
+    await host.StartAsync().ConfigureAwait(false);
+    var silo = host.Services.GetRequiredService<ILocalSiloDetails>();
+    Console.WriteLine($"Silo {silo.SiloAddress} started: silos connect to {silo.SiloAddress.Endpoint}, clients to {silo.GatewayAddress?.Endpoint}");
+    await host.WaitForShutdownAsync().ConfigureAwait(false);
+    Console.WriteLine($"Silo {silo.SiloAddress} stopped");
+    return 0;
 }
 catch (Exception e) when (e is SiloConfigurationException or OptionsValidationException or OrleansConfigurationException or InvalidDataException or FormatException)
 {
@@ -64,14 +68,12 @@ catch (Exception e) when (e is SiloConfigurationException or OptionsValidationEx
 }
 catch (Exception e)
 {
-    // The silo could not start: one line saying why and against which servers, after the stack traces in the log.
-    var kind = StartFailure.Classify(e);
-    var after = kind == StartFailureKind.Unreachable ? $"; gave up after {StartRetryTime(configuration):c} (Silo:StartRetryTime)" : "";
-    await Console.Error.WriteLineAsync($"moe-silo: could not start: {StartFailure.Explain(e, configuration)}{after}").ConfigureAwait(false);
-    return kind == StartFailureKind.Refused ? 2 : 1;
+    // The silo could not start: one line saying why and against which servers (after Orleans' own account, with stack traces, in the log).
+    await Console.Error.WriteLineAsync($"moe-silo: could not start: {StartFailure.Explain(e, configuration)}").ConfigureAwait(false);
+    return StartFailure.Classify(e) == StartFailureKind.Refused ? 2 : 1;
 }
 
-static IHost BuildHost(string? file, string[] args, Func<bool> quiet)
+static IHost BuildHost(string? file, string[] args)
 {
     var configuration = new ConfigurationManager();
     if (file is not null)
@@ -86,11 +88,7 @@ static IHost BuildHost(string? file, string[] args, Func<bool> quiet)
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
     // Orleans and its resilience pipelines log every placement at Information: only their warnings by default.
-    // While quiet (a start attempt after the first), Orleans' and the host's errors are left out (checked per message).
-    builder.Logging
-        .AddFilter("Orleans", level => level >= LogLevel.Warning && !quiet())
-        .AddFilter("Microsoft.Extensions.Hosting", level => level >= LogLevel.Information && !quiet())
-        .AddFilter("Polly", LogLevel.Warning);
+    builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
 
     builder.UseOrleans(silo =>
     {
