@@ -71,15 +71,7 @@ public sealed class CausalLanguageModel : IDisposable
             var sequences = LayerSlices(slices, l);
             Layers[l].Forward(hidden, sequences, layerTrace);
             Commit(sequences);
-            if (trace is not null)
-            {
-                trace.HiddenStates.Add((float[])hidden.Clone());
-                if (layerTrace!.RouterLogits is { } routerLogits)
-                {
-                    trace.RouterLogits.Add(routerLogits);
-                    layerTrace.RouterLogits = null;
-                }
-            }
+            Record(trace, layerTrace, hidden);
         }
 
         _norm.ForwardInPlace(hidden);
@@ -95,18 +87,42 @@ public sealed class CausalLanguageModel : IDisposable
     /// <see cref="ForwardBatch"/> with the sparse MoE blocks run by <paramref name="moe"/> (for example on
     /// expert grains across silos); attention, dense layers and the LM head run here.
     /// </summary>
-    public async Task<float[][]> ForwardBatchAsync(IReadOnlyList<SequenceStep> steps, IMoeExecutor moe, bool allLogits = false, CancellationToken cancellationToken = default)
+    public async Task<float[][]> ForwardBatchAsync(IReadOnlyList<SequenceStep> steps, IMoeExecutor moe, bool allLogits = false, ForwardTrace? trace = null, CancellationToken cancellationToken = default)
     {
         var (hidden, slices) = Embed(steps);
+        trace?.HiddenStates.Add((float[])hidden.Clone());
+        var layerTrace = trace is null ? null : new LayerTrace();
         for (var l = 0; l < Layers.Count; l++)
         {
             var sequences = LayerSlices(slices, l);
-            await Layers[l].ForwardAsync(hidden, sequences, l, moe, cancellationToken).ConfigureAwait(false);
+            await Layers[l].ForwardAsync(hidden, sequences, l, moe, layerTrace, cancellationToken).ConfigureAwait(false);
             Commit(sequences);
+            Record(trace, layerTrace, hidden);
         }
 
         _norm.ForwardInPlace(hidden);
+        if (trace is not null)
+        {
+            trace.HiddenStates[^1] = (float[])hidden.Clone();
+        }
+
         return Logits(hidden, slices, allLogits);
+    }
+
+    /// <summary>A layer's output and router logits into <paramref name="trace"/> (when tracing).</summary>
+    private static void Record(ForwardTrace? trace, LayerTrace? layerTrace, float[] hidden)
+    {
+        if (trace is null)
+        {
+            return;
+        }
+
+        trace.HiddenStates.Add((float[])hidden.Clone());
+        if (layerTrace!.RouterLogits is { } routerLogits)
+        {
+            trace.RouterLogits.Add(routerLogits);
+            layerTrace.RouterLogits = null;
+        }
     }
 
     /// <summary>The embeddings of every step's tokens, one row per token, and each sequence's rows.</summary>

@@ -43,8 +43,11 @@ public static partial class ApiEndpoints
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", (HttpContext c) => Readiness.WriteAsync(c));
         app.MapGet("/metrics", (HttpContext c) => MetricsAsync(c));
-        app.Use(RequireKeyForOrleansDashboardAsync);
-        app.MapOrleansDashboard(OrleansDashboardPath);
+        if (app.Services.GetService<OrleansDashboardServices>() is not null)
+        {
+            app.Use(RequireKeyForOrleansDashboardAsync);
+            app.MapOrleansDashboard(OrleansDashboardPath);
+        }
         DashboardFiles.Map(app);
         app.MapFallback((HttpContext c) => ResponseWriter.WriteErrorAsync(c.Response,
             new ApiException(404, "invalid_request_error", "unknown_url", $"Unknown request URL: {c.Request.Method} {c.Request.Path}."), c.RequestAborted));

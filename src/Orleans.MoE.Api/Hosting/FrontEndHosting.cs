@@ -59,6 +59,7 @@ public static class FrontEndHosting
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(models);
+        builder.Services.AddSingleton<OrleansDashboardServices>();
         builder.UseOrleans(silo =>
         {
             silo.UseLocalCluster(builder.Configuration);
@@ -84,7 +85,11 @@ public static class FrontEndHosting
     {
         ArgumentNullException.ThrowIfNull(builder);
         var tls = MeshTls.FromConfiguration(builder.Configuration);
+        builder.Services.AddSingleton<OrleansDashboardServices>();
         builder.UseOrleansClient(client => client.UseMeshGateways(gateways, clusterId, tls: tls).AddDashboard());
         return builder;
     }
 }
+
+/// <summary>Present when the host registered Orleans' dashboard services (a mesh silo or client built here), so the front end maps <c>/orleans</c>.</summary>
+internal sealed class OrleansDashboardServices;

@@ -29,9 +29,10 @@ public sealed class DecoderLayer(RmsNorm inputNorm, IAttention attention, RmsNor
 
     /// <summary>
     /// As <see cref="Forward"/>, with a sparse MoE feed-forward handed to <paramref name="moe"/> (which may
-    /// run the experts elsewhere) instead of running it in place.
+    /// run the experts elsewhere) instead of running it in place. With <paramref name="trace"/>, the
+    /// router's logits are computed here too (the executor routes on its own copy of the same router).
     /// </summary>
-    public async ValueTask ForwardAsync(float[] hidden, IReadOnlyList<SequenceSlice> sequences, int layer, IMoeExecutor moe, CancellationToken cancellationToken)
+    public async ValueTask ForwardAsync(float[] hidden, IReadOnlyList<SequenceSlice> sequences, int layer, IMoeExecutor moe, LayerTrace? trace, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(hidden);
         ArgumentNullException.ThrowIfNull(moe);
@@ -39,11 +40,16 @@ public sealed class DecoderLayer(RmsNorm inputNorm, IAttention attention, RmsNor
         var rows = hidden.Length / inputNorm.Width;
         if (FeedForward is SparseMoeBlock block)
         {
+            if (trace is not null)
+            {
+                block.Route(normed, rows, trace);
+            }
+
             await moe.ForwardAsync(layer, block, normed, rows, delta, cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            FeedForward.Forward(normed, rows, delta);
+            FeedForward.Forward(normed, rows, delta, trace);
         }
 
         TensorPrimitives.Add(hidden, delta, hidden);

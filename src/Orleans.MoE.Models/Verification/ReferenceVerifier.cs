@@ -18,7 +18,8 @@ public static partial class ReferenceVerifier
 
     /// <summary>
     /// Runs the checks. With <paramref name="moe"/>, every forward pass runs its MoE blocks through it (for
-    /// example on expert grains across silos); hidden states and router logits are then not traced.
+    /// example on expert grains across silos); the hidden states are then those of the distributed forward
+    /// and the router logits are computed beside it from the same router.
     /// </summary>
     public static IEnumerable<VerificationCheck> Verify(CausalLanguageModel model, string referencePath, string modelName, IMoeExecutor? moe = null)
     {
@@ -54,7 +55,7 @@ public static partial class ReferenceVerifier
             var cache = ((CpuSequence)sequence).Cache;
             return moe is null
                 ? model.Forward(tokens, cache, allLogits, trace)
-                : model.ForwardBatchAsync([new SequenceStep(tokens, cache)], moe, allLogits).GetAwaiter().GetResult()[0];
+                : model.ForwardBatchAsync([new SequenceStep(tokens, cache)], moe, allLogits, trace: trace).GetAwaiter().GetResult()[0];
         }
 
         private sealed record CpuSequence(KvCache Cache) : IDisposable
