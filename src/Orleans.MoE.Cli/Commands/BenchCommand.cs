@@ -23,14 +23,14 @@ internal static class BenchCommand
     private static Command Api()
     {
         var model = CommonOptions.Model();
-        var url = new Option<string?>("--url") { Description = "A running front end (with --gateway, --secret for its mesh); default: start a silo and a front end in this process" };
+        var url = new Option<string?>("--url") { Description = "A running front end (with --gateway for its mesh); default: start a silo and a front end in this process" };
         var apiKey = new Option<string?>("--api-key") { Description = "The API key to send to --url" };
         var concurrency = new Option<int>("--concurrency", "-c") { Description = "Requests in flight at once", DefaultValueFactory = _ => 4 };
         var requests = new Option<int>("--requests") { Description = "Requests per run", DefaultValueFactory = _ => 32 };
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens per request", DefaultValueFactory = _ => 32 };
         var json = CommonOptions.Json();
         var cluster = new ClusterConnection();
-        var command = new Command("api", "Requests/s, time to first token and inter-token latency through the OpenAI-compatible API, beside the same figures straight through the runtime's client")
+        var command = new Command("api", "Requests/s, time to first token and inter-token latency through the OpenAI-compatible API, beside the same figures straight through an Orleans client")
         {
             model, url, apiKey, concurrency, requests, tokens, json,
         };

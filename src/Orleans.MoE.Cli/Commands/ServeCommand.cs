@@ -13,8 +13,8 @@ namespace Orleans.MoE.Cli.Commands;
 
 /// <summary>
 /// <c>moe serve</c>: the front end (OpenAI-compatible API, dashboard, metrics). By default it embeds a silo
-/// serving the model in this same process; with <c>--gateway</c> it serves a running cluster through the
-/// runtime's client.
+/// serving the model in this same process; with <c>--gateway</c> it serves a running cluster as an
+/// Orleans client through the silos' gateways.
 /// </summary>
 internal static class ServeCommand
 {
@@ -83,6 +83,8 @@ internal static class ServeCommand
     private static void ConfigureLogging(ILoggingBuilder logging, bool json)
     {
         logging.ClearProviders();
+        // Orleans and its resilience pipelines log every placement at Information: only their warnings by default.
+        logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
         if (json)
         {
             logging.AddJsonConsole(o => o.IncludeScopes = true);
