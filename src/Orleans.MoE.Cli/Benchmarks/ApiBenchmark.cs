@@ -6,11 +6,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.MoE.Api.Hosting;
-using Orleans.MoE.Grains.Diagnostics;
-using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Cli.Cluster;
 using Orleans.MoE.Cli.Commands;
+using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Hosting;
 
 namespace Orleans.MoE.Cli.Benchmarks;
