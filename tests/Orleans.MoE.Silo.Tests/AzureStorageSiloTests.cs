@@ -1,14 +1,8 @@
-using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Models;
-using Orleans.MoE.Models.Generation;
-
 namespace Orleans.MoE.Silo.Tests;
 
 /// <summary>moe-silo processes on Azure Storage (a private Azurite): Orleans' Azure Table clustering and Azure grain storage, and accounts that refuse.</summary>
 public sealed class AzureStorageSiloTests(AzuriteServer azurite) : IClassFixture<AzuriteServer>
 {
-    private static readonly int[] Prompt = [1, 300, 301, 302];
 
     [Fact]
     public async Task Two_silo_processes_on_azure_table_clustering_serve_the_model_and_one_leaves_gracefully()
@@ -21,12 +15,12 @@ public sealed class AzureStorageSiloTests(AzuriteServer azurite) : IClassFixture
         await Task.WhenAll(first.WaitStartedAsync(), second.WaitStartedAsync());
 
         await using var client = await MeshTestClient.ConnectAsync(gateways, clusterId);
-        var expected = Expected(16);
-        Assert.Equal(expected, await GenerateAsync(client, 16));
+        var expected = DemoGeneration.Expected(16);
+        Assert.Equal(expected, await DemoGeneration.GenerateAsync(client, 16));
 
         Assert.Equal(0, await second.TerminateAsync());
         Assert.Contains("stopped", second.Output);
-        Assert.Equal(expected, await GenerateAsync(client, 16));
+        Assert.Equal(expected, await DemoGeneration.GenerateAsync(client, 16));
         Assert.Equal(0, await first.TerminateAsync());
     }
 
@@ -97,20 +91,4 @@ public sealed class AzureStorageSiloTests(AzuriteServer azurite) : IClassFixture
 
     internal static string LastLine(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1].TrimEnd('\r');
 
-    private static int[] Expected(int tokens)
-    {
-        using var model = ModelLoader.Load(Path.Combine(SiloProcess.Root, "models", Providers.Demo));
-        return GreedyDecoder.Generate(model, Prompt, tokens);
-    }
-
-    private static async Task<int[]> GenerateAsync(MeshConnection client, int tokens)
-    {
-        var output = new List<int>();
-        await foreach (var token in new MeshClient(client.Client).GenerateAsync(new GenerationRequest(Providers.Demo, Prompt, tokens, [])))
-        {
-            output.Add(token);
-        }
-
-        return output.ToArray();
-    }
 }

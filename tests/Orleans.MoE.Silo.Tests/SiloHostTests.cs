@@ -1,15 +1,9 @@
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Generation;
-using Orleans.MoE.Models;
-using Orleans.MoE.Models.Generation;
-
 namespace Orleans.MoE.Silo.Tests;
 
 /// <summary>The silo executable as operators run it: separate processes, real TCP, Orleans' ADO.NET membership and grain storage in a real PostgreSQL server.</summary>
 public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<PostgreSqlServer>
 {
-    private const string Demo = "moe-tiny-py";
-    private static readonly int[] Prompt = [1, 300, 301, 302];
+    private const string Demo = Providers.Demo;
 
     private Dictionary<string, string> Environment(string clusterId, int port, int gatewayPort) => new()
     {
@@ -23,23 +17,6 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
         ["Mesh__Balancer__Interval"] = "00:00:00.500",
     };
 
-    private static int[] Expected(int tokens)
-    {
-        using var model = ModelLoader.Load(Path.Combine(SiloProcess.Root, "models", Demo));
-        return GreedyDecoder.Generate(model, Prompt, tokens);
-    }
-
-    private static async Task<int[]> GenerateAsync(MeshConnection client, int tokens)
-    {
-        var output = new List<int>();
-        await foreach (var token in new MeshClient(client.Client).GenerateAsync(new GenerationRequest(Demo, Prompt, tokens, [])))
-        {
-            output.Add(token);
-        }
-
-        return output.ToArray();
-    }
-
     [Fact]
     public async Task Two_silo_processes_on_postgresql_serve_the_model_and_one_leaves_gracefully()
     {
@@ -51,12 +28,12 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
         await second.WaitStartedAsync();
 
         await using var client = await MeshTestClient.ConnectAsync(gateways, clusterId);
-        var expected = Expected(16);
-        Assert.Equal(expected, await GenerateAsync(client, 16));
+        var expected = DemoGeneration.Expected(16);
+        Assert.Equal(expected, await DemoGeneration.GenerateAsync(client, 16));
 
         Assert.Equal(0, await second.TerminateAsync());
         Assert.Contains("stopped", second.Output);
-        Assert.Equal(expected, await GenerateAsync(client, 16));
+        Assert.Equal(expected, await DemoGeneration.GenerateAsync(client, 16));
         Assert.Equal(0, await first.TerminateAsync());
     }
 
@@ -72,7 +49,7 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
         await silo.WaitStartedAsync();
 
         await using var client = await MeshTestClient.ConnectAsync([gateway], "dev");
-        Assert.Equal(Expected(8), await GenerateAsync(client, 8));
+        Assert.Equal(DemoGeneration.Expected(8), await DemoGeneration.GenerateAsync(client, 8));
         Assert.Equal(0, await silo.TerminateAsync());
     }
 
@@ -109,7 +86,7 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
             // Silo i's gateway is port + 2i - 1.
             await using (var client = await MeshTestClient.ConnectAsync([port + 1, port + 3], "local"))
             {
-                Assert.Equal(Expected(8), await GenerateAsync(client, 8));
+                Assert.Equal(DemoGeneration.Expected(8), await DemoGeneration.GenerateAsync(client, 8));
             }
 
             // The front end serves the cluster: the OpenAI API answers with the mesh's text.

@@ -23,8 +23,6 @@ internal sealed class LocalMesh : IAsyncDisposable
     {
     }
 
-    public IReadOnlyList<IHost> Silos => _silos;
-
     /// <summary>The cluster's id (unique to this mesh).</summary>
     public string ClusterId => _clusterId;
 
