@@ -42,10 +42,8 @@ public sealed class FailoverTests
         var runs = s_prompts.Select(p => StreamAsync(server, p, streaming)).ToArray();
         Assert.True(streaming.Wait(TimeSpan.FromSeconds(30)), "every stream has begun");
         var killed = victim(mesh);
-        var killing = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(runs.Any(r => r.IsCompleted), "streams ended before the kill: " + string.Join("; ", runs.Where(r => r.IsCompleted).Select(r => r.Exception?.InnerException?.Message ?? "completed")));
         await mesh.Cluster.KillSiloAsync(killed);
-        killing.Stop();
-        Assert.False(runs.Any(r => r.IsCompleted), $"streams ended before the kill ({killing.Elapsed}): " + string.Join("; ", runs.Where(r => r.IsCompleted).Select(r => r.Exception?.InnerException?.Message ?? "completed")));
         var outputs = await Task.WhenAll(runs);
 
         Assert.Equal(baseline, outputs);
@@ -63,7 +61,7 @@ public sealed class FailoverTests
     /// <summary>A greedy streamed chat completion's text; signals <paramref name="begun"/> after a few pieces.</summary>
     private static async Task<string> StreamAsync(FrontEndServer server, string prompt, CountdownEvent? begun)
     {
-        var body = $$"""{"model":"{{FrontEndServer.Model}}","messages":[{"role":"user","content":{{JsonSerializer.Serialize(prompt)}}}],"max_tokens":120,"temperature":0,"stream":true}""";
+        var body = $$"""{"model":"{{FrontEndServer.Model}}","messages":[{"role":"user","content":{{JsonSerializer.Serialize(prompt)}}}],"max_tokens":300,"temperature":0,"stream":true}""";
         using var response = await server.PostAsync("/v1/chat/completions", body);
         Assert.Equal(200, (int)response.StatusCode);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());

@@ -19,4 +19,21 @@ public static class Eventually
 
         return true;
     }
+
+    /// <summary>Polls the asynchronous <paramref name="condition"/> until it holds or <paramref name="seconds"/> pass; returns whether it held.</summary>
+    public static async Task<bool> TrueAsync(Func<Task<bool>> condition, double seconds = 5)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return true;
+    }
 }
