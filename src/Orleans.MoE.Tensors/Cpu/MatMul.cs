@@ -7,10 +7,11 @@ namespace Orleans.MoE.Tensors.Cpu;
 /// <summary>
 /// y[t, n] = Σₖ x[t, k] · W[n, k]: f32 activations times weights in their stored dtype (f32, bf16, f16),
 /// vectorised and spread over cores by blocks of output rows.
-/// Small products (a decode step) read bf16 rows directly, widening in registers; larger ones
-/// convert a block of weight rows to f32 once and reuse it for a block of tokens.
+/// Products of fewer than four tokens (a decode step) read bf16 rows directly, widening in registers
+/// (other dtypes convert a block of rows to f32 first); products of more tokens run in register tiles
+/// (see MatMulTiles.cs).
 /// </summary>
-public static unsafe class MatMul
+public static unsafe partial class MatMul
 {
     /// <summary>Output rows converted to f32 together (per thread scratch: RowBlock × K floats).</summary>
     private const int RowBlock = 16;
@@ -55,6 +56,12 @@ public static unsafe class MatMul
         {
             var work = (long)tokens * n * k;
             var threads = CpuParallelism.Degree;
+            if (Tiled(tokens))
+            {
+                MultiplyTiled(xp, tokens, w, yp, threads);
+                return;
+            }
+
             if (work < MinParallelWork || threads == 1 || n < 2 * RowBlock)
             {
                 Rows(xp, tokens, w, yp, 0, n);
