@@ -8,4 +8,5 @@ root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ClusterCommand.Create());
+root.Subcommands.Add(CheckpointCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -210,6 +210,29 @@ public sealed class CausalLanguageModel : IDisposable
         return total + AttentionBytes();
     }
 
+    /// <summary>
+    /// Weights one token multiplies (multiply-adds of its matrix products): as <see cref="WeightBytesPerToken"/>,
+    /// in elements, without the embedding row (read, not multiplied).
+    /// </summary>
+    public long WeightElementsPerToken()
+    {
+        long total = (long)_lmHead.Rows * _lmHead.Cols;
+        foreach (var layer in Layers)
+        {
+            total += layer.FeedForward switch
+            {
+                SparseMoeBlock moe => ((long)moe.Router.Weight.Rows * moe.Router.Weight.Cols)
+                    + (long)(moe.TopK * moe.Experts.Average(e => e.WeightElements))
+                    + (moe.SharedExpert?.WeightElements ?? 0),
+                SwiGluMlp mlp => mlp.WeightElements,
+                _ => 0,
+            };
+        }
+
+        return total + _checkpoint.TensorNames.Where(n => n.Contains(".self_attn.", StringComparison.Ordinal) && n.EndsWith(".weight", StringComparison.Ordinal))
+            .Select(_checkpoint.Entry).Where(e => e.Shape.Length == 2).Sum(e => e.ElementCount);
+    }
+
     public void Dispose() => _checkpoint.Dispose();
 
     private long AttentionBytes()

@@ -13,8 +13,11 @@ public sealed class MatMulTests
 {
     private static readonly int[] s_tokenCounts = [1, 2, 3, 4, 5, 33, 64];
 
-    /// <summary>(rows N, cols K): odd K, and N below and above the parallel thresholds (two row blocks of 16, 2²⁰ multiply-adds).</summary>
-    private static readonly (int Rows, int Cols)[] s_shapes = [(3, 7), (40, 17), (300, 100), (3, 257), (40, 257), (300, 257)];
+    /// <summary>
+    /// (rows N, cols K): odd K, even K (bf16 pairs in the tiled kernels) with N no multiple of 8 (rows past
+    /// the last tile), and N below and above the parallel thresholds (two row blocks of 16, 2²⁰ multiply-adds).
+    /// </summary>
+    private static readonly (int Rows, int Cols)[] s_shapes = [(3, 7), (40, 17), (300, 100), (3, 257), (40, 257), (300, 257), (19, 64), (1, 2), (300, 2050)];
 
     public static TheoryData<DType, int, int, int> Products()
     {

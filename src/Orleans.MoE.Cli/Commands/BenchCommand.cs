@@ -157,7 +157,7 @@ internal static class BenchCommand
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var repetitions = new Option<int>("--repetitions") { Description = "Runs; the best is reported", DefaultValueFactory = _ => 3 };
         var json = CommonOptions.Json();
-        var command = new Command("decode", "Prefill and decode tokens/s on the CPU, against the machine's memory-bandwidth roofline")
+        var command = new Command("decode", "Prefill and decode tokens/s on the CPU, against the machine's memory-bandwidth roofline (decode) and measured f32 FMA peak (prefill)")
         {
             model, tokens, prompt, threads, repetitions, json,
         };
@@ -174,7 +174,9 @@ internal static class BenchCommand
             var measured = DecodeBenchmark.Run(loaded, name, result.GetValue(prompt), result.GetValue(tokens), result.GetValue(repetitions));
             Console.WriteLine(result.GetValue(json)
                 ? JsonSerializer.Serialize(measured, s_json)
-                : $"{name}: prefill {measured.PrefillTokensPerSecond:F0} tok/s, decode {measured.DecodeTokensPerSecond:F0} tok/s " +
+                : $"{name}: prefill {measured.PrefillTokensPerSecond:F0} tok/s ({measured.PrefillGFlopsPerSecond:F1} GFLOP/s, {measured.PrefillPeakFraction:P0} of the measured f32 FMA peak {measured.F32FmaPeakGFlopsPerSecond:F1} GFLOP/s; " +
+                  $"bf16 dot-product peak: none measured, .NET has no AVX-512 BF16 intrinsic{(measured.CpuHasAvx512BFloat16 ? " though this CPU has the instruction" : " and this CPU lacks the instruction")}), " +
+                  $"decode {measured.DecodeTokensPerSecond:F0} tok/s " +
                   $"({measured.DecodeMillisecondsPerToken:F2} ms/token), {measured.RooflineFraction:P0} of the {measured.RooflineTokensPerSecond:F0} tok/s roofline " +
                   $"({measured.WeightBytesPerToken / 1e6:F2} MB/token at {measured.MemoryBandwidthGBPerSecond:F1} GB/s)");
             return Task.FromResult(0);

@@ -30,7 +30,7 @@ internal sealed class QwenMoeLayers(WeightLoader w, int defaultExperts, int defa
     {
         var p = $"model.layers.{layer}.mlp";
         var experts = ExpertCount(_config, defaultExperts);
-        if (!IsSparse(layer, experts))
+        if (!IsSparse(_config, layer, experts))
         {
             return w.Mlp(p, _config.IntegerField("intermediate_size") ?? defaultDenseSize);
         }
@@ -47,13 +47,13 @@ internal sealed class QwenMoeLayers(WeightLoader w, int defaultExperts, int defa
     }
 
     /// <summary>A layer is sparse unless listed in mlp_only_layers, and when (layer + 1) is a multiple of decoder_sparse_step.</summary>
-    private bool IsSparse(int layer, int experts)
+    public static bool IsSparse(ModelConfig config, int layer, int experts)
     {
-        var mlpOnly = _config.IntList("mlp_only_layers") ?? [];
-        var step = _config.IntegerField("decoder_sparse_step") ?? 1;
+        var mlpOnly = config.IntList("mlp_only_layers") ?? [];
+        var step = config.IntegerField("decoder_sparse_step") ?? 1;
         if (step <= 0)
         {
-            throw _config.Invalid("decoder_sparse_step", "must be positive");
+            throw config.Invalid("decoder_sparse_step", "must be positive");
         }
 
         return !mlpOnly.Contains(layer) && experts > 0 && (layer + 1) % step == 0;

@@ -1,16 +1,19 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Orleans.MoE.Tensors.Cpu;
 
 /// <summary>
 /// y[t, n] = Σₖ x[t, k] · W[n, k]: f32 activations times weights in their stored dtype (f32, bf16, f16),
 /// vectorised and spread over cores by blocks of output rows.
-/// Small products (a decode step) read bf16 rows directly, widening in registers; larger ones
-/// convert a block of weight rows to f32 once and reuse it for a block of tokens.
+/// Products of fewer than four tokens (a decode step) read bf16 rows directly, widening in registers
+/// (other dtypes convert a block of rows to f32 first); products of more tokens run in register tiles
+/// (see MatMulTiles.cs).
 /// </summary>
-public static unsafe class MatMul
+public static unsafe partial class MatMul
 {
     /// <summary>Output rows converted to f32 together (per thread scratch: RowBlock × K floats).</summary>
     private const int RowBlock = 16;
@@ -55,29 +58,76 @@ public static unsafe class MatMul
         {
             var work = (long)tokens * n * k;
             var threads = CpuParallelism.Degree;
-            if (work < MinParallelWork || threads == 1 || n < 2 * RowBlock)
+            if (Tiled(tokens))
             {
-                Rows(xp, tokens, w, yp, 0, n);
+                MultiplyTiled(xp, tokens, w, yp, threads);
                 return;
             }
 
-            // Chunks of whole row blocks, a few per thread so uneven cores still balance.
-            var blocks = (n + RowBlock - 1) / RowBlock;
-            var chunks = Math.Min(blocks, threads * 4);
-            var blocksPerChunk = (blocks + chunks - 1) / chunks;
-            chunks = (blocks + blocksPerChunk - 1) / blocksPerChunk;
-            var (xa, ya, weights) = ((nint)xp, (nint)yp, w);
-            CpuParallelism.Pool.For(chunks, chunk =>
+            var pairsArray = w.DType == DType.BF16 ? ArrayPool<float>.Shared.Rent(tokens * k) : null;
+            try
             {
-                var start = chunk * blocksPerChunk * RowBlock;
-                var end = Math.Min(n, start + (blocksPerChunk * RowBlock));
-                Rows((float*)xa, tokens, weights, (float*)ya, start, end);
-            });
+                fixed (float* pairs = pairsArray)
+                {
+                    if (pairs is not null)
+                    {
+                        Deinterleave(xp, tokens, k, pairs);
+                    }
+
+                    if (work < MinParallelWork || threads == 1 || n < 2 * RowBlock)
+                    {
+                        Rows(xp, pairs, tokens, w, yp, 0, n);
+                        return;
+                    }
+
+                    // Chunks of whole row blocks, a few per thread so uneven cores still balance.
+                    var blocks = (n + RowBlock - 1) / RowBlock;
+                    var chunks = Math.Min(blocks, threads * 4);
+                    var blocksPerChunk = (blocks + chunks - 1) / chunks;
+                    chunks = (blocks + blocksPerChunk - 1) / blocksPerChunk;
+                    var (xa, pa, ya, weights) = ((nint)xp, (nint)pairs, (nint)yp, w);
+                    CpuParallelism.Pool.For(chunks, chunk =>
+                    {
+                        var start = chunk * blocksPerChunk * RowBlock;
+                        var end = Math.Min(n, start + (blocksPerChunk * RowBlock));
+                        Rows((float*)xa, (float*)pa, tokens, weights, (float*)ya, start, end);
+                    });
+                }
+            }
+            finally
+            {
+                if (pairsArray is not null)
+                {
+                    ArrayPool<float>.Shared.Return(pairsArray);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// For bf16 rows read as 32-bit pairs: in every block of 16, x's even elements then its odd ones,
+    /// so a shift and a mask of 8 loaded pairs line up with two vectors of x (the tail past the last
+    /// whole block is left out; it is read from x).
+    /// </summary>
+    private static void Deinterleave(float* x, int tokens, int k, float* pairs)
+    {
+        for (var t = 0; t < tokens; t++)
+        {
+            var source = x + ((long)t * k);
+            var target = pairs + ((long)t * k);
+            for (var j = 0; j + 16 <= k; j += 16)
+            {
+                for (var m = 0; m < 8; m++)
+                {
+                    target[j + m] = source[j + (2 * m)];
+                    target[j + 8 + m] = source[j + (2 * m) + 1];
+                }
+            }
         }
     }
 
     /// <summary>Output rows [rowStart, rowEnd) for all tokens.</summary>
-    private static void Rows(float* x, int tokens, in WeightMatrix w, float* y, int rowStart, int rowEnd)
+    private static void Rows(float* x, float* pairs, int tokens, in WeightMatrix w, float* y, int rowStart, int rowEnd)
     {
         var k = w.Cols;
         var n = w.Rows;
@@ -86,16 +136,17 @@ public static unsafe class MatMul
             for (var t = 0; t < tokens; t++)
             {
                 var xt = x + ((long)t * k);
+                var pt = pairs + ((long)t * k);
                 var yt = y + ((long)t * n);
                 var r = rowStart;
                 for (; r + 4 <= rowEnd; r += 4)
                 {
-                    DotBFloat16x4(xt, (ushort*)w.RowPointer(r), k, yt + r);
+                    DotBFloat16x4(xt, pt, (ushort*)w.RowPointer(r), k, yt + r);
                 }
 
                 for (; r < rowEnd; r++)
                 {
-                    yt[r] = DotBFloat16(xt, (ushort*)w.RowPointer(r), k);
+                    yt[r] = DotBFloat16(xt, pt, (ushort*)w.RowPointer(r), k);
                 }
             }
 
@@ -198,26 +249,22 @@ public static unsafe class MatMul
         result[3] = s3;
     }
 
-    /// <summary>Dot product of f32 x with a bf16 row, widening 16 weights per step in registers.</summary>
+    /// <summary>Dot product of f32 x with a bf16 row, 16 weights per step as 8 pairs (see <see cref="Deinterleave"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float DotBFloat16(float* x, ushort* w, int k)
+    private static float DotBFloat16(float* x, float* pairs, ushort* w, int k)
     {
         var i = 0;
         var sum = 0f;
         if (Vector256.IsHardwareAccelerated && k >= 16)
         {
-            var a0 = Vector256<float>.Zero;
-            var a1 = Vector256<float>.Zero;
+            var even = Vector256<float>.Zero;
+            var odd = Vector256<float>.Zero;
             for (; i <= k - 16; i += 16)
             {
-                var packed = Vector256.Load(w + i);
-                var lower = Vector256.ShiftLeft(Vector256.WidenLower(packed), 16).AsSingle();
-                var upper = Vector256.ShiftLeft(Vector256.WidenUpper(packed), 16).AsSingle();
-                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i), lower, a0);
-                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i + 8), upper, a1);
+                (even, odd) = MultiplyAddPairs(Vector256.Load((uint*)(w + i)), pairs + i, even, odd);
             }
 
-            sum = Vector256.Sum(a0 + a1);
+            sum = Vector256.Sum(even + odd);
         }
 
         for (; i < k; i++)
@@ -228,32 +275,40 @@ public static unsafe class MatMul
         return sum;
     }
 
-    /// <summary>Four dot products of f32 x with four consecutive bf16 rows: x is loaded once, the reductions amortised.</summary>
+    /// <summary>
+    /// Four dot products of f32 x with four consecutive bf16 rows: x is loaded once, the reductions
+    /// amortised. The four rows are one block of memory read as four short streams, too short for the
+    /// hardware prefetcher to run ahead, so each step asks for the next block's lines at the rate this
+    /// one is consumed (two lines per step, one block ahead).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void DotBFloat16x4(float* x, ushort* w, int k, float* result)
+    private static void DotBFloat16x4(float* x, float* pairs, ushort* w, int k, float* result)
     {
         var i = 0;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         if (Vector256.IsHardwareAccelerated && k >= 16)
         {
-            var a0 = Vector256<float>.Zero;
-            var a1 = Vector256<float>.Zero;
-            var a2 = Vector256<float>.Zero;
-            var a3 = Vector256<float>.Zero;
+            var (e0, o0, e1, o1, e2, o2, e3, o3) = (Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero,
+                Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+            var next = (byte*)(w + (4 * k));
             for (; i <= k - 16; i += 16)
             {
-                var xl = Vector256.Load(x + i);
-                var xu = Vector256.Load(x + i + 8);
-                a0 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + i), a0);
-                a1 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + k + i), a1);
-                a2 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + (2 * k) + i), a2);
-                a3 = MultiplyAddBFloat16(xl, xu, Vector256.Load(w + (3 * k) + i), a3);
+                if (Sse.IsSupported)
+                {
+                    Sse.Prefetch0(next + (8 * i));
+                    Sse.Prefetch0(next + (8 * i) + 64);
+                }
+
+                (e0, o0) = MultiplyAddPairs(Vector256.Load((uint*)(w + i)), pairs + i, e0, o0);
+                (e1, o1) = MultiplyAddPairs(Vector256.Load((uint*)(w + k + i)), pairs + i, e1, o1);
+                (e2, o2) = MultiplyAddPairs(Vector256.Load((uint*)(w + (2 * k) + i)), pairs + i, e2, o2);
+                (e3, o3) = MultiplyAddPairs(Vector256.Load((uint*)(w + (3 * k) + i)), pairs + i, e3, o3);
             }
 
-            s0 = Vector256.Sum(a0);
-            s1 = Vector256.Sum(a1);
-            s2 = Vector256.Sum(a2);
-            s3 = Vector256.Sum(a3);
+            s0 = Vector256.Sum(e0 + o0);
+            s1 = Vector256.Sum(e1 + o1);
+            s2 = Vector256.Sum(e2 + o2);
+            s3 = Vector256.Sum(e3 + o3);
         }
 
         for (; i < k; i++)
@@ -271,14 +326,14 @@ public static unsafe class MatMul
         result[3] = s3;
     }
 
-    /// <summary>acc + xLower·widen(lower 8 bf16) + xUpper·widen(upper 8 bf16).</summary>
+    /// <summary>
+    /// 8 bf16 pairs times x's block of 16 in <paramref name="pairs"/> (even elements, then odd): the low
+    /// halves shifted up are the even weights, the masked high halves the odd ones.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> MultiplyAddBFloat16(Vector256<float> xLower, Vector256<float> xUpper, Vector256<ushort> packed, Vector256<float> accumulator)
-    {
-        var lower = Vector256.ShiftLeft(Vector256.WidenLower(packed), 16).AsSingle();
-        var upper = Vector256.ShiftLeft(Vector256.WidenUpper(packed), 16).AsSingle();
-        return Vector256.FusedMultiplyAdd(xUpper, upper, Vector256.FusedMultiplyAdd(xLower, lower, accumulator));
-    }
+    private static (Vector256<float> Even, Vector256<float> Odd) MultiplyAddPairs(Vector256<uint> packed, float* pairs, Vector256<float> even, Vector256<float> odd) =>
+        (Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(packed, 16).AsSingle(), Vector256.Load(pairs), even),
+         Vector256.FusedMultiplyAdd((packed & Vector256.Create(0xFFFF0000u)).AsSingle(), Vector256.Load(pairs + 8), odd));
 
     private static void ThrowLength(string name, long expected, int actual) =>
         throw new ArgumentException($"{name} holds {actual} elements; the product needs {expected}", name);
