@@ -37,6 +37,7 @@ public sealed class EquivalenceTests(ITestOutputHelper output)
         Assert.Equal(single, distributed);
 
         await mesh.WaitForSpreadAsync(name);
+        await mesh.WaitForSettledAsync(name);
         var bySilo = mesh.ExpertsBySilo();
         Assert.All(bySilo, s => Assert.NotEmpty(s.Value));
         var total = model.MoeLayers.Sum(l => model.MoeBlock(l).ExpertCount);

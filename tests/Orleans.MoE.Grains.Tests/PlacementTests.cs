@@ -50,6 +50,31 @@ public sealed class PlacementTests
     }
 
     [Fact]
+    public async Task A_lightly_loaded_mesh_moves_nothing_over_many_balancer_rounds()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
+        await mesh.WaitForSpreadAsync(Demo);
+        await mesh.WaitForSettledAsync(Demo);
+        var plan = MeshCluster.GrainFactory(mesh.Silos[0]).GetGrain<IMeshPlanGrain>(Demo);
+        var version = (await plan.GetPlanAsync()).Version;
+        int Moves() => mesh.Silos.Sum(s => MeshCluster.Service<Diagnostics.MeshMetrics>(s).RecentEvents.Count(e => e.Description.Contains(" moved to ", StringComparison.Ordinal)));
+        var moves = Moves();
+
+        // A trickle of short requests (small, uneven loads: what a nearly idle cluster sees) for about 12
+        // rounds of the 300 ms balancer.
+        var rounds = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; rounds.Elapsed < TimeSpan.FromSeconds(3.6); i++)
+        {
+            await mesh.GenerateAsync(Demo, GenerationTests.Prompts[i % GenerationTests.Prompts.Length], 2);
+            await Task.Delay(100);
+        }
+
+        var events = string.Join("\n", mesh.Silos.SelectMany(s => MeshCluster.Service<Diagnostics.MeshMetrics>(s).RecentEvents).OrderBy(e => e.Time).Select(e => $"{e.Time:HH:mm:ss.fff} {e.Description}"));
+        Assert.True(moves == Moves(), $"v{version} -> v{(await plan.GetPlanAsync()).Version}\n{events}");
+        Assert.Equal(version, (await plan.GetPlanAsync()).Version);
+    }
+
+    [Fact]
     public async Task A_model_larger_than_one_silo_serves_once_enough_silos_joined()
     {
         long expertBytes;

@@ -71,6 +71,42 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void Uneven_traffic_too_small_to_judge_moves_nothing()
+    {
+        var experts = Experts();
+        var silos = new[] { Silo(1), Silo(2), Silo(3) };
+        var plan = Planner.Compute(MeshPlan.Empty, experts, new Dictionary<(int, int), long>(), silos, Options);
+        var random = new Random(7);
+
+        // Rounds of a nearly idle mesh: a few tokens, all on some silo's experts (far above 1.25x the mean, 500 tokens in all).
+        for (var round = 0; round < 20; round++)
+        {
+            var busy = silos[round % 3].Address;
+            var noise = Load(experts, e => plan.TargetOf(new Experts.ExpertKey("m", e.Layer, e.Expert)) == busy ? random.Next(40) : 0);
+            Assert.Same(plan, Planner.Compute(plan, experts, noise, silos, Options));
+        }
+    }
+
+    [Fact]
+    public void Load_imbalance_moves_experts_only_when_the_move_takes_a_margin_off_the_busiest_silo()
+    {
+        var experts = Experts();
+        var silos = new[] { Silo(1), Silo(2), Silo(3) };
+        var plan = Planner.Compute(MeshPlan.Empty, experts, new Dictionary<(int, int), long>(), silos, Options);
+        var onFirst = new HashSet<(int, int)>(plan.Experts.Where(p => p.Silo == silos[0].Address).Select(p => (p.Layer, p.Expert)));
+
+        // 1.5x the mean on the first silo but only 500 tokens above it (under MinTokensToRebalance): left alone.
+        var mild = Load(experts, e => onFirst.Contains((e.Layer, e.Expert)) ? 150 : 75);
+        Assert.Same(plan, Planner.Compute(plan, experts, mild, silos, Options));
+
+        // Thousands of tokens above the mean: rebalanced, and the busiest silo carries less.
+        var heavy = Load(experts, e => onFirst.Contains((e.Layer, e.Expert)) ? 900 : 300);
+        var next = Planner.Compute(plan, experts, heavy, silos, Options);
+        Assert.NotSame(plan, next);
+        Assert.True(SiloLoad(next, heavy).Values.Max() < SiloLoad(plan, heavy).Values.Max() - 512);
+    }
+
+    [Fact]
     public void No_silo_gets_more_weights_than_its_budget_and_what_fits_nowhere_waits()
     {
         var experts = Experts(layers: 2, experts: 8, bytes: 100);

@@ -5,6 +5,7 @@ using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Gates;
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Hosting;
+using Orleans.MoE.Grains.Placement;
 using Orleans.TestingHost;
 using Xunit;
 
@@ -115,6 +116,20 @@ public sealed class MeshCluster : IAsyncDisposable
         await WaitForAllExpertsAsync(model, seconds);
         Assert.True(await Eventually.TrueAsync(() => ExpertsBySilo().Values.All(v => v.Count > 0), seconds),
             $"every silo hosts experts: {string.Join(", ", ExpertsBySilo().Select(s => s.Value.Count))}");
+    }
+
+    /// <summary>Waits until every expert of the plan is active where the plan puts it, and nothing else is (the balancer's moves are done).</summary>
+    public async Task WaitForSettledAsync(string model, double seconds = 20)
+    {
+        var plan = Client.GetGrain<IMeshPlanGrain>(model);
+        async Task<bool> Settled()
+        {
+            var planned = (await plan.GetPlanAsync()).Experts.Select(p => (p.Layer, p.Expert, p.Replica, p.Silo)).ToHashSet();
+            var hosted = ExpertsBySilo().SelectMany(s => s.Value.Where(k => k.Model == model).Select(k => (k.Layer, k.Expert, k.Replica, s.Key.SiloAddress))).ToList();
+            return planned.Count > 0 && hosted.Count == planned.Count && hosted.All(planned.Contains);
+        }
+
+        Assert.True(await Eventually.TrueAsync(Settled, seconds), $"the experts of {model} are where the plan puts them");
     }
 
     /// <summary>Expert activations per silo.</summary>

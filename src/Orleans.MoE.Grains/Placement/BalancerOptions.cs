@@ -14,6 +14,13 @@ public sealed class BalancerOptions
     /// <summary>Nothing moves while the busiest silo carries less than this multiple of the mean load.</summary>
     public double ImbalanceThreshold { get; set; } = 1.25;
 
+    /// <summary>
+    /// Load is balanced only when it is worth a move: while the mesh served fewer tokens than this over the
+    /// window, experts are spread by count alone; above it, nothing moves while the busiest silo carries
+    /// fewer than this many tokens above the mean.
+    /// </summary>
+    public long MinTokensToRebalance { get; set; } = 1024;
+
     /// <summary>An expert with this multiple of its layer's mean load gets replicas.</summary>
     public double HotExpertFactor { get; set; } = 2.0;
 

@@ -244,17 +244,30 @@ public sealed class MeshPlanGrain(
     private List<SiloInfo> LiveSilos() =>
         silos.Live.Where(s => s.Metadata.ContainsKey(SiloMetadataKeys.Model(Model))).ToList();
 
-    /// <summary>Tokens per expert over its replicas, from the live silos' latest reports.</summary>
+    /// <summary>
+    /// Tokens per expert over its replicas, from the live silos' latest reports. A replica that moved
+    /// carries its load to its new silo, so while the old silo's last report still lists it, only the
+    /// newest report counts.
+    /// </summary>
     private Dictionary<(int Layer, int Expert), long> Load()
     {
-        var load = new Dictionary<(int, int), long>();
+        var newest = new Dictionary<ExpertKey, (DateTimeOffset Time, long Tokens)>();
         foreach (var report in State.Reports.Values)
         {
             foreach (var (key, tokens) in report.Experts)
             {
-                var expert = ExpertKey.Parse(key);
-                load[(expert.Layer, expert.Expert)] = load.GetValueOrDefault((expert.Layer, expert.Expert)) + tokens;
+                var replica = ExpertKey.Parse(key);
+                if (!newest.TryGetValue(replica, out var seen) || seen.Time < report.Time)
+                {
+                    newest[replica] = (report.Time, tokens);
+                }
             }
+        }
+
+        var load = new Dictionary<(int, int), long>();
+        foreach (var (replica, (_, tokens)) in newest)
+        {
+            load[(replica.Layer, replica.Expert)] = load.GetValueOrDefault((replica.Layer, replica.Expert)) + tokens;
         }
 
         return load;

@@ -12,10 +12,12 @@ public readonly record struct PlannerExpert(int Layer, int Expert, long Bytes);
 /// Computes expert plans: how many replicas each expert gets (hot experts, with a multiple of their
 /// layer's mean load, get more) and which silo each replica lives on, so silos carry equal load, a
 /// layer's experts are spread over silos, GPU silos are preferred and no silo gets more weights than its
-/// budget. Hysteresis: the current plan stays while it is valid and no silo carries more than
-/// <see cref="BalancerOptions.ImbalanceThreshold"/> times the mean, and a replica stays where it is
-/// while its silo is under that bound and holds no more than its share of the layer; so small
-/// imbalances move nothing.
+/// budget. Hysteresis: the current plan stays while it is valid, every silo holds its share of the
+/// experts, and no silo carries more than <see cref="BalancerOptions.ImbalanceThreshold"/> times the
+/// mean load or the excess is under <see cref="BalancerOptions.MinTokensToRebalance"/> tokens (a move
+/// must pay for itself); a mesh that served fewer tokens than that is spread by expert count alone. A
+/// replica stays where it is while its silo is under the bound and holds no more than its share of the
+/// layer; so small or noisy imbalances move nothing.
 /// </summary>
 public static class Planner
 {
@@ -32,6 +34,11 @@ public static class Planner
             return current;
         }
 
+        if (load.Values.Sum() < options.MinTokensToRebalance)
+        {
+            load = new Dictionary<(int, int), long>(); // Too little traffic to judge: spread by count.
+        }
+
         var replicas = Replicas(experts, load, silos.Count, options);
         var weight = new Dictionary<(int, int), double>();
         foreach (var e in experts)
@@ -40,9 +47,18 @@ public static class Planner
             weight[(e.Layer, e.Expert)] = Math.Max(1, load.GetValueOrDefault((e.Layer, e.Expert))) / (double)replicas[(e.Layer, e.Expert)];
         }
 
-        if (current.Version > 0 && IsBalanced(current, experts, replicas, weight, silos, options.ImbalanceThreshold))
+        // Only load could move a valid plan, and only by a margin: the busiest silo above the threshold
+        // × the mean and (with load worth judging) at least MinTokensToRebalance tokens above it.
+        var significant = load.Count > 0;
+        var valid = IsValid(current, experts, replicas, silos, options.ImbalanceThreshold);
+        var busiest = valid ? SiloLoads(current, weight, silos).Values.Max() : 0;
+        if (valid)
         {
-            return current;
+            var mean = SiloLoads(current, weight, silos).Values.Average();
+            if (busiest <= options.ImbalanceThreshold * mean || (significant && busiest - mean < options.MinTokensToRebalance))
+            {
+                return current;
+            }
         }
 
         var total = experts.Sum(e => weight[(e.Layer, e.Expert)] * replicas[(e.Layer, e.Expert)]);
@@ -83,7 +99,14 @@ public static class Planner
         }
 
         var next = placed.OrderBy(p => p.Layer).ThenBy(p => p.Expert).ThenBy(p => p.Replica).ToArray();
-        return next.SequenceEqual(current.Experts) ? current : new MeshPlan(current.Version + 1, next);
+        if (next.SequenceEqual(current.Experts))
+        {
+            return current;
+        }
+
+        // A valid plan gives way only to one that takes at least half the margin off its busiest silo: moves must pay for themselves.
+        var candidate = new MeshPlan(current.Version + 1, next);
+        return valid && significant && SiloLoads(candidate, weight, silos).Values.Max() > busiest - (options.MinTokensToRebalance / 2.0) ? current : candidate;
     }
 
     /// <summary>Replica counts: an expert with at least HotExpertFactor × its layer's mean load gets load/mean replicas (capped).</summary>
@@ -105,12 +128,16 @@ public static class Planner
         return result;
     }
 
-    /// <summary>Whether the current plan places every replica wanted on live silos within budget, with no silo above the threshold × mean load.</summary>
-    private static bool IsBalanced(MeshPlan current, IReadOnlyList<PlannerExpert> experts, Dictionary<(int, int), int> replicas,
-        Dictionary<(int, int), double> weight, IReadOnlyList<PlannerSilo> silos, double threshold)
+    /// <summary>
+    /// Whether <paramref name="current"/> places every replica wanted on live silos within budget and every
+    /// silo holds at least its share of replicas (mean / threshold, rounded down: a silo that joined gets
+    /// experts), so that only load could make it change.
+    /// </summary>
+    private static bool IsValid(MeshPlan current, IReadOnlyList<PlannerExpert> experts, Dictionary<(int, int), int> replicas,
+        IReadOnlyList<PlannerSilo> silos, double threshold)
     {
         var live = silos.ToDictionary(s => s.Address);
-        if (current.Experts.Any(p => !live.ContainsKey(p.Silo)))
+        if (current.Version == 0 || current.Experts.Any(p => !live.ContainsKey(p.Silo)))
         {
             return false;
         }
@@ -124,15 +151,27 @@ public static class Planner
         }
 
         var bytes = experts.ToDictionary(e => (e.Layer, e.Expert), e => e.Bytes);
-        var load = silos.ToDictionary(s => s.Address, _ => 0.0);
         var used = silos.ToDictionary(s => s.Address, _ => 0L);
+        var counts = silos.ToDictionary(s => s.Address, _ => 0);
         foreach (var p in current.Experts)
         {
-            load[p.Silo] += weight.GetValueOrDefault((p.Layer, p.Expert));
             used[p.Silo] += bytes.GetValueOrDefault((p.Layer, p.Expert));
+            counts[p.Silo]++;
         }
 
-        var mean = load.Values.Average();
-        return silos.All(s => used[s.Address] <= s.Budget) && load.Values.Max() <= threshold * mean;
+        var share = Math.Floor(counts.Values.Average() / threshold);
+        return silos.All(s => used[s.Address] <= s.Budget) && counts.Values.All(c => c >= share);
+    }
+
+    /// <summary>The load each silo carries under <paramref name="plan"/>.</summary>
+    private static Dictionary<SiloAddress, double> SiloLoads(MeshPlan plan, Dictionary<(int, int), double> weight, IReadOnlyList<PlannerSilo> silos)
+    {
+        var load = silos.ToDictionary(s => s.Address, _ => 0.0);
+        foreach (var p in plan.Experts.Where(p => load.ContainsKey(p.Silo)))
+        {
+            load[p.Silo] += weight.GetValueOrDefault((p.Layer, p.Expert));
+        }
+
+        return load;
     }
 }
