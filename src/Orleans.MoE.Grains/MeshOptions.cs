@@ -1,6 +1,7 @@
 using Orleans.MoE.Grains.Gates;
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Grains.Transport;
 
 namespace Orleans.MoE.Grains;
 
@@ -18,6 +19,8 @@ public sealed class MeshOptions
 
     /// <summary>How long a gate keeps retrying an expert call that failed (its silo died, it is moving) before the step fails.</summary>
     public TimeSpan ExpertRetryWindow { get; set; } = TimeSpan.FromSeconds(60);
+
+    public DataChannelOptions DataChannel { get; set; } = new();
 
     public SchedulerOptions Scheduler { get; set; } = new();
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Generation;
@@ -131,11 +132,11 @@ public sealed class FailoverTests
         }
 
         await using var mesh = await MeshCluster.StartAsync(2, DemoModels, Degraded);
-        var slow = await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
+        var slow = await mesh.AddSiloAsync(silo: SlowExperts.On);
         await mesh.WaitForSpreadAsync(Demo);
         Assert.NotEmpty(MeshCluster.Service<LocalExperts>(slow).Hosted);
 
-        // The sequences run on a fast silo (a gate runs its own silo's experts in place, unfiltered).
+        // The sequences run on a fast silo (a gate runs its own silo's experts in place, not through the data channel).
         var client = new MeshClient(MeshCluster.GrainFactory(mesh.Silos[0]));
 
         var outputs = await Task.WhenAll(GenerationTests.Prompts.Select(p => mesh.GenerateAsync(Demo, p, 10, client)));
@@ -148,7 +149,7 @@ public sealed class FailoverTests
     public async Task Without_degraded_mode_a_slow_expert_is_waited_for()
     {
         await using var mesh = await MeshCluster.StartAsync(2, DemoModels);
-        await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
+        await mesh.AddSiloAsync(silo: SlowExperts.On);
         await mesh.WaitForSpreadAsync(Demo);
         var client = new MeshClient(mesh.Client);
 
@@ -157,17 +158,14 @@ public sealed class FailoverTests
     }
 }
 
-/// <summary>A silo whose experts answer 300 ms late (an overloaded machine).</summary>
-public sealed class SlowExperts : IIncomingGrainCallFilter
+/// <summary>A silo whose experts answer the data channel 300 ms late (an overloaded machine).</summary>
+public sealed class SlowExperts(LocalExperts experts) : IExpertBatchExecutor
 {
-    public async Task Invoke(IIncomingGrainCallContext context)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.InterfaceMethod.Name == nameof(IExpertGrain.ExecuteAsync))
-        {
-            await Task.Delay(300);
-        }
+    public static void On(ISiloBuilder silo) => silo.Services.AddSingleton<IExpertBatchExecutor>(sp => new SlowExperts(sp.GetRequiredService<LocalExperts>()));
 
-        await context.Invoke();
+    public async ValueTask<ExpertBatchResult> ExecuteAsync(ExpertBatch batch)
+    {
+        await Task.Delay(300);
+        return await experts.ExecuteAsync(batch);
     }
 }

@@ -1,5 +1,6 @@
-using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Diagnostics;
+using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
 
@@ -62,7 +63,7 @@ public sealed class GenerationTests
             o.Scheduler.MaxBatchSequences = 1;
         });
         var gateway = await mesh.AddSiloAsync(o => o.ExpertMemoryBytes = 1);
-        await mesh.AddSiloAsync(silo: s => s.AddIncomingGrainCallFilter<SlowExperts>());
+        await mesh.AddSiloAsync(silo: SlowExperts.On);
         var client = new MeshClient(MeshCluster.GrainFactory(gateway));
 
         await using var first = client.GenerateAsync(new GenerationRequest(Demo, Prompts[0], 400, [])).GetAsyncEnumerator();
@@ -111,18 +112,31 @@ public sealed class GenerationTests
     }
 
     [Fact]
-    public async Task Activations_beyond_orleans_message_limit_fail_with_a_clear_error_and_the_mesh_serves_on()
+    public async Task Activations_travel_outside_orleans_messages_so_its_message_limit_does_not_bound_a_step()
     {
-        // 96 KiB messages: a step's rows for one silo may take 32 KiB (42 tokens of the demo's 192 floats).
+        // 96 KiB Orleans messages: a 300-token prompt's rows for one silo take up to 230 KiB (192 floats a token).
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels, silo: s => s.Configure<Orleans.Configuration.SiloMessagingOptions>(o => o.MaxMessageBodySize = 96 * 1024));
         await mesh.WaitForSpreadAsync(Demo);
         var client = new MeshClient(MeshCluster.GrainFactory(mesh.Silos[0]));
-        var prompt = Enumerable.Range(0, 300).Select(i => 3 + (i * 131 % 4000)).ToArray();
 
-        var error = await Assert.ThrowsAsync<Gates.MeshStepException>(() => mesh.GenerateAsync(Demo, prompt, 2, client));
+        Assert.Equal(Expected(LongPrompt, 2), await mesh.GenerateAsync(Demo, LongPrompt, 2, client));
+        Assert.True(mesh.Silos.Sum(s => MeshCluster.Service<MeshMetrics>(s).ExpertBatches) > 0, "no batch went to another silo");
+    }
 
-        Assert.Contains("Messaging:MaxMessageBodySize", error.Message);
+    [Fact]
+    public async Task Batches_beyond_the_data_channel_limit_fail_with_a_clear_error_and_the_mesh_serves_on()
+    {
+        // A step's rows for one silo may take 32 KiB (42 tokens of the demo's 192 floats).
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels, o => o.DataChannel.MaxPayloadBytes = 32 * 1024);
+        await mesh.WaitForSpreadAsync(Demo);
+        var client = new MeshClient(MeshCluster.GrainFactory(mesh.Silos[0]));
+
+        var error = await Assert.ThrowsAsync<Gates.MeshStepException>(() => mesh.GenerateAsync(Demo, LongPrompt, 2, client));
+
+        Assert.Contains("Mesh:DataChannel:MaxPayloadBytes", error.Message);
         Assert.Contains("MaxStepTokens", error.Message);
         Assert.Equal(Expected(Prompts[2], 5), await mesh.GenerateAsync(Demo, Prompts[2], 5, client));
     }
+
+    private static int[] LongPrompt => Enumerable.Range(0, 300).Select(i => 3 + (i * 131 % 4000)).ToArray();
 }

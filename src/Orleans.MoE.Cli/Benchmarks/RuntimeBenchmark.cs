@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Orleans.MoE.Cli.Cluster;
+using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Transport;
 
 namespace Orleans.MoE.Cli.Benchmarks;
@@ -41,18 +42,27 @@ public sealed record RuntimeBenchmarkOptions(int LatencyCalls = 3000, int Concur
 
 public sealed record LatencyFigures(double CallsPerSecond, double P50Microseconds, double P99Microseconds);
 
-public sealed record PayloadFigures(int Bytes, double GrainMegabytesPerSecond, double RawSocketMegabytesPerSecond, double FractionOfRaw);
+/// <param name="FractionOfRaw">The grain call's rate over the raw socket's.</param>
+/// <param name="DataChannelFractionOfRaw">The data channel's rate (an expert batch of that size to another silo) over the raw socket's.</param>
+public sealed record PayloadFigures(
+    int Bytes, double GrainMegabytesPerSecond, double DataChannelMegabytesPerSecond, double RawSocketMegabytesPerSecond, double FractionOfRaw, double DataChannelFractionOfRaw);
 
+/// <param name="DataChannel">A one-row expert batch (64 bytes) to the other silo's data channel and its answer.</param>
 public sealed record RuntimeBenchmarkResult(
     LatencyFigures SameSilo,
     LatencyFigures CrossSilo,
+    LatencyFigures DataChannel,
     LatencyFigures RawTcpEcho,
     double CrossSiloP50OverRaw,
+    double DataChannelP50OverRaw,
     IReadOnlyList<PayloadFigures> Payloads);
 
 /// <summary>
-/// Orleans grain calls per second and latency, same-silo and cross-silo on loopback, tensor payload
-/// throughput, and in the same run a raw TCP echo on loopback as the baseline Orleans is measured against.
+/// Orleans grain calls per second and latency, same-silo and cross-silo on loopback, the mesh's data
+/// channel (what carries expert batches between silos), tensor payload throughput through both, and in
+/// the same run a raw TCP echo on loopback as the baseline they are measured against. The data channel's
+/// batches name a model the other silo does not serve, so its answer is the slot list alone, like the
+/// echo's 4 bytes: both measure one way's bytes.
 /// </summary>
 public static class RuntimeBenchmark
 {
@@ -70,14 +80,27 @@ public static class RuntimeBenchmark
 
         var echo = await RawEcho.StartAsync().ConfigureAwait(false);
         await using var echoScope = echo.ConfigureAwait(false);
+        var channel = cluster.Service<DataChannelClient>(0);
+        var other = cluster.Service<ILocalSiloDetails>(1).SiloAddress;
+        channel.Learn(other, cluster.Service<DataChannelServer>(1).Endpoint!.ToString());
+        using var small = Batch(1, 16);
+        Task Channel(ExpertBatch batch) => channel.ExecuteAsync(other, batch, cancellationToken).ContinueWith(
+            t => t.GetAwaiter().GetResult().Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         // Latencies are sampled in alternating batches so the grain calls and the raw baseline see the
         // same machine (this one is noisy); throughput is measured after.
-        var (sameSilo, crossSilo, raw) = await LatenciesAsync(
-            [() => local.Ping(1), () => remote.Ping(1), () => echo.RoundTripAsync(64)], options).ConfigureAwait(false);
-        sameSilo = sameSilo with { CallsPerSecond = await ThroughputAsync(() => local.Ping(1), options, cancellationToken).ConfigureAwait(false) };
-        crossSilo = crossSilo with { CallsPerSecond = await ThroughputAsync(() => remote.Ping(1), options, cancellationToken).ConfigureAwait(false) };
-        raw = raw with { CallsPerSecond = await ThroughputAsync(() => echo.RoundTripAsync(64), options with { Concurrency = 1 }, cancellationToken).ConfigureAwait(false) };
+        Func<Task>[] calls = [() => local.Ping(1), () => remote.Ping(1), () => Channel(small), () => echo.RoundTripAsync(64)];
+        var latencies = await LatenciesAsync(calls, options).ConfigureAwait(false);
+        var rates = new double[calls.Length];
+        for (var c = 0; c < calls.Length; c++)
+        {
+            // The raw echo has one connection and no multiplexing: one call at a time.
+            var concurrency = c == calls.Length - 1 ? options with { Concurrency = 1 } : options;
+            rates[c] = await ThroughputAsync(calls[c], concurrency, cancellationToken).ConfigureAwait(false);
+        }
+
+        var (sameSilo, crossSilo, data, raw) = (latencies[0] with { CallsPerSecond = rates[0] }, latencies[1] with { CallsPerSecond = rates[1] },
+            latencies[2] with { CallsPerSecond = rates[2] }, latencies[3] with { CallsPerSecond = rates[3] });
 
         var payloads = new List<PayloadFigures>();
         foreach (var size in new[] { 1 << 20, 16 << 20 })
@@ -85,16 +108,29 @@ public static class RuntimeBenchmark
             var bytes = new byte[size];
             Random.Shared.NextBytes(bytes);
             var payload = TensorPayload.Over(Enumerable.Range(0, size / 4).Select(i => (float)i).ToArray(), 0, 1, size / 4);
-            await remote.Absorb(payload).ConfigureAwait(false);
-            await echo.SendAsync(bytes).ConfigureAwait(false);
-            var (grainRate, rawRate) = await PayloadRatesAsync(() => remote.Absorb(payload), () => echo.SendAsync(bytes), size, options.PayloadRepetitions).ConfigureAwait(false);
-            payloads.Add(new PayloadFigures(size, grainRate / 1e6, rawRate / 1e6, grainRate / rawRate));
+            using var batch = Batch(size / 4 / 1024, 1024);
+            Func<Task>[] sends = [() => remote.Absorb(payload), () => Channel(batch), () => echo.SendAsync(bytes)];
+            foreach (var send in sends)
+            {
+                await send().ConfigureAwait(false);
+            }
+
+            var perSecond = await PayloadRatesAsync(sends, size, options.PayloadRepetitions).ConfigureAwait(false);
+            payloads.Add(new PayloadFigures(size, perSecond[0] / 1e6, perSecond[1] / 1e6, perSecond[2] / 1e6, perSecond[0] / perSecond[2], perSecond[1] / perSecond[2]));
         }
 
-        return new RuntimeBenchmarkResult(sameSilo, crossSilo, raw, crossSilo.P50Microseconds / raw.P50Microseconds, payloads);
+        return new RuntimeBenchmarkResult(sameSilo, crossSilo, data, raw, crossSilo.P50Microseconds / raw.P50Microseconds, data.P50Microseconds / raw.P50Microseconds, payloads);
     }
 
-    private static async Task<(LatencyFigures, LatencyFigures, LatencyFigures)> LatenciesAsync(Func<Task>[] calls, RuntimeBenchmarkOptions options)
+    /// <summary>A batch of <paramref name="rows"/> x <paramref name="columns"/> floats for one expert of a model no silo serves.</summary>
+    private static ExpertBatch Batch(int rows, int columns)
+    {
+        var payload = TensorPayload.Rent(rows, columns);
+        payload.Values.Fill(1);
+        return new ExpertBatch("benchmark-no-such-model", 0, [new ExpertSlot(0, 0, rows)], payload);
+    }
+
+    private static async Task<LatencyFigures[]> LatenciesAsync(Func<Task>[] calls, RuntimeBenchmarkOptions options)
     {
         const int Batch = 100;
         var samples = calls.Select(_ => new List<double>(options.LatencyCalls)).ToArray();
@@ -125,7 +161,7 @@ public static class RuntimeBenchmark
             return new LatencyFigures(0, s[s.Count / 2], s[(int)(s.Count * 0.99)]);
         }
 
-        return (Figures(samples[0]), Figures(samples[1]), Figures(samples[2]));
+        return samples.Select(Figures).ToArray();
     }
 
     private static async Task<double> ThroughputAsync(Func<Task> call, RuntimeBenchmarkOptions options, CancellationToken cancellationToken)
@@ -145,22 +181,23 @@ public static class RuntimeBenchmark
     }
 
     /// <summary>
-    /// Bytes per second through the grain call and through the raw socket, measured in alternating
-    /// batches (about 64 MiB each) so that both see the same machine; each rate is over all its batches.
+    /// Bytes per second through each of <paramref name="sends"/>, measured in alternating batches (about
+    /// 64 MiB each) so that all see the same machine; each rate is over all its batches.
     /// </summary>
-    private static async Task<(double Grain, double Raw)> PayloadRatesAsync(Func<Task> grain, Func<Task> raw, int bytes, int batches)
+    private static async Task<double[]> PayloadRatesAsync(Func<Task>[] sends, int bytes, int batches)
     {
         var perBatch = Math.Max(2, (64 << 20) / bytes);
-        var grainTime = TimeSpan.Zero;
-        var rawTime = TimeSpan.Zero;
+        var times = new TimeSpan[sends.Length];
         for (var b = 0; b < batches; b++)
         {
-            grainTime += await TimeAsync(grain, perBatch).ConfigureAwait(false);
-            rawTime += await TimeAsync(raw, perBatch).ConfigureAwait(false);
+            for (var s = 0; s < sends.Length; s++)
+            {
+                times[s] += await TimeAsync(sends[s], perBatch).ConfigureAwait(false);
+            }
         }
 
         var total = (double)bytes * perBatch * batches;
-        return (total / grainTime.TotalSeconds, total / rawTime.TotalSeconds);
+        return times.Select(t => total / t.TotalSeconds).ToArray();
     }
 
     private static async Task<TimeSpan> TimeAsync(Func<Task> send, int repetitions)

@@ -123,7 +123,7 @@ internal static class BenchCommand
         var calls = new Option<int>("--calls") { Description = "Sequential calls sampled for latency", DefaultValueFactory = _ => 3000 };
         var seconds = new Option<double>("--seconds") { Description = "Seconds of concurrent calls for throughput", DefaultValueFactory = _ => 2 };
         var json = CommonOptions.Json();
-        var command = new Command("runtime", "Grain calls/s and latency (same-silo, cross-silo), tensor payload throughput, against a raw TCP echo on loopback")
+        var command = new Command("runtime", "Grain calls/s and latency (same-silo, cross-silo), the data channel's, tensor payload throughput through both, against a raw TCP echo on loopback")
         {
             calls, seconds, json,
         };
@@ -138,10 +138,12 @@ internal static class BenchCommand
 
             Console.WriteLine($"same-silo:  {measured.SameSilo.CallsPerSecond:F0} calls/s, p50 {measured.SameSilo.P50Microseconds:F0} µs, p99 {measured.SameSilo.P99Microseconds:F0} µs");
             Console.WriteLine($"cross-silo: {measured.CrossSilo.CallsPerSecond:F0} calls/s, p50 {measured.CrossSilo.P50Microseconds:F0} µs, p99 {measured.CrossSilo.P99Microseconds:F0} µs ({measured.CrossSiloP50OverRaw:F2}x the raw round trip)");
+            Console.WriteLine($"data channel: {measured.DataChannel.CallsPerSecond:F0} batches/s, p50 {measured.DataChannel.P50Microseconds:F0} µs, p99 {measured.DataChannel.P99Microseconds:F0} µs ({measured.DataChannelP50OverRaw:F2}x the raw round trip)");
             Console.WriteLine($"raw TCP echo: p50 {measured.RawTcpEcho.P50Microseconds:F0} µs");
             foreach (var payload in measured.Payloads)
             {
-                Console.WriteLine($"payload {payload.Bytes >> 20} MiB: {payload.GrainMegabytesPerSecond:F0} MB/s through a grain call, {payload.RawSocketMegabytesPerSecond:F0} MB/s raw ({payload.FractionOfRaw:P0})");
+                Console.WriteLine($"payload {payload.Bytes >> 20} MiB: {payload.GrainMegabytesPerSecond:F0} MB/s through a grain call ({payload.FractionOfRaw:P0} of raw), "
+                    + $"{payload.DataChannelMegabytesPerSecond:F0} MB/s through the data channel ({payload.DataChannelFractionOfRaw:P0}), {payload.RawSocketMegabytesPerSecond:F0} MB/s raw");
             }
 
             return 0;

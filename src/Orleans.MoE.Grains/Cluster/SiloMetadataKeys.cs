@@ -12,6 +12,9 @@ public static class SiloMetadataKeys
     /// <summary>The silo's expert budget in bytes.</summary>
     public const string ExpertBudget = "expert-budget";
 
+    /// <summary>"ip:port" of the silo's data channel, which carries expert batches (<see cref="Transport.DataChannelServer"/>).</summary>
+    public const string DataEndpoint = "data-endpoint";
+
     /// <summary>"model.{name}" = the fingerprint of the silo's copy, published when the copy loaded and matches the mesh's.</summary>
     public static string Model(string name) => "model." + name;
 

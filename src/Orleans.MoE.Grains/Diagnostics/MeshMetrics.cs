@@ -59,6 +59,7 @@ public sealed record MeshEvent(DateTimeOffset Time, string Description);
 public sealed class MeshMetrics(TimeProvider time)
 {
     private readonly Queue<MeshEvent> _events = new();
+    private long _expertBatches;
     private long _expertCallFailures;
     private long _skippedExperts;
     private long _tokensGenerated;
@@ -71,6 +72,9 @@ public sealed class MeshMetrics(TimeProvider time)
 
     /// <summary>Time between consecutive tokens of a sequence.</summary>
     public LatencyRecorder InterTokenLatency { get; } = new();
+
+    /// <summary>Expert batches this silo's gates sent to other silos (one per destination silo, layer and step).</summary>
+    public long ExpertBatches => Interlocked.Read(ref _expertBatches);
 
     public long ExpertCallFailures => Interlocked.Read(ref _expertCallFailures);
 
@@ -89,6 +93,8 @@ public sealed class MeshMetrics(TimeProvider time)
             }
         }
     }
+
+    public void ExpertBatchSent() => Interlocked.Increment(ref _expertBatches);
 
     public void ExpertCallFailed(string description)
     {

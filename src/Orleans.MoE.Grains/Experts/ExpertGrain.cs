@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Transport;
 using Orleans.MoE.Models.Checkpoints;
@@ -10,16 +9,16 @@ namespace Orleans.MoE.Grains.Experts;
 /// <summary>
 /// One expert activation. On activation it charges the expert's size to the silo's expert budget, maps
 /// only the expert's three projections from the silo's copy of the checkpoint (a mapping of their bytes
-/// alone, read in at once) and joins the silo's registry of local experts, so a request addressed to
-/// any expert of the layer runs every co-located expert it names in one group. On deactivation the
+/// alone, read in at once) and joins the silo's registry of local experts, which runs the batches that
+/// gates send over the data channel (every co-located expert a batch names, in one group). On deactivation the
 /// mapping is released (after the last computation using it) and the budget freed.
-/// Placement: <see cref="Placement.ExpertPlacementDirector"/>. Reentrant: batches from several gates interleave.
+/// Placement: <see cref="Placement.ExpertPlacementDirector"/>. Reentrant: locating and moving never wait on each other.
 /// Moved by the balancer with Orleans migration; the expert's load over the window goes with it.
 /// </summary>
 [ExpertPlacement]
 [KeepAlive]
 [Reentrant]
-public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, IExpertGrain, IGrainMigrationParticipant
+public sealed class ExpertGrain(MeshModels models, LocalExperts local, DataChannelServer channel) : Grain, IExpertGrain, IGrainMigrationParticipant
 {
     private const string LoadKey = "moe.load";
     private ExpertKey _key;
@@ -90,7 +89,7 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
         }
     }
 
-    public Task<ExpertInfo> DescribeAsync() => Task.FromResult(new ExpertInfo(_key.ToString(), local.Silo, _bytes));
+    public Task<ExpertInfo> DescribeAsync() => Task.FromResult(new ExpertInfo(_key.ToString(), local.Silo, _bytes, channel.Endpoint?.ToString() ?? ""));
 
     public Task MoveAsync(SiloAddress target)
     {
@@ -103,39 +102,6 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local) : Grain, 
     {
         DeactivateOnIdle();
         return Task.CompletedTask;
-    }
-
-    public Task<ExpertBatchResult> ExecuteAsync(ExpertBatch batch, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        using var rows = batch.Rows;
-        if (batch.Model != _key.Model || batch.Layer != _key.Layer)
-        {
-            throw new ArgumentException($"a batch for {batch.Model} layer {batch.Layer} was sent to expert {_key}", nameof(batch));
-        }
-
-        var (count, hidden) = (rows.Rows, rows.Columns);
-        if (batch.Slots.Sum(s => s.Count) != count)
-        {
-            throw new ArgumentException($"expert batch rows {rows} do not match its slots ({batch.Slots.Sum(s => s.Count)} rows)", nameof(batch));
-        }
-
-        cancellationToken.ThrowIfCancellationRequested();
-        var started = Stopwatch.GetTimestamp();
-        var output = TensorPayload.Rent(count, hidden);
-        int[] missing;
-        try
-        {
-            missing = local.Execute(_key.Model, _key.Layer, batch.Slots, rows.Values, output.Values, hidden);
-        }
-        catch
-        {
-            output.Dispose();
-            throw;
-        }
-
-        var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-        return Task.FromResult(new ExpertBatchResult(output, missing, micros, local.Silo));
     }
 }
 

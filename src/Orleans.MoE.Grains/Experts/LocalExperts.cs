@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Grains.Cluster;
+using Orleans.MoE.Grains.Transport;
 using Orleans.MoE.Models.Layers;
 
 namespace Orleans.MoE.Grains.Experts;
@@ -47,7 +49,7 @@ public sealed class HostedExpert(SwiGluMlp weights, long bytes, IDisposable? own
 /// share, and the load they have served. Publishes the free budget to placement
 /// (<see cref="SiloMetadataKeys.MemoryFree"/>, through <see cref="ISiloMetadataPublisher"/>) whenever it changes.
 /// </summary>
-public sealed class LocalExperts
+public sealed class LocalExperts : IExpertBatchExecutor
 {
     private readonly ConcurrentDictionary<ExpertKey, HostedExpert> _experts = new();
     private readonly ISiloMetadataPublisher _silos;
@@ -180,6 +182,41 @@ public sealed class LocalExperts
         }
 
         return missing.ToArray();
+    }
+
+    /// <summary>
+    /// Runs a batch that arrived from another silo's gate: its experts hosted here as one group. The rows
+    /// of missing experts are zero; when every expert is missing, the result has no rows at all.
+    /// </summary>
+    public ValueTask<ExpertBatchResult> ExecuteAsync(ExpertBatch batch) => ValueTask.FromResult(Execute(batch));
+
+    private ExpertBatchResult Execute(ExpertBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var (count, hidden) = (batch.Rows.Rows, batch.Rows.Columns);
+        if (batch.Slots.Sum(s => (long)s.Count) != count || batch.Slots.Any(s => s.Count < 0))
+        {
+            throw new ArgumentException($"expert batch rows {batch.Rows} do not match its slots ({batch.Slots.Sum(s => (long)s.Count)} rows)", nameof(batch));
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var output = TensorPayload.Rent(count, hidden);
+        try
+        {
+            var missing = Execute(batch.Model, batch.Layer, batch.Slots, batch.Rows.Values, output.Values, hidden);
+            if (missing.Length == batch.Slots.Length)
+            {
+                output.Dispose();
+                output = TensorPayload.Rent(0, hidden);
+            }
+
+            return new ExpertBatchResult(output, missing, (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Publishes the free budget now (also done after every change, coalesced).</summary>

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Configuration;
 using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Placement;
@@ -12,21 +11,19 @@ namespace Orleans.MoE.Grains.Gates;
 /// <summary>
 /// Sends a layer's routed tokens to the experts and collects their rows. For each expert it picks an
 /// activation (a replica on this silo first, else replicas in turn), groups the experts by the silo
-/// their activation is believed to live on (<see cref="ExpertLocations"/>) and sends <b>one request per
-/// destination silo</b>, addressed to one expert there, naming every expert of the group. Experts with
-/// no known activation are sent alone (the call activates them through placement). Experts a destination no longer has, and every expert
-/// of a request that failed (its silo died, it timed out), are sent again after a short pause, against
-/// the new location or activation, until <see cref="MeshOptions.ExpertRetryWindow"/> has passed; the
-/// experts are pure functions of their input, so a retried step computes the same values. Experts that
-/// live on this silo run right here, in one group, while the requests to other silos are in flight.
+/// their activation is believed to live on (<see cref="ExpertLocations"/>) and sends <b>one batch per
+/// destination silo</b> over the data channel (<see cref="DataChannelClient"/>), naming every expert of
+/// the group. Experts with no known activation are located first with a grain call (which activates them
+/// through placement, and says on which silo). Experts a destination no longer has, and every expert of
+/// a batch that failed (its silo died, it timed out), are sent again after a short pause, located anew,
+/// until <see cref="MeshOptions.ExpertRetryWindow"/> has passed; the experts are pure functions of their
+/// input, so a retried step computes the same values. Experts that live on this silo run right here, in
+/// one group, while the batches to other silos are in flight.
 /// </summary>
 public sealed partial class ExpertDispatcher(
-    IGrainFactory grains, ExpertLocations locations, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
-    IOptions<MeshOptions> options, IOptions<SiloMessagingOptions> messaging, TimeProvider time, ILogger<ExpertDispatcher> logger)
+    IGrainFactory grains, DataChannelClient channel, ExpertLocations locations, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
+    IOptions<MeshOptions> options, TimeProvider time, ILogger<ExpertDispatcher> logger)
 {
-    /// <summary>Room left in a message for everything but the rows (slots, headers).</summary>
-    private const int MessageHeadroom = 64 * 1024;
-
     /// <summary>Errors that are not about reachability (activation refused, no room anywhere) are retried this long at most.</summary>
     private static readonly TimeSpan NonTransientRetry = TimeSpan.FromSeconds(5);
 
@@ -54,7 +51,20 @@ public sealed partial class ExpertDispatcher(
         for (var attempt = 0; ; attempt++)
         {
             var failures = 0;
-            var requests = PlanRequests(model, layer, pending.Values);
+            var chosen = pending.Values.Select(p => (Rows: p, Key: Choose(model, layer, p.Expert))).ToList();
+            var unknown = chosen.Where(c => locations.Get(c.Key) is null).Select(c => c.Key).ToList();
+            if (unknown.Count > 0)
+            {
+                clean = false;
+                foreach (var (key, error) in await LocateAsync(unknown).ConfigureAwait(false))
+                {
+                    failures++;
+                    lastError = error;
+                    deadline = Failed(layer, [key], null, error, deadline);
+                }
+            }
+
+            var requests = PlanRequests(chosen);
             var inflight = requests.Where(r => r.Silo != local.Silo).Select(r => (Task: Send(model, layer, r, input, hidden, cancellationToken), Request: r)).ToList();
             foreach (var here in requests.Where(r => r.Silo == local.Silo))
             {
@@ -112,18 +122,7 @@ public sealed partial class ExpertDispatcher(
                     clean = false;
                     failures++;
                     lastError = e;
-                    foreach (var key in request.Keys)
-                    {
-                        locations.Forget(key);
-                    }
-
-                    if (!MeshFaults.IsTransient(e))
-                    {
-                        deadline = Min(deadline, time.GetUtcNow() + NonTransientRetry);
-                    }
-
-                    metrics.ExpertCallFailed($"layer {layer}: experts {string.Join(",", request.Keys.Select(k => k.Expert))} on {request.Silo?.ToString() ?? "(new activation)"} failed ({e.GetType().Name}: {e.Message}); sending again");
-                    LogCallFailed(logger, layer, request.Silo?.ToString() ?? "(new activation)", e.Message);
+                    deadline = Failed(layer, request.Keys, request.Silo, e, deadline);
                 }
             }
 
@@ -154,28 +153,53 @@ public sealed partial class ExpertDispatcher(
         }
     }
 
-    /// <summary>One request: the silo it is believed to go to (null: unknown) and its experts' activations, one of which it is addressed to.</summary>
-    private sealed record Request(SiloAddress? Silo, List<ExpertKey> Keys, List<(int Expert, int Offset, int Count)> Rows)
+    /// <summary>One batch: the silo it goes to and its experts' activations there.</summary>
+    private sealed record Request(SiloAddress Silo, List<ExpertKey> Keys, List<(int Expert, int Offset, int Count)> Rows)
     {
         public ExpertSlot[] Slots() => Keys.Zip(Rows, (k, r) => new ExpertSlot(k.Expert, k.Replica, r.Count)).ToArray();
     }
 
-    private List<Request> PlanRequests(string model, int layer, IEnumerable<(int Expert, int Offset, int Count)> pending)
+    /// <summary>The chosen activations grouped by the silo each is believed to live on (those still unknown wait for the next attempt).</summary>
+    private List<Request> PlanRequests(List<((int Expert, int Offset, int Count) Rows, ExpertKey Key)> chosen) =>
+        chosen.Select(c => (c.Rows, c.Key, Silo: locations.Get(c.Key)))
+            .Where(c => c.Silo is not null)
+            .GroupBy(c => c.Silo!)
+            .Select(g => new Request(g.Key, g.Select(c => c.Key).ToList(), g.Select(c => c.Rows).ToList()))
+            .ToList();
+
+    /// <summary>Asks each expert where it lives (activating it through placement where it has no activation); returns the experts that failed.</summary>
+    private async Task<List<(ExpertKey Key, Exception Error)>> LocateAsync(List<ExpertKey> keys)
     {
-        var requests = new List<Request>();
-        foreach (var group in pending.Select(p => (Rows: p, Key: Choose(model, layer, p.Expert))).GroupBy(c => locations.Get(c.Key)))
+        var answers = await Task.WhenAll(keys.Select(async key =>
         {
-            if (group.Key is null)
+            try
             {
-                requests.AddRange(group.Select(c => new Request(null, [c.Key], [c.Rows])));
+                var info = await grains.GetGrain<IExpertGrain>(key.ToString()).DescribeAsync().ConfigureAwait(false);
+                channel.Learn(info.Silo, info.DataEndpoint);
+                locations.Learn(key, info.Silo);
+                return (key, (Exception?)null);
             }
-            else
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                requests.Add(new Request(group.Key, group.Select(c => c.Key).ToList(), group.Select(c => c.Rows).ToList()));
+                return (key, e);
             }
+        })).ConfigureAwait(false);
+        return answers.Where(a => a.Item2 is not null).Select(a => (a.key, a.Item2!)).ToList();
+    }
+
+    /// <summary>Records a failed location or batch: forgets where its experts were believed to be; returns the retry deadline (shorter for errors that are not about reachability).</summary>
+    private DateTimeOffset Failed(int layer, IEnumerable<ExpertKey> keys, SiloAddress? silo, Exception e, DateTimeOffset deadline)
+    {
+        var experts = keys.ToList();
+        foreach (var key in experts)
+        {
+            locations.Forget(key);
         }
 
-        return requests;
+        var where = silo?.ToString() ?? "(locating)";
+        metrics.ExpertCallFailed($"layer {layer}: experts {string.Join(",", experts.Select(k => k.Expert))} on {where} failed ({e.GetType().Name}: {e.Message}); sending again");
+        LogCallFailed(logger, layer, where, e.Message);
+        return MeshFaults.IsTransient(e) ? deadline : Min(deadline, time.GetUtcNow() + NonTransientRetry);
     }
 
     /// <summary>The activation to use for an expert: its only one, a replica on this silo, else replicas in turn.</summary>
@@ -200,19 +224,25 @@ public sealed partial class ExpertDispatcher(
         return primary with { Replica = (int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)replicas) };
     }
 
+    /// <summary>Sends the request's rows as one batch; a batch over the channel's limit fails the step at once, saying which setting to change.</summary>
     private Task<ExpertBatchResult> Send(string model, int layer, Request request, float[] input, int hidden, CancellationToken cancellationToken)
     {
         var count = request.Rows.Sum(r => r.Count);
         var bytes = (long)count * hidden * sizeof(float);
-        if (bytes > messaging.Value.MaxMessageBodySize - MessageHeadroom)
+        var limit = options.Value.DataChannel.MaxPayloadBytes;
+        if (bytes > limit)
         {
-            // Orleans would fail such a call as an unreachable silo; say what is wrong instead, once.
             throw new MeshStepException(
-                $"layer {layer}: {count} rows of {hidden} activations ({bytes} bytes) for silo {request.Silo?.ToString() ?? "(new activation)"} exceed Orleans' message limit "
-                + $"({messaging.Value.MaxMessageBodySize} bytes, Messaging:MaxMessageBodySize); lower Mesh:Scheduler:MaxStepTokens or raise the limit");
+                $"layer {layer}: {count} rows of {hidden} activations ({bytes} bytes) for silo {request.Silo} exceed the data channel's limit "
+                + $"({limit} bytes, Mesh:DataChannel:MaxPayloadBytes); lower Mesh:Scheduler:MaxStepTokens or raise the limit");
         }
 
-        var rows = TensorPayload.Rent(count, hidden);
+        return SendAsync(model, layer, request, input, hidden, count, cancellationToken);
+    }
+
+    private async Task<ExpertBatchResult> SendAsync(string model, int layer, Request request, float[] input, int hidden, int count, CancellationToken cancellationToken)
+    {
+        using var rows = TensorPayload.Rent(count, hidden);
         var target = rows.Values;
         var at = 0;
         foreach (var (_, offset, n) in request.Rows)
@@ -221,19 +251,8 @@ public sealed partial class ExpertDispatcher(
             at += n;
         }
 
-        var slots = request.Slots();
-        // Addressed to one expert of the group, a different one each time: an activation runs one request at
-        // a time, so batches from several gates to one silo spread over its experts and run side by side.
-        var lead = request.Keys[(int)((uint)Interlocked.Increment(ref _roundRobin) % (uint)request.Keys.Count)];
-        return SendAndRelease(grains.GetGrain<IExpertGrain>(lead.ToString()), new ExpertBatch(model, layer, slots, rows), cancellationToken);
-    }
-
-    private static async Task<ExpertBatchResult> SendAndRelease(IExpertGrain expert, ExpertBatch batch, CancellationToken cancellationToken)
-    {
-        using (batch.Rows)
-        {
-            return await expert.ExecuteAsync(batch, cancellationToken).ConfigureAwait(false);
-        }
+        metrics.ExpertBatchSent();
+        return await channel.ExecuteAsync(request.Silo, new ExpertBatch(model, layer, request.Slots(), rows), cancellationToken).ConfigureAwait(false);
     }
 
     private void Accept(Request request, ExpertBatchResult result, Dictionary<int, (int Expert, int Offset, int Count)> pending, float[] results, int hidden)
@@ -249,7 +268,7 @@ public sealed partial class ExpertDispatcher(
             }
             else if (pending.Remove(expert))
             {
-                locations.Learn(request.Keys[i], result.Silo);
+                locations.Learn(request.Keys[i], request.Silo);
                 values.Slice(at * hidden, count * hidden).CopyTo(results.AsSpan(offset * hidden));
             }
 

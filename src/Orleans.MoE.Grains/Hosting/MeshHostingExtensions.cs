@@ -11,6 +11,7 @@ using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Gates;
 using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Placement;
+using Orleans.MoE.Grains.Transport;
 
 namespace Orleans.MoE.Grains.Hosting;
 
@@ -19,8 +20,8 @@ public static class MeshHostingExtensions
 {
     /// <summary>
     /// The mesh's services on this silo: the models of "Mesh:Models", expert hosting within the expert
-    /// budget, gates, the generation scheduler, expert placement and the balancer, and failure detection
-    /// tuned for a LAN (<see cref="UseLanFailureDetection"/>). Options come from the "Mesh" section of
+    /// budget, the data channel that carries expert batches between silos, gates, the generation scheduler,
+    /// expert placement and the balancer, and failure detection tuned for a LAN (<see cref="UseLanFailureDetection"/>). Options come from the "Mesh" section of
     /// <paramref name="configuration"/> (so also from environment variables such as
     /// <c>Mesh__ExpertMemoryBytes</c>), then <paramref name="configure"/>. The plan is kept in the grain
     /// storage named <see cref="MeshStorage.Name"/>, which the host registers. With a "Tls" section
@@ -55,6 +56,8 @@ public static class MeshHostingExtensions
             builder.UseMeshTls(certificate, authority);
         }
 
+        services.TryAddSingleton(DataChannelSecurity.None); // UseMeshTls registers the certificates' one
+
         builder.AddDashboard(); // Orleans' own dashboard data, for the front end's /orleans page
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
@@ -64,6 +67,12 @@ public static class MeshHostingExtensions
         services.TryAddSingleton<MeshModels>();
         services.TryAddSingleton<ExpertLoadMeter>();
         services.TryAddSingleton<LocalExperts>();
+        services.TryAddSingleton<IExpertBatchExecutor>(sp => sp.GetRequiredService<LocalExperts>());
+        services.TryAddSingleton<DataChannelServer>();
+        services.TryAddSingleton<DataChannelHost>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<DataChannelHost>());
+        services.TryAddSingleton<DataChannelClient>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<DataChannelClient>());
         services.TryAddSingleton<MeshPlanView>();
         services.TryAddSingleton<ExpertLocations>();
         services.TryAddSingleton<MeshMetrics>();

@@ -1,6 +1,8 @@
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Connections.Security;
+using Orleans.MoE.Grains.Transport;
 
 namespace Orleans.MoE.Grains.Hosting;
 
@@ -81,9 +83,13 @@ public sealed class MeshTls
 /// <summary><c>UseMeshTls</c> on silos and clients.</summary>
 public static class MeshTlsHosting
 {
-    /// <summary>Mutual TLS for this silo's connections to silos and clients.</summary>
-    public static ISiloBuilder UseMeshTls(this ISiloBuilder silo, X509Certificate2 certificate, X509Certificate2 authority) =>
-        silo.UseTls(o => MeshTls.Configure(o, certificate, authority));
+    /// <summary>Mutual TLS for this silo's connections to silos and clients, and for its data channel.</summary>
+    public static ISiloBuilder UseMeshTls(this ISiloBuilder silo, X509Certificate2 certificate, X509Certificate2 authority)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.Services.AddSingleton(new DataChannelSecurity(certificate, authority));
+        return silo.UseTls(o => MeshTls.Configure(o, certificate, authority));
+    }
 
     /// <summary>Mutual TLS for this client's connections to the gateways.</summary>
     public static IClientBuilder UseMeshTls(this IClientBuilder client, X509Certificate2 certificate, X509Certificate2 authority) =>

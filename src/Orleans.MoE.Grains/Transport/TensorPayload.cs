@@ -37,6 +37,9 @@ public sealed class TensorPayload : IDisposable
     /// <summary>The values as bytes (what goes on the wire).</summary>
     public ReadOnlySpan<byte> Bytes => MemoryMarshal.AsBytes<float>(Values);
 
+    /// <summary>The values as bytes for asynchronous socket reads and writes (the data channel).</summary>
+    internal Memory<byte> ByteMemory => new FloatBytes(_values).Memory.Slice(_offset * sizeof(float), Rows * Columns * sizeof(float));
+
     /// <summary>A payload of [<paramref name="rows"/>, <paramref name="columns"/>] in a rented buffer (contents undefined until written).</summary>
     public static TensorPayload Rent(int rows, int columns)
     {
@@ -62,4 +65,27 @@ public sealed class TensorPayload : IDisposable
     }
 
     public override string ToString() => $"[{Rows}, {Columns}] f32";
+}
+
+/// <summary>A float array seen as bytes, as a <see cref="Memory{T}"/> (managed memory: nothing to pin for spans).</summary>
+internal sealed class FloatBytes(float[] values) : MemoryManager<byte>
+{
+    public override Span<byte> GetSpan() => MemoryMarshal.AsBytes(values.AsSpan());
+
+    public override MemoryHandle Pin(int elementIndex = 0)
+    {
+        var handle = GCHandle.Alloc(values, GCHandleType.Pinned);
+        unsafe
+        {
+            return new MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle);
+        }
+    }
+
+    public override void Unpin()
+    {
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+    }
 }
