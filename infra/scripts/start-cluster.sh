@@ -143,7 +143,8 @@ for i in $(seq 1 "$silos"); do
   port=$(silo_port "$i")
   # env, because a model name may hold '-', which a shell variable name cannot; setsid, so that a
   # Ctrl-C in the terminal reaches this script (which stops the silos in order) rather than the silos.
-  setsid env Cluster__ClusterId=local Silo__Host=127.0.0.1 "Silo__Port=$port" "Silo__GatewayPort=$(gateway_port "$i")" \
+  # The silos share this machine: each data channel takes a free port (multi-host.json fixes one per VM).
+  setsid env Cluster__ClusterId=local Silo__Host=127.0.0.1 "Silo__Port=$port" "Silo__GatewayPort=$(gateway_port "$i")" Mesh__DataChannel__Port=0 \
     "Membership__ConnectionString=$connection" "Storage__ConnectionString=$connection" "Mesh__Models__$name=$model" \
     "$exe" --config "$config" >"$state/silo-$i.log" 2>&1 </dev/null &
   echo "$!" >>"$state/pids"

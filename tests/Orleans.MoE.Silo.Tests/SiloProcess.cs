@@ -34,6 +34,8 @@ internal sealed class SiloProcess : IAsyncDisposable
     {
         var start = ChildProcess.StartInfo("moe-silo.dll", configFile is null ? [] : ["--config", Path.Combine(Root, configFile)]);
         start.Environment["Logging__Console__FormatterName"] = "simple";
+        // The silos of a test share this host: each data channel takes a free port (the multi-host file fixes one for firewalls).
+        start.Environment["Mesh__DataChannel__Port"] = "0";
         foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;
