@@ -38,6 +38,7 @@ public sealed class BadInputTests(EmbeddedServerFixture fixture)
         { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","stream_options":{"include_usage":true} }""", "stream_options", "only allowed with 'stream': true" },
         { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","max_tokens":1023}""", "max_tokens", "maximum context length is 1024 tokens" },
         { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","max_tokens":5000}""", "max_tokens", "at most 4096" },
+        { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","max_tokens":-1}""", "max_tokens", "'max_tokens' must be at least 1, not -1" },
         { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","echo":true}""", "echo", "not supported" },
         { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","frequency_penalty":0.5}""", "frequency_penalty", "not supported" },
         { "/v1/chat/completions", $$"""{"model":"{{M}}","messages":"hello"}""", "messages", "must be a list of messages" },
@@ -61,6 +62,50 @@ public sealed class BadInputTests(EmbeddedServerFixture fixture)
         Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
         Assert.Contains(message, error.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(param, error.GetProperty("param").ValueKind == JsonValueKind.Null ? null : error.GetProperty("param").GetString());
+        await AssertStillServesAsync();
+    }
+
+    public static TheoryData<string, string, string> NotText => new()
+    {
+        // endpoint, body with <BAD> where the broken text goes, the param named
+        { "/v1/completions", $$"""{"model":"<BAD>","prompt":"x"}""", "model" },
+        { "/v1/completions", $$"""{"model":"{{M}}","prompt":"<BAD>"}""", "prompt" },
+        { "/v1/completions", $$"""{"model":"{{M}}","prompt":"<BAD>","stream":true}""", "prompt" },
+        { "/v1/completions", $$"""{"model":"{{M}}","prompt":["ok","<BAD>"]}""", "prompt[1]" },
+        { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","stop":["<BAD>"]}""", "stop[0]" },
+        { "/v1/completions", $$"""{"model":"{{M}}","prompt":"x","user":"<BAD>"}""", "user" },
+        { "/v1/chat/completions", $$"""{"model":"{{M}}","messages":[{"role":"<BAD>","content":"hi"}]}""", "messages[0].role" },
+        { "/v1/chat/completions", $$"""{"model":"{{M}}","messages":[{"role":"user","content":"<BAD>"}]}""", "messages[0].content" },
+        { "/v1/chat/completions", $$"""{"model":"{{M}}","messages":[{"role":"user","content":"<BAD>"}],"stream":true}""", "messages[0].content" },
+        { "/v1/chat/completions", $$"""{"model":"{{M}}","messages":[{"role":"user","name":"<BAD>","content":"hi"}]}""", "messages[0].name" },
+        { "/v1/chat/completions", $$"""{"model":"{{M}}","messages":[{"role":"user","content":[{"type":"text","text":"<BAD>"}]}]}""", "messages[0].content[0].text" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NotText))]
+    public async Task A_string_that_is_not_text_gets_400_naming_the_field(string path, string template, string param)
+    {
+        // A raw 0xFF byte (never UTF-8), and a lone high surrogate escape.
+        var parts = template.Split("<BAD>");
+        byte[][] bodies =
+        [
+            [.. Encoding.UTF8.GetBytes(parts[0]), 0xFF, .. Encoding.UTF8.GetBytes(parts[1])],
+            Encoding.UTF8.GetBytes(parts[0] + "a\\ud800b" + parts[1]),
+        ];
+        foreach (var body in bodies)
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var response = await Server.Http.PostAsync(path, content);
+            var text = await response.Content.ReadAsStringAsync();
+
+            Assert.True((int)response.StatusCode == 400, $"{(int)response.StatusCode}: {text}");
+            var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+            Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+            Assert.Contains("not valid text", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Equal(param, error.GetProperty("param").GetString());
+        }
+
         await AssertStillServesAsync();
     }
 

@@ -31,6 +31,8 @@ internal sealed class JsonRequest
             throw ApiException.Invalid($"the request body must be a JSON object, not {Describe(root)}");
         }
 
+        CheckText(root, "");
+
         foreach (var property in root.EnumerateObject())
         {
             if (!known.Contains(property.Name))
@@ -75,9 +77,10 @@ internal sealed class JsonRequest
             throw WrongType(name, value, "an integer");
         }
 
+        // Without an upper bound of its own (max_tokens: the server's cap is checked later, and named there), only the lower one is told.
         return number >= min && number <= max
             ? (int)number
-            : throw ApiException.Invalid($"'{name}' must be between {min} and {max}, not {number}", name);
+            : throw ApiException.Invalid(max == int.MaxValue ? $"'{name}' must be at least {min}, not {number}" : $"'{name}' must be between {min} and {max}, not {number}", name);
     }
 
     public double? Number(string name, double min, double max, bool minExclusive = false)
@@ -123,6 +126,48 @@ internal sealed class JsonRequest
         if (Field(name) is { } value && !isNeutral(value))
         {
             throw ApiException.Invalid($"'{name}' is not supported by this server ({what})", name);
+        }
+    }
+
+    /// <summary>
+    /// Refuses a string or field name that is not text: bytes that are not UTF-8, or an escape of half a
+    /// UTF-16 surrogate pair (<c>"\ud800"</c>). JSON parsing lets both through; decoding them later would fail.
+    /// </summary>
+    private static void CheckText(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    var name = Decode(() => property.Name, path.Length == 0 ? "a field name" : $"a field name in '{path}'", null);
+                    CheckText(property.Value, path.Length == 0 ? name : $"{path}.{name}");
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    CheckText(item, $"{path}[{index++}]");
+                }
+
+                break;
+            case JsonValueKind.String:
+                Decode(element.GetString, $"'{path}'", path);
+                break;
+        }
+    }
+
+    private static string Decode(Func<string?> decode, string what, string? param)
+    {
+        try
+        {
+            return decode() ?? "";
+        }
+        catch (InvalidOperationException)
+        {
+            throw ApiException.Invalid($"{what} is not valid text: it holds bytes that are not UTF-8 or an unpaired UTF-16 surrogate escape", param);
         }
     }
 
