@@ -10,8 +10,8 @@
 #   -a  front end port on 127.0.0.1 (8000; 0: no front end)
 #   -d  detach: return once it is up   -D  database only: PostgreSQL with the schema, no silos
 #
-# In the foreground it waits; Ctrl-C stops the front end, the silos gracefully (experts move off
-# first), then PostgreSQL. Detached (-d), infra/scripts/stop-cluster.sh stops it. State and logs
+# In the foreground it runs until Ctrl-C, reporting any silo that exits (the others serve on); Ctrl-C
+# stops the front end, the silos gracefully (experts move off first), then PostgreSQL. Detached (-d), infra/scripts/stop-cluster.sh stops it. State and logs
 # (silo-N.log, api.log) are in infra/scripts/.cluster/, or in $MOE_CLUSTER_STATE. Works as a normal
 # user and as root (PostgreSQL then runs as the postgres user).
 set -euo pipefail
@@ -198,14 +198,23 @@ fi
 
 trap 'trap - INT TERM; "$state/stop.sh"; exit 0' INT TERM
 echo "Ctrl-C stops the cluster"
-# Returns when a silo exits by itself (then the rest is stopped too) or on Ctrl-C.
+# Runs until Ctrl-C. A silo that exits (killed, crashed) is reported and the others serve on: watching
+# the mesh fail over is what this is for. Silos started by hand join as usual.
+api_pid=$(cat "$state/api.pid" 2>/dev/null || true)
+declare -A reported=()
 while true; do
-  for pid in "${pids[@]}" $(cat "$state/api.pid" 2>/dev/null); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "a process of the cluster (pid $pid) exited; stopping the cluster" >&2
-      "$state/stop.sh"
-      exit 1
+  for i in $(seq 1 "$silos"); do
+    pid=${pids[$((i - 1))]}
+    if [ -z "${reported[$pid]:-}" ] && ! kill -0 "$pid" 2>/dev/null; then
+      reported[$pid]=1
+      alive=0
+      for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+      echo "$(date +%T) silo $i (pid $pid, gateway $(gateway_port "$i")) exited; $alive of $silos silos serve on (its log: $state/silo-$i.log)" >&2
     fi
   done
+  if [ -n "$api_pid" ] && [ -z "${reported[$api_pid]:-}" ] && ! kill -0 "$api_pid" 2>/dev/null; then
+    reported[$api_pid]=1
+    echo "$(date +%T) the front end (pid $api_pid) exited; the silos serve on (its log: $state/api.log)" >&2
+  fi
   sleep 1
 done

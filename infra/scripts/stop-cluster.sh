@@ -19,7 +19,7 @@ fi
 # The front end first (only if that pid is still the moe command), so no request starts on a leaving silo.
 if [ -e "$state/api.pid" ]; then
   api=$(cat "$state/api.pid")
-  if tr '\0' ' ' <"/proc/$api/cmdline" 2>/dev/null | grep -q "moe serve"; then
+  if tr '\0' ' ' 2>/dev/null <"/proc/$api/cmdline" | grep -q "moe serve"; then
     echo "stopping the front end: $api"
     kill -TERM "$api" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$api" 2>/dev/null || break; sleep 0.2; done
@@ -32,7 +32,7 @@ fi
 silo_pids=()
 if [ -e "$state/pids" ]; then
   while read -r pid; do
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q moe-silo; then
+    if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q moe-silo; then
       silo_pids+=("$pid")
     fi
   done <"$state/pids"

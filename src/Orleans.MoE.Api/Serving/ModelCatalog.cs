@@ -45,7 +45,9 @@ internal sealed class ServedModel(ModelInfo info, PromptEncoder encoder, ChatTem
 
 /// <summary>
 /// The models the mesh serves, each fetched once (a failed fetch is tried again on the next request). The
-/// list of served models is asked of the mesh at most every two seconds, not on every request.
+/// list of served models is asked of the mesh at most every two seconds, not on every request; while the
+/// mesh cannot be reached (a gateway died and the client has not dropped it yet) the last list stands,
+/// so requests go on to the generation, which survives the silo's death itself.
 /// </summary>
 internal sealed class ModelCatalog(IGrainFactory grains)
 {
@@ -61,9 +63,29 @@ internal sealed class ModelCatalog(IGrainFactory grains)
             return list.Names;
         }
 
-        var names = await grains.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync().ConfigureAwait(false);
-        _list = (names, Stopwatch.GetTimestamp());
-        return names;
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var names = await grains.GetGrain<IMeshInfoGrain>("mesh").GetModelsAsync().ConfigureAwait(false);
+                _list = (names, Stopwatch.GetTimestamp());
+                return names;
+            }
+            catch (Exception e) when (Grains.MeshFaults.IsTransient(e))
+            {
+                if (_list is { } stale)
+                {
+                    return stale.Names;
+                }
+
+                if (attempt == 3)
+                {
+                    throw;
+                }
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250 << attempt)).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The model, or a 404 naming the models there are.</summary>
