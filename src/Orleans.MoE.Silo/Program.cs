@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Grains;
 using Orleans.MoE.Grains.Hosting;
@@ -87,8 +88,20 @@ static IHost BuildHost(string? file, string[] args)
         Configuration = configuration,
     });
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
-    // Orleans and its resilience pipelines log every placement at Information: only their warnings by default.
-    builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
+    // Orleans and its resilience pipelines log every placement at Information: only their warnings by default
+    // (the mesh's own categories, Orleans.MoE.*, from Information).
+    builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning).AddFilter("Orleans.MoE", LogLevel.Information);
+    // Every line with its time (UTC), whichever console format the configuration picks, unless it sets one.
+    builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
+    {
+        o.TimestampFormat ??= "yyyy-MM-dd HH:mm:ss.fff ";
+        o.UseUtcTimestamp = true;
+    });
+    builder.Services.Configure<JsonConsoleFormatterOptions>(o =>
+    {
+        o.TimestampFormat ??= "yyyy-MM-ddTHH:mm:ss.fffZ";
+        o.UseUtcTimestamp = true;
+    });
 
     builder.UseOrleans(silo =>
     {

@@ -20,18 +20,19 @@ public sealed class FailoverTests
     [Fact]
     public async Task Killing_the_silo_running_the_sequences_fails_no_stream()
     {
-        var metrics = await RunAsync(mesh => mesh.Silos.OrderByDescending(s => MeshCluster.Service<GenerationScheduler>(s).Queued).First());
+        var (metrics, logs) = await RunAsync(mesh => mesh.Silos.OrderByDescending(s => MeshCluster.Service<GenerationScheduler>(s).Queued).First());
 
-        // The front end resubmitted the lost sequences (prompt plus the tokens already streamed) elsewhere.
+        // The front end resubmitted the lost sequences (prompt plus the tokens already streamed) elsewhere, and said so.
         Assert.Matches(@"(?m)^moe_api_resubmissions_total [1-9]", metrics);
+        Assert.Contains(logs, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("was lost (", StringComparison.Ordinal) && l.Contains("resubmitting it with the", StringComparison.Ordinal));
     }
 
     [Fact]
     public Task Killing_a_silo_hosting_experts_fails_no_stream() =>
         RunAsync(mesh => mesh.Silos.First(s => MeshCluster.Service<GenerationScheduler>(s).Queued == 0 && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0));
 
-    /// <summary>Streams every prompt once undisturbed, then again killing a silo mid-stream; returns /metrics afterwards.</summary>
-    private static async Task<string> RunAsync(Func<MeshCluster, InProcessSiloHandle> victim)
+    /// <summary>Streams every prompt once undisturbed, then again killing a silo mid-stream; returns /metrics and the front end's log afterwards.</summary>
+    private static async Task<(string Metrics, IReadOnlyList<string> Logs)> RunAsync(Func<MeshCluster, InProcessSiloHandle> victim)
     {
         await using var mesh = await MeshCluster.StartAsync(3, new Dictionary<string, string> { [FrontEndServer.Model] = RepositoryPaths.DemoModel });
         await mesh.WaitForSpreadAsync(FrontEndServer.Model);
@@ -52,7 +53,7 @@ public sealed class FailoverTests
         await mesh.WaitForAllExpertsAsync(FrontEndServer.Model); // The dead silo's experts live on the others.
         Assert.True(await Eventually.TrueAsync(() => MeshEvents(server).Any(e => e.Contains($"silo {killed.SiloAddress} left the mesh", StringComparison.Ordinal)), 10),
             "the dashboard's events tell of the failure");
-        return await server.Http.GetStringAsync("/metrics");
+        return (await server.Http.GetStringAsync("/metrics"), server.Logs.Lines);
     }
 
     private static IEnumerable<string> MeshEvents(FrontEndServer server) =>

@@ -41,13 +41,59 @@ public sealed class ServeCommandTests
         Assert.True(process.ExitCode == 0, await error);
     }
 
-    private static async Task<string> ReadUntilAsync(StreamReader output, string marker, TimeSpan timeout)
+    [Fact]
+    public async Task Each_log_line_about_a_request_carries_that_requests_scope_and_no_other()
+    {
+        var port = FreePort();
+        var start = ChildProcess.StartInfo("moe.dll", ["serve", "--urls", $"http://127.0.0.1:{port}", "--log-format", "json"]);
+        start.Environment.Remove("MOE_MODEL");
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var lines = new List<string>();
+        try
+        {
+            await ReadUntilAsync(process.StandardOutput, "serving", TimeSpan.FromSeconds(60), lines);
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            foreach (var id in new[] { "first-request-41", "second-request-42" })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+                {
+                    Content = new StringContent("""{"model":"moe-tiny-py","prompt":"x = 1","max_tokens":2}""", Encoding.UTF8, "application/json"),
+                };
+                request.Headers.Add("X-Request-Id", id);
+                using var response = await http.SendAsync(request);
+                Assert.Equal(200, (int)response.StatusCode);
+            }
+        }
+        finally
+        {
+            Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (await process.StandardOutput.ReadLineAsync(stopped.Token) is { } line)
+            {
+                lines.Add(line);
+            }
+
+            await process.WaitForExitAsync(stopped.Token);
+        }
+
+        // The scheduler (started by the first request) logs the second sequence's end without the first request's scope.
+        var ended = lines.Where(l => l.Contains("Request second-request-42: sequence", StringComparison.Ordinal)).ToList();
+        Assert.True(ended.Count > 0, string.Join('\n', lines));
+        Assert.All(ended, l => Assert.DoesNotContain("first-request-41", l, StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("\"RequestId\":\"second-request-42\"", StringComparison.Ordinal));
+        Assert.All(lines.Where(l => l.StartsWith('{')), l => Assert.Matches("^\\{\"Timestamp\":\"\\d{4}-\\d{2}-\\d{2}T", l));
+        Assert.True(process.ExitCode == 0, await error);
+    }
+
+    private static async Task<string> ReadUntilAsync(StreamReader output, string marker, TimeSpan timeout, List<string>? lines = null)
     {
         using var cancel = new CancellationTokenSource(timeout);
         var seen = new StringBuilder();
         while (await output.ReadLineAsync(cancel.Token) is { } line)
         {
             seen.AppendLine(line);
+            lines?.Add(line);
             if (line.Contains(marker, StringComparison.Ordinal))
             {
                 return line;

@@ -51,6 +51,10 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
         await using var client = await MeshTestClient.ConnectAsync([gateway], "dev");
         Assert.Equal(DemoGeneration.Expected(8), await DemoGeneration.GenerateAsync(client, 8));
         Assert.Equal(0, await silo.TerminateAsync());
+
+        // Every log line says when (UTC): "2026-12-05 08:30:00.123 warn: Category[id]".
+        Assert.Matches(@"(?m)^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} (info|warn|fail|crit): ", silo.Output);
+        Assert.DoesNotMatch(@"(?m)^(trce|dbug|info|warn|fail|crit): ", silo.Output);
     }
 
     [Fact]
@@ -112,6 +116,84 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
             }
 
             Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_local_cluster_in_the_foreground_outlives_a_killed_silo_and_stops_on_ctrl_c()
+    {
+        var state = Directory.CreateTempSubdirectory("moe-cluster-state-").FullName;
+        var port = SiloProcess.FreePort();
+        var apiPort = SiloProcess.FreePort();
+        var start = ChildProcess.StartInfo("bash", ["infra/scripts/start-cluster.sh", "-n", "2", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-a", apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        start.Environment["MOE_CLUSTER_STATE"] = state;
+        var output = new System.Text.StringBuilder();
+        using var script = new System.Diagnostics.Process { StartInfo = start };
+        script.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        script.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        string Output() { lock (output) { return output.ToString(); } }
+        script.Start();
+        script.BeginOutputReadLine();
+        script.BeginErrorReadLine();
+        try
+        {
+            Assert.True(await Eventually.TrueAsync(() => Output().Contains("Ctrl-C stops the cluster", StringComparison.Ordinal) || script.HasExited, 180), Output());
+            Assert.False(script.HasExited, Output());
+            var pids = File.ReadAllLines(Path.Combine(state, "pids")).Select(int.Parse).ToArray();
+
+            // Silo 2 dies; the script says so and keeps the rest up: the front end completes through silo 1.
+            System.Diagnostics.Process.GetProcessById(pids[1]).Kill();
+            Assert.True(await Eventually.TrueAsync(() => Output().Contains("silo 2 (pid", StringComparison.Ordinal), 30), Output());
+            Assert.Contains("1 of 2 silos serve on", Output(), StringComparison.Ordinal);
+            using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{apiPort}"), Timeout = TimeSpan.FromSeconds(90) })
+            {
+                using var content = new StringContent("""{"model":"moe-tiny-py","prompt":[1, 2, 3],"max_tokens":5,"temperature":0}""", System.Text.Encoding.UTF8, "application/json");
+                using var response = await http.PostAsync("/v1/completions", content);
+                Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+            }
+
+            Assert.False(script.HasExited, Output());
+
+            // Ctrl-C: everything stops, without complaints about the silo that was already gone.
+            using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", script.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await interrupt.WaitForExitAsync();
+            }
+
+            using var stopping = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            await script.WaitForExitAsync(stopping.Token);
+            Assert.Equal(0, script.ExitCode);
+            Assert.Contains("cluster stopped", Output(), StringComparison.Ordinal);
+            Assert.DoesNotContain("No such file", Output(), StringComparison.Ordinal);
+            Assert.False(pids.Any(IsRunning), "a silo outlived the cluster");
+        }
+        finally
+        {
+            if (!script.HasExited)
+            {
+                script.Kill(entireProcessTree: true);
+            }
+
+            if (File.Exists(Path.Combine(state, "stop.sh")))
+            {
+                await Shell(Path.Combine(state, "stop.sh"), [], state);
+            }
+
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
         }
     }
 

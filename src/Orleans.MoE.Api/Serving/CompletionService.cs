@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Api.OpenAi;
 using Orleans.MoE.Api.Operations;
@@ -23,7 +24,7 @@ internal static class RequestArrival
 /// and the limits, generates every choice through the mesh (each a <see cref="MeshClient"/> stream, which
 /// survives the loss of the silo running it), and writes the answer whole or as server-sent events.
 /// </summary>
-internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grains, ApiMetrics metrics, IOptions<ApiOptions> options)
+internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grains, ApiMetrics metrics, IOptions<ApiOptions> options, ILogger<MeshClient> meshLogger)
 {
     /// <summary>OpenAI's default <c>max_tokens</c> for the legacy completions endpoint.</summary>
     private const int COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
@@ -133,7 +134,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
     {
         if (requests.Count == 1)
         {
-            return ChoiceStream.RunAsync(0, new MeshClient(grains), requests[0], model, stop, metrics, started, generation.Token);
+            return ChoiceStream.RunAsync(0, new MeshClient(grains, meshLogger), requests[0], model, stop, metrics, started, generation.Token);
         }
 
         var channel = Channel.CreateUnbounded<ChoiceDelta>(new UnboundedChannelOptions { SingleReader = true });
@@ -145,7 +146,7 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
             {
                 try
                 {
-                    var client = new MeshClient(grains);
+                    var client = new MeshClient(grains, meshLogger);
                     await foreach (var delta in ChoiceStream.RunAsync(index, client, requests[index], model, stop, metrics, started, generation.Token).ConfigureAwait(false))
                     {
                         await channel.Writer.WriteAsync(delta, generation.Token).ConfigureAwait(false);

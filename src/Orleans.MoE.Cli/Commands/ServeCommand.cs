@@ -83,11 +83,17 @@ internal static class ServeCommand
     private static void ConfigureLogging(ILoggingBuilder logging, bool json)
     {
         logging.ClearProviders();
-        // Orleans and its resilience pipelines log every placement at Information: only their warnings by default.
-        logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
+        // Orleans and its resilience pipelines log every placement at Information: only their warnings by default
+        // (the mesh's own categories, Orleans.MoE.*, from Information).
+        logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning).AddFilter("Orleans.MoE", LogLevel.Information);
         if (json)
         {
-            logging.AddJsonConsole(o => o.IncludeScopes = true);
+            logging.AddJsonConsole(o =>
+            {
+                o.IncludeScopes = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
         }
         else
         {

@@ -213,7 +213,12 @@ public sealed partial class GenerationScheduler(
         {
             _owner = owner;
             _model = model;
-            _ = Task.Run(RunAsync);
+
+            // Not in the context of the request that happened to create it: its log lines would carry that request's scopes forever.
+            using (ExecutionContext.SuppressFlow())
+            {
+                _ = Task.Run(RunAsync);
+            }
         }
 
         public void Dispose() => _wake.Dispose();

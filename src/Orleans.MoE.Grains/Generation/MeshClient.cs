@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Orleans.MoE.Grains.Generation;
 
@@ -7,10 +9,13 @@ namespace Orleans.MoE.Grains.Generation;
 /// silo: tokens stream as an <see cref="IAsyncEnumerable{T}"/>. If the silo running the sequence dies,
 /// the prompt plus the tokens already received are submitted again (to whichever silo the cluster
 /// picks) and the stream simply continues; greedy and seeded sampling continue exactly. Cancelling the
-/// enumeration, or abandoning it, cancels the sequence.
+/// enumeration, or abandoning it, cancels the sequence. Each resubmission is logged (a warning naming
+/// the request and why the sequence was lost) to <paramref name="logger"/>.
 /// </summary>
-public sealed class MeshClient(IGrainFactory grains)
+public sealed partial class MeshClient(IGrainFactory grains, ILogger? logger = null)
 {
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
+
     /// <summary>How many times one stream is resubmitted before the failure is passed on.</summary>
     public int MaxResubmissions { get; init; } = 5;
 
@@ -37,13 +42,14 @@ public sealed class MeshClient(IGrainFactory grains)
             };
             var grain = grains.GetGrain<IGenerationGrain>($"{request.Model}/{Guid.NewGuid():N}");
             var finished = false;
+            Exception? lost;
             try
             {
                 var from = 0;
-                var started = await StartAsync(grain, current).ConfigureAwait(false);
-                while (started && !finished)
+                lost = await StartAsync(grain, current).ConfigureAwait(false);
+                while (lost is null && !finished)
                 {
-                    var chunk = await ReadAsync(grain, from, cancellationToken).ConfigureAwait(false);
+                    (var chunk, lost) = await ReadAsync(grain, from, cancellationToken).ConfigureAwait(false);
                     if (chunk is null)
                     {
                         break; // The sequence was lost with its silo: resubmit what we have.
@@ -72,10 +78,14 @@ public sealed class MeshClient(IGrainFactory grains)
                 }
             }
 
+            var reason = lost is null ? "its silo lost it" : $"{lost.GetType().Name}: {FirstLine(lost.Message)}";
             if (++failures > MaxResubmissions)
             {
+                LogGivingUp(_logger, request.RequestId ?? "-", request.Model, failures, reason);
                 throw new SequenceLostException($"the sequence was lost {failures} times with the silos running it; giving up");
             }
+
+            LogResubmitting(_logger, request.RequestId ?? "-", request.Model, reason, produced.Count, failures, MaxResubmissions);
 
             // The cluster needs a moment to declare a dead silo dead (and the client to stop using it as its
             // gateway): resubmit after a pause that grows with each loss.
@@ -84,34 +94,42 @@ public sealed class MeshClient(IGrainFactory grains)
         }
     }
 
-    /// <summary>Admits the sequence; false when the silo chosen for it went away meanwhile.</summary>
-    private static async Task<bool> StartAsync(IGenerationGrain grain, GenerationRequest request)
+    /// <summary>Admits the sequence; the error when the silo chosen for it went away meanwhile.</summary>
+    private static async Task<Exception?> StartAsync(IGenerationGrain grain, GenerationRequest request)
     {
         try
         {
             await grain.StartAsync(request).ConfigureAwait(false);
-            return true;
+            return null;
         }
         catch (Exception e) when (IsLost(e) && e is not SequenceLostException)
         {
-            return false;
+            return e;
         }
     }
 
-    /// <summary>The next chunk, or null when the sequence is lost (its silo died or no longer knows it).</summary>
-    private static async Task<GenerationChunk?> ReadAsync(IGenerationGrain grain, int from, CancellationToken cancellationToken)
+    /// <summary>The next chunk, or none and the error when the sequence is lost (its silo died or no longer knows it).</summary>
+    private static async Task<(GenerationChunk? Chunk, Exception? Lost)> ReadAsync(IGenerationGrain grain, int from, CancellationToken cancellationToken)
     {
         try
         {
-            return await grain.ReadAsync(from).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return (await grain.ReadAsync(from).WaitAsync(cancellationToken).ConfigureAwait(false), null);
         }
         catch (Exception e) when (IsLost(e))
         {
-            return null;
+            return (null, e);
         }
     }
 
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
+
     private static bool IsLost(Exception e) => e is SequenceLostException || MeshFaults.IsTransient(e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Request {RequestId}: the sequence of model {Model} was lost ({Reason}); resubmitting it with the {Produced} tokens produced so far (resubmission {Attempt} of at most {Max})")]
+    private static partial void LogResubmitting(ILogger logger, string requestId, string model, string reason, int produced, int attempt, int max);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Request {RequestId}: the sequence of model {Model} was lost {Times} times, the last time: {Reason}; giving up")]
+    private static partial void LogGivingUp(ILogger logger, string requestId, string model, int times, string reason);
 
     private static async Task CancelQuietlyAsync(IGenerationGrain grain)
     {
