@@ -200,6 +200,12 @@ public sealed class LocalExperts : IExpertBatchExecutor
         }
 
         var started = Stopwatch.GetTimestamp();
+        if (!batch.Slots.Any(s => IsHosted(new ExpertKey(batch.Model, batch.Layer, s.Expert, s.Replica))))
+        {
+            // None of them here (they moved): say so without touching the rows.
+            return new ExpertBatchResult(TensorPayload.Rent(0, hidden), [.. Enumerable.Range(0, batch.Slots.Length)], 0);
+        }
+
         var output = TensorPayload.Rent(count, hidden);
         try
         {
