@@ -28,11 +28,14 @@ public sealed partial class OperationsTests(EmbeddedServerFixture fixture)
     {
         await Server.PostJsonAsync("/v1/completions", $$"""{"model":"{{FrontEndServer.Model}}","prompt":"import os","max_tokens":8}""");
 
-        // The mesh's figures are read at most once a second: wait for a scrape that includes the request.
+        // The mesh's figures are read at most once a second: wait for a scrape that includes the request's expert load.
         using var response = await Server.Http.GetAsync("/metrics");
         var text = await response.Content.ReadAsStringAsync();
-        await Task.Delay(1100);
-        text = await Server.Http.GetStringAsync("/metrics");
+        Assert.True(await Eventually.TrueAsync(async () =>
+        {
+            text = await Server.Http.GetStringAsync("/metrics");
+            return Regex.IsMatch(text, @"(?m)^moe_expert_load_tokens\{[^}]*layer=""0""[^}]*\} [1-9]");
+        }, 20), "a scrape shows the request's expert load");
 
         Assert.StartsWith("text/plain; version=0.0.4", response.Content.Headers.ContentType!.ToString(), StringComparison.Ordinal);
         var samples = new List<(string Name, string Labels, double Value)>();
@@ -79,8 +82,14 @@ public sealed partial class OperationsTests(EmbeddedServerFixture fixture)
     {
         await Server.PostJsonAsync("/v1/completions", $$"""{"model":"{{FrontEndServer.Model}}","prompt":"import sys","max_tokens":4}""");
 
-        await Task.Delay(1100); // The mesh's figures are read at most once a second.
-        var mesh = JsonDocument.Parse(await Server.Http.GetStringAsync("/api/mesh")).RootElement;
+        // The mesh's figures are read at most once a second: wait for a snapshot that counts the request's load.
+        var mesh = default(JsonElement);
+        Assert.True(await Eventually.TrueAsync(async () =>
+        {
+            mesh = JsonDocument.Parse(await Server.Http.GetStringAsync("/api/mesh")).RootElement;
+            return mesh.GetProperty("models").EnumerateArray().SelectMany(m => m.GetProperty("placement").EnumerateArray())
+                .Sum(p => p.GetProperty("replicas").EnumerateArray().Sum(r => r.GetProperty("tokens").GetInt64())) > 0;
+        }, 20), "a snapshot counts the request's load");
 
         var silo = Assert.Single(mesh.GetProperty("silos").EnumerateArray());
         Assert.Equal("S1", silo.GetProperty("name").GetString());

@@ -36,11 +36,17 @@ public sealed class ClusterCommandTests : IAsyncLifetime
     public async Task Cluster_status_shows_the_silos_and_where_each_expert_lives()
     {
         await MoeProcess.RunAsync(["generate", "--prompt", "import os", "--max-tokens", "4", .. Connection]);
-        await Task.Delay(1000); // a balancing round reports the experts' load
 
-        var (exit, output, error) = await MoeProcess.RunAsync(["cluster", "status", "--json", .. Connection]);
-        Assert.True(exit == 0, error);
-        var status = JsonDocument.Parse(output).RootElement;
+        // A balancing round reports the experts' load: ask until the status shows it.
+        var status = default(JsonElement);
+        Assert.True(await Eventually.TrueAsync(async () =>
+        {
+            var (exit, output, error) = await MoeProcess.RunAsync(["cluster", "status", "--json", .. Connection]);
+            Assert.True(exit == 0, error);
+            status = JsonDocument.Parse(output).RootElement;
+            return status.GetProperty("models")[0].GetProperty("silos").EnumerateArray()
+                .SelectMany(s => s.GetProperty("experts").EnumerateArray()).Any(e => e.GetProperty("tokens").GetInt64() > 0);
+        }, 30), "the status shows the experts' load");
         Assert.Equal(2, status.GetProperty("silos").GetArrayLength());
         var meshes = status.GetProperty("silos").EnumerateArray().Select(s => s.GetProperty("mesh")).ToList();
         Assert.Equal(32, meshes.Sum(m => m.GetProperty("experts").GetInt32()));

@@ -24,7 +24,7 @@ public interface IMeshPlanGrain : IGrainWithStringKey
     [Alias("Report")]
     Task<MeshPlan> ReportAsync(SiloReport report);
 
-    /// <summary>A plan without <paramref name="leaving"/> (it is shutting down and moves its experts off first).</summary>
+    /// <summary>A plan without <paramref name="leaving"/> (it is shutting down gracefully and moves its experts off first).</summary>
     [Alias("PlanWithout")]
     Task<MeshPlan> PlanWithoutAsync(SiloAddress leaving);
 
@@ -223,6 +223,8 @@ public sealed class MeshPlanGrain(
 
     public async Task<MeshPlan> PlanWithoutAsync(SiloAddress leaving)
     {
+        ArgumentNullException.ThrowIfNull(leaving);
+        State.Accepted.Remove(leaving.ToParsableString()); // It no longer holds the mesh's files: a cluster restarted with new ones need not wait for it.
         var plan = Replan(LiveSilos().Where(s => s.Address != leaving).ToList(), Load());
         await state.WriteStateAsync().ConfigureAwait(true);
         return plan;
