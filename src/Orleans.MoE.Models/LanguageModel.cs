@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Orleans.MoE.Models.Generation;
-using Orleans.MoE.Models.Tokenization;
+using Orleans.MoE.Text.Tokenization;
 
 namespace Orleans.MoE.Models;
 

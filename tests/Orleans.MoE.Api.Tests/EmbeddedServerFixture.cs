@@ -1,5 +1,5 @@
 using Orleans.MoE.Models;
-using Orleans.MoE.Models.Chat;
+using Orleans.MoE.Text.Chat;
 using Orleans.MoE.Models.Generation;
 
 namespace Orleans.MoE.Api.Tests;

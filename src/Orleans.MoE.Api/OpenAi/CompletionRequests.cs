@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Orleans.MoE.Models.Chat;
+using Orleans.MoE.Text.Chat;
 
 namespace Orleans.MoE.Api.OpenAi;
 

@@ -2,8 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Orleans.MoE.Api.OpenAi;
 using Orleans.MoE.Grains.Catalog;
-using Orleans.MoE.Models.Chat;
-using Orleans.MoE.Models.Tokenization;
+using Orleans.MoE.Text.Chat;
+using Orleans.MoE.Text.Tokenization;
 
 namespace Orleans.MoE.Api.Serving;
 

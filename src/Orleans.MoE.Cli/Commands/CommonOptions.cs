@@ -84,7 +84,7 @@ internal static class CommonOptions
         {
             return await body();
         }
-        catch (Exception e) when (e is Models.Checkpoints.CheckpointException or Models.Configuration.ModelConfigException or Models.Tokenization.TokenizerFormatException
+        catch (Exception e) when (e is Models.Checkpoints.CheckpointException or Models.Configuration.ModelConfigException or Text.Tokenization.TokenizerFormatException
             or IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException or Microsoft.Extensions.Options.OptionsValidationException)
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}");

@@ -86,7 +86,7 @@ public sealed partial class MeshModels(IOptions<MeshOptions> options, ILogger<Me
                 LogLoaded(logger, name, directory);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or CheckpointException or Orleans.MoE.Models.Configuration.ModelConfigException
-                or Orleans.MoE.Models.Tokenization.TokenizerFormatException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
+                or Orleans.MoE.Text.Tokenization.TokenizerFormatException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
             {
                 _errors[name] = e.Message;
                 LogFailed(logger, name, directory, e.Message);

@@ -89,24 +89,6 @@ public class ConfigFile
             : throw Invalid(name, e, "a list of strings");
     }
 
-    /// <summary>A special token of tokenizer_config.json (bos_token, ...), written as text or as an object with a "content" string; null when absent.</summary>
-    public string? SpecialToken(string name)
-    {
-        if (!_root.TryGetProperty(name, out var field) || field.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        if (field.ValueKind == JsonValueKind.String)
-        {
-            return field.GetString();
-        }
-
-        return field.ValueKind == JsonValueKind.Object && field.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String
-            ? content.GetString()
-            : throw Invalid(name, $"must be a string or an object with a \"content\" string, found {field.GetRawText()}");
-    }
-
     public ModelConfigException Missing(string name) =>
         new($"{Source}: required field '{name}' is missing (model_type '{(_root.TryGetProperty("model_type", out var t) ? t.ToString() : "?")}')");
 
