@@ -31,6 +31,48 @@ public sealed class FailoverTests
     public Task Killing_a_silo_hosting_experts_fails_no_stream() =>
         RunAsync(mesh => mesh.Silos.First(s => MeshCluster.Service<GenerationScheduler>(s).Queued == 0 && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0));
 
+    [Fact]
+    public async Task A_sequence_whose_every_silo_died_ends_with_a_clear_error_whole_or_streamed()
+    {
+        await using var mesh = await MeshCluster.StartAsync(1, new Dictionary<string, string> { [FrontEndServer.Model] = RepositoryPaths.DemoModel });
+        await using var server = await FrontEndServer.StartForClusterAsync(mesh);
+        var silo = mesh.Silos[0];
+
+        // One streamed and one whole completion running on the only silo when it dies.
+        var whole = server.PostAsync("/v1/completions", $$"""{"model":"{{FrontEndServer.Model}}","prompt":"def fibonacci(n):","max_tokens":1000,"temperature":0}""");
+        using var streamed = await server.PostAsync("/v1/completions", $$"""{"model":"{{FrontEndServer.Model}}","prompt":"import os","max_tokens":1000,"temperature":0,"stream":true}""");
+        Assert.Equal(200, (int)streamed.StatusCode);
+        using var reader = new StreamReader(await streamed.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: {", await reader.ReadLineAsync());
+        Assert.True(await Eventually.TrueAsync(() => MeshCluster.Service<GenerationScheduler>(silo).Queued == 2, 30), "both sequences run");
+        await mesh.Cluster.KillSiloAsync(silo);
+
+        // Streamed: the pieces so far, then an error event, then the end of the stream.
+        var events = new List<string>();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                events.Add(line[6..]);
+            }
+        }
+
+        var last = JsonDocument.Parse(events.Last(e => e != "[DONE]")).RootElement;
+        Assert.True(last.TryGetProperty("error", out var streamError), $"the stream ends with an error event: {string.Join(" | ", events.TakeLast(3))}");
+        Assert.Equal("mesh_unavailable", streamError.GetProperty("code").GetString());
+        Assert.Contains("lost", streamError.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        // Whole: the status and the error body.
+        using var answer = await whole;
+        var body = await answer.Content.ReadAsStringAsync();
+        Assert.True((int)answer.StatusCode == 503, body);
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("mesh_unavailable", error.GetProperty("code").GetString());
+        Assert.Equal("server_error", error.GetProperty("type").GetString());
+        Assert.True(answer.Headers.Contains("Retry-After"));
+        Assert.Contains(server.Logs.Lines, l => l.Contains("giving up", StringComparison.Ordinal));
+    }
+
     /// <summary>Streams every prompt once undisturbed, then again killing a silo mid-stream; returns /metrics and the front end's log afterwards.</summary>
     private static async Task<(string Metrics, IReadOnlyList<string> Logs)> RunAsync(Func<MeshCluster, InProcessSiloHandle> victim)
     {

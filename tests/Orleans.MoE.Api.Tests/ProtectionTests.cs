@@ -87,6 +87,49 @@ public sealed class ProtectionTests
     }
 
     [Fact]
+    public async Task A_key_runs_its_limit_finishes_and_runs_its_limit_again()
+    {
+        await using var server = await FrontEndServer.StartEmbeddedAsync(api =>
+        {
+            api.ApiKeys.Add(Key);
+            api.MaxConcurrentRequestsPerKey = 2;
+        });
+
+        // Every way a request ends gives its slot back: answered, refused as invalid, streamed to the end, abandoned mid-stream.
+        for (var round = 0; round < 3; round++)
+        {
+            // Two at once (the limit); after an abandoned stream, once the server has noticed (it polls for that).
+            Assert.True(await Eventually.TrueAsync(async () =>
+            {
+                var both = await Task.WhenAll(server.PostAsync("/v1/completions", Completion(3), Key), server.PostAsync("/v1/completions", Completion(3), Key));
+                var ok = both.All(r => (int)r.StatusCode == 200);
+                foreach (var response in both)
+                {
+                    response.Dispose();
+                }
+
+                return ok;
+            }, 15), $"round {round}: the key runs two requests at once again");
+
+            await server.PostJsonAsync("/v1/completions", """{"model":"nope","prompt":"x"}""", status: 404, apiKey: Key);
+            await server.PostJsonAsync("/v1/completions", $$"""{"model":"{{M}}","prompt":"x","max_tokens":"many"}""", status: 400, apiKey: Key);
+            using (var stream = await server.PostAsync("/v1/completions", Completion(4, stream: true), Key))
+            {
+                Assert.Equal(200, (int)stream.StatusCode);
+                Assert.EndsWith("data: [DONE]", (await stream.Content.ReadAsStringAsync()).TrimEnd(), StringComparison.Ordinal);
+            }
+
+            using (var abandoned = await server.PostAsync("/v1/completions", Completion(900, stream: true), Key))
+            {
+                Assert.Equal(200, (int)abandoned.StatusCode);
+            }
+
+            // The abandoned stream's slot comes back once the server notices the client left.
+            Assert.True(await Eventually.TrueAsync(() => Scheduler(server).Queued == 0, 10), "the abandoned sequence ends");
+        }
+    }
+
+    [Fact]
     public async Task A_request_past_the_timeout_gets_504_and_its_generation_stops()
     {
         await using var server = await FrontEndServer.StartEmbeddedAsync(api => api.RequestTimeout = TimeSpan.FromMilliseconds(300));

@@ -14,13 +14,16 @@ public sealed class FailoverTests
     private static Dictionary<string, string> DemoModels => new() { [Demo] = RepositoryPaths.DemoModel };
 
     /// <summary>Starts every prompt, waits until each has streamed a few tokens, runs <paramref name="failure"/>, and collects the outputs.</summary>
-    private static async Task<int[][]> GenerateThroughAsync(MeshClient client, int tokens, Func<Task> failure)
+    private static Task<int[][]> GenerateThroughAsync(MeshClient client, int tokens, Func<Task> failure) =>
+        GenerateThroughAsync(client, prompt => new GenerationRequest(Demo, prompt, tokens, []), failure);
+
+    private static async Task<int[][]> GenerateThroughAsync(MeshClient client, Func<int[], GenerationRequest> request, Func<Task> failure)
     {
         var started = GenerationTests.Prompts.Select(_ => new TaskCompletionSource()).ToArray();
         var runs = GenerationTests.Prompts.Select(async (prompt, i) =>
         {
             var output = new List<int>();
-            await foreach (var token in client.GenerateAsync(new GenerationRequest(Demo, prompt, tokens, [])))
+            await foreach (var token in client.GenerateAsync(request(prompt)))
             {
                 output.Add(token);
                 if (output.Count == 3)
@@ -75,6 +78,30 @@ public sealed class FailoverTests
         }
 
         Assert.True(client.Resubmissions > 0, "the client resubmitted the sequences whose silo died");
+    }
+
+    [Fact]
+    public async Task A_seeded_sampled_sequence_resumed_after_its_silo_died_is_the_undisturbed_one()
+    {
+        await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
+        var client = new MeshClient(mesh.Client);
+        GenerationRequest Sampled(int[] prompt) => new(Demo, prompt, 40, [], Temperature: 0.9f, TopP: 0.95f, Seed: 1234);
+        var undisturbed = await Task.WhenAll(GenerationTests.Prompts.Select(async p =>
+        {
+            var output = new List<int>();
+            await foreach (var token in client.GenerateAsync(Sampled(p)))
+            {
+                output.Add(token);
+            }
+
+            return output.ToArray();
+        }));
+
+        var outputs = await GenerateThroughAsync(client, Sampled, () => mesh.Cluster.KillSiloAsync(RunningSequences(mesh)));
+
+        Assert.True(client.Resubmissions > 0, "the client resubmitted the sequences whose silo died");
+        Assert.Equal(undisturbed, outputs);
+        Assert.NotEqual(GenerationTests.Expected(GenerationTests.Prompts[0], 40), undisturbed[0]); // sampled, not greedy
     }
 
     [Fact]

@@ -112,6 +112,16 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public async Task A_generation_longer_than_the_first_cache_grows_it_and_equals_one_process()
+    {
+        // The scheduler sizes a sequence's cache for the prompt and 256 tokens, then grows it.
+        await using var mesh = await MeshCluster.StartAsync(2, DemoModels);
+        var client = new MeshClient(MeshCluster.GrainFactory(mesh.Silos[0]));
+
+        Assert.Equal(Expected(Prompts[1], 320), await mesh.GenerateAsync(Demo, Prompts[1], 320, client));
+    }
+
+    [Fact]
     public async Task Activations_travel_outside_orleans_messages_so_its_message_limit_does_not_bound_a_step()
     {
         // 96 KiB Orleans messages: a 300-token prompt's rows for one silo take up to 230 KiB (192 floats a token).

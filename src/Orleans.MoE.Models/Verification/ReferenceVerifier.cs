@@ -89,30 +89,14 @@ public static partial class ReferenceVerifier
             yield return Compare(name, $"logits[{b}]", full, expected.Span);
             yield return Compare(name, $"decode_logits[{b}]", DecodeLogits(runner, tokens), expected.Span);
 
-            if (hidden is not null && trace.HiddenStates.Count > 0)
+            if (hidden is not null)
             {
-                var worst = (Diff: 0.0, Tolerance: 0.0, Passed: true);
-                for (var l = 0; l < trace.HiddenStates.Count; l++)
-                {
-                    var offset = ((l * batch) + b) * length * hiddenSize;
-                    var c = Compare(name, "", trace.HiddenStates[l], hidden.AsSpan(offset, length * hiddenSize));
-                    worst = (Math.Max(worst.Diff, c.MaxAbsDiff), Math.Max(worst.Tolerance, c.Tolerance), worst.Passed && c.Passed);
-                }
-
-                yield return new VerificationCheck(name, $"hidden_states[{b}]", worst.Diff, worst.Tolerance, worst.Passed);
+                yield return CompareLayers(name, $"hidden_states[{b}]", trace.HiddenStates, hidden, batch, l => ((l * batch) + b) * length * hiddenSize, length * hiddenSize);
             }
 
-            if (router is not null && trace.HiddenStates.Count > 0)
+            if (router is not null)
             {
-                var worst = (Diff: 0.0, Tolerance: 0.0, Passed: true);
-                for (var l = 0; l < trace.RouterLogits.Count; l++)
-                {
-                    var offset = ((l * batch * length) + (b * length)) * routerExperts;
-                    var c = Compare(name, "", trace.RouterLogits[l], router.AsSpan(offset, length * routerExperts));
-                    worst = (Math.Max(worst.Diff, c.MaxAbsDiff), Math.Max(worst.Tolerance, c.Tolerance), worst.Passed && c.Passed);
-                }
-
-                yield return new VerificationCheck(name, $"router_logits[{b}]", worst.Diff, worst.Tolerance, worst.Passed);
+                yield return CompareLayers(name, $"router_logits[{b}]", trace.RouterLogits, router, batch, l => ((l * batch * length) + (b * length)) * routerExperts, length * routerExperts);
             }
         }
 
@@ -120,6 +104,29 @@ public static partial class ReferenceVerifier
         {
             yield return CompareGreedy(runner, name, "greedy", reference.ReadInt64s("greedy_prompt"), reference.ReadInt64s("greedy_output"));
         }
+    }
+
+    /// <summary>
+    /// The worst of one sequence's per-layer comparisons (layer l's <paramref name="count"/> values start at
+    /// <paramref name="offset"/>(l) in <paramref name="reference"/>). Every layer the reference holds must have
+    /// been recorded: a forward pass that traces nothing fails, it does not pass by default.
+    /// </summary>
+    private static VerificationCheck CompareLayers(string name, string check, List<float[]> recorded, float[] reference, int batch, Func<int, int> offset, int count)
+    {
+        var layers = reference.Length / (batch * count);
+        if (recorded.Count != layers)
+        {
+            return new VerificationCheck(name, check, double.PositiveInfinity, 0, false, $"the forward pass recorded {recorded.Count} layers, the reference has {layers}");
+        }
+
+        var worst = (Diff: 0.0, Tolerance: 0.0, Passed: true);
+        for (var l = 0; l < layers; l++)
+        {
+            var c = Compare(name, "", recorded[l], reference.AsSpan(offset(l), count));
+            worst = (Math.Max(worst.Diff, c.MaxAbsDiff), Math.Max(worst.Tolerance, c.Tolerance), worst.Passed && c.Passed);
+        }
+
+        return new VerificationCheck(name, check, worst.Diff, worst.Tolerance, worst.Passed);
     }
 
     private static IEnumerable<VerificationCheck> VerifyPrompts(IReferenceModel runner, Checkpoint reference, string name)
