@@ -59,6 +59,13 @@ public sealed class ClusterCommandTests : IAsyncLifetime
 
         var (_, text, _) = await MoeProcess.RunAsync(["cluster", "status", .. Connection]);
         Assert.Contains("2 silo(s)", text);
+        // S1, S2 in port order.
+        var ports = System.Text.RegularExpressions.Regex.Matches(text, @"(?m)^  S(\d+)  S?[\d.]+:(\d+)")
+            .Select(m => (Label: int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), Port: int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture))).ToList();
+        Assert.Equal([1, 2], ports.Select(p => p.Label));
+        Assert.True(ports[0].Port < ports[1].Port, text);
+        Assert.Contains("together claim", text); // two silos on this host, each with 80 % of its memory
+        Assert.DoesNotContain("NaN", text);
         Assert.Contains("layer 3: e0=S", text);
         Assert.Contains("dispatch p50", text);
     }

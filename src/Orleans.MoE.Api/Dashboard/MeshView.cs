@@ -8,11 +8,27 @@ using Orleans.MoE.Grains.Cluster;
 
 namespace Orleans.MoE.Api.Dashboard;
 
-/// <summary>Short names for silos (S1, S2, ...) in order of first sight, kept for the process's life so a name never moves to another silo.</summary>
+/// <summary>
+/// Short names for silos (S1, S2, ...) in order of first sight, silos first seen together in address order
+/// (host, then port: S2 is the second port), kept for the process's life so a name never moves to another silo.
+/// </summary>
 internal sealed class SiloNames
 {
     private readonly ConcurrentDictionary<string, string> _names = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
     private int _next;
+
+    /// <summary>Names <paramref name="silos"/> not named yet, in address order.</summary>
+    public void See(IEnumerable<SiloAddress> silos)
+    {
+        lock (_lock)
+        {
+            foreach (var silo in SiloOrder.Sort(silos))
+            {
+                _ = Of(silo.ToString());
+            }
+        }
+    }
 
     public string Of(string address) => _names.GetOrAdd(address, _ => $"S{Interlocked.Increment(ref _next)}");
 }
@@ -22,6 +38,7 @@ internal static class MeshView
 {
     public static void Write(Utf8JsonWriter json, MeshSnapshot snapshot, SiloNames names, DateTimeOffset now)
     {
+        names.See(snapshot.Silos.Select(s => s.Address));
         var silos = snapshot.Silos.OrderBy(s => names.Of(s.Address.ToString()).Length).ThenBy(s => names.Of(s.Address.ToString()), StringComparer.Ordinal).ToList();
         json.WriteStartObject();
         json.WriteString("time", now);

@@ -64,13 +64,20 @@ internal static class ClusterCommand
         }),
     };
 
+    /// <summary>Per-layer dispatch overhead, or that there is none yet (a silo whose gates sent nothing to other silos).</summary>
+    private static string Dispatch(SiloMeshMetrics m) =>
+        double.IsNaN(m.DispatchOverheadUsP50)
+            ? "overhead not measured yet (no step of this silo sent experts to other silos)"
+            : string.Create(CultureInfo.InvariantCulture, $"p50 {m.DispatchOverheadUsP50:F0} µs p99 {m.DispatchOverheadUsP99:F0} µs");
+
     /// <summary>The status as text: a line per silo, then per model a grid of layers × experts naming each expert's silo(s) and load.</summary>
     internal static string Render(IReadOnlyList<SiloSummary> silos, IReadOnlyList<MeshStatus> statuses, IReadOnlyDictionary<string, SiloMeshMetrics> metrics)
     {
         var text = new System.Text.StringBuilder();
-        var index = silos.Select((s, i) => (s.Address, i)).ToDictionary(x => x.Address, x => $"S{x.i + 1}");
+        var ordered = SiloOrder.Sort(silos.Select(s => s.Address)).Select(a => silos.First(s => s.Address.Equals(a))).ToList();
+        var index = ordered.Select((s, i) => (s.Address, i)).ToDictionary(x => x.Address, x => $"S{x.i + 1}");
         text.AppendLine(CultureInfo.InvariantCulture, $"{silos.Count} silo(s):");
-        foreach (var silo in silos)
+        foreach (var silo in ordered)
         {
             var metadata = silo.Metadata;
             var models = string.Join(",", metadata.Keys.Where(k => k.StartsWith("model.", StringComparison.Ordinal)).Select(k => k[6..]));
@@ -84,11 +91,24 @@ internal static class ClusterCommand
             if (metrics.TryGetValue(silo.Address.ToString(), out var m))
             {
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"      experts {m.Experts}  sequences queued {m.QueuedSequences}  tokens {m.TokensGenerated}  dispatch p50 {m.DispatchOverheadUsP50:F0} µs p99 {m.DispatchOverheadUsP99:F0} µs  expert calls retried {m.ExpertCallFailures}  experts skipped {m.SkippedExperts}");
+                    $"      experts {m.Experts}  sequences queued {m.QueuedSequences}  tokens {m.TokensGenerated}  dispatch {Dispatch(m)}  expert calls retried {m.ExpertCallFailures}  experts skipped {m.SkippedExperts}");
                 foreach (var recent in m.RecentEvents.TakeLast(3))
                 {
                     text.AppendLine(CultureInfo.InvariantCulture, $"      {recent}");
                 }
+            }
+        }
+
+        foreach (var host in ordered.GroupBy(s => s.Address.Endpoint.Address).Where(g => g.Count() > 1))
+        {
+            // Each silo sizes its default budget from the host's memory as if it were alone there.
+            long Number(SiloSummary s, string key) => long.TryParse(s.Metadata.GetValueOrDefault(key), CultureInfo.InvariantCulture, out var n) ? n : 0;
+            var claimed = host.Sum(s => Number(s, SiloMetadataKeys.ExpertBudget));
+            var memory = host.Max(s => Number(s, SiloMetadataKeys.HostMemory));
+            if (memory > 0 && claimed > memory)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"  note: the {host.Count()} silos on {host.Key} together claim {Bytes(claimed.ToString(CultureInfo.InvariantCulture))} of expert memory on a host with {Bytes(memory.ToString(CultureInfo.InvariantCulture))}; they share it: give each its part with Mesh:ExpertMemoryBytes");
             }
         }
 

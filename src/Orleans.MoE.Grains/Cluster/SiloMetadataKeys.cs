@@ -12,6 +12,9 @@ public static class SiloMetadataKeys
     /// <summary>The silo's expert budget in bytes.</summary>
     public const string ExpertBudget = "expert-budget";
 
+    /// <summary>The memory the silo's host makes available to it, in bytes (silos on one host share it).</summary>
+    public const string HostMemory = "host-memory";
+
     /// <summary>"ip:port" of the silo's data channel, which carries expert batches (<see cref="Transport.DataChannelServer"/>).</summary>
     public const string DataEndpoint = "data-endpoint";
 

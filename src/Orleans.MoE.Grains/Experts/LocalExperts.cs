@@ -231,6 +231,7 @@ public sealed class LocalExperts : IExpertBatchExecutor
         {
             [SiloMetadataKeys.MemoryFree] = Free.ToString(CultureInfo.InvariantCulture),
             [SiloMetadataKeys.ExpertBudget] = Budget.ToString(CultureInfo.InvariantCulture),
+            [SiloMetadataKeys.HostMemory] = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes.ToString(CultureInfo.InvariantCulture),
         });
 
     private void PublishSoon()

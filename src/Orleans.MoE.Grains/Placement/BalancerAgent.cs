@@ -168,9 +168,11 @@ public sealed partial class BalancerAgent(
                 await Task.WhenAll(chunk.Select(k => grains.GetGrain<IExpertGrain>(k.ToString()).DescribeAsync())).ConfigureAwait(false);
             }
 
-            if (missing.Count > 0 && local.Hosted.Count > hosted.Count)
+            var activated = missing.Count(local.IsHosted);
+            if (activated > 0)
             {
-                metrics.Record($"{local.Hosted.Count - hosted.Count} experts of {model} activated here (plan v{plan.Version})");
+                var planned = plan.Experts.Where(p => p.Silo.Equals(silos.Local)).Select(p => new ExpertKey(model, p.Layer, p.Expert, p.Replica)).ToList();
+                metrics.Record($"plan v{plan.Version} of {model}: activated {activated} of its experts here; {planned.Count(local.IsHosted)} of the {planned.Count} it places here are active");
             }
         }
         catch (Exception e) when (MeshFaults.IsTransient(e) || e is OrleansException or ExpertCapacityException or ModelUnavailableException or InvalidOperationException)
