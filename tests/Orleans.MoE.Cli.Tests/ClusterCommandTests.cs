@@ -81,6 +81,17 @@ public sealed class ClusterCommandTests : IAsyncLifetime
         (exit, _, error) = await MoeProcess.RunAsync(["generate", "--prompt", "x", "--model", "nope", .. Connection]);
         Assert.Equal(1, exit);
         Assert.Contains("unknown model 'nope'", error);
+
+        // The front end for a cluster it cannot reach (wrong cluster id, or a gateway nobody listens on): what to check.
+        foreach (var args in new[] { Connection[..2].Concat(["--cluster-id", "not-this-cluster"]).ToArray(), ["--gateway", "127.0.0.1:1"] })
+        {
+            (exit, _, error) = await MoeProcess.RunAsync(["serve", "--urls", "http://127.0.0.1:0", .. args]);
+            Assert.Equal(1, exit);
+            var line = error.Trim().Split('\n')[^1];
+            Assert.StartsWith("error: cannot reach cluster", line);
+            Assert.Contains("--cluster-id", line);
+            Assert.Contains("Silo:GatewayPort", line);
+        }
     }
 
     [Fact]

@@ -8,6 +8,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.MoE.Api;
 using Orleans.MoE.Api.Hosting;
+using Orleans.MoE.Grains;
+using Orleans.MoE.Grains.Hosting;
 
 namespace Orleans.MoE.Cli.Commands;
 
@@ -67,7 +69,15 @@ internal static class ServeCommand
             await using var app = builder.Build();
             var keys = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ApiKeys.Count; // Invalid settings fail here, with their reason.
             app.MapMoEApi();
-            await app.StartAsync(cancellationToken);
+            try
+            {
+                await app.StartAsync(cancellationToken);
+            }
+            catch (Exception e) when (ClusterConnection.Given(result, cluster) && MeshFaults.IsTransient(e))
+            {
+                throw MeshConnection.Unreachable(cluster.GatewayEndPoints(result), cluster.ClusterIdOf(result), e);
+            }
+
             foreach (var url in app.Urls)
             {
                 Console.WriteLine($"Orleans.MoE serving {what} at {url}  (dashboard {url}/, API {url}/v1, metrics {url}/metrics{(keys == 0 ? "; no API keys: open to anyone who can reach it" : "")})");

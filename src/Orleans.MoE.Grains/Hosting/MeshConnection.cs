@@ -33,8 +33,7 @@ public sealed class MeshConnection : IAsyncDisposable
         catch (Exception e) when (MeshFaults.IsTransient(e))
         {
             host.Dispose();
-            throw new ConnectionFailedException(
-                $"cannot reach cluster '{clusterId}' through {string.Join(", ", gateways)}: {e.Message} Is a silo's gateway (Silo:GatewayPort) listening there, and is the cluster id right (--cluster-id)?", e);
+            throw Unreachable(gateways, clusterId, e);
         }
         catch
         {
@@ -43,6 +42,15 @@ public sealed class MeshConnection : IAsyncDisposable
         }
 
         return new MeshConnection(host);
+    }
+
+    /// <summary>A client's failure to connect, saying through which gateways to which cluster and what to check.</summary>
+    public static ConnectionFailedException Unreachable(IReadOnlyList<IPEndPoint> gateways, string clusterId, Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(gateways);
+        ArgumentNullException.ThrowIfNull(error);
+        return new ConnectionFailedException(
+            $"cannot reach cluster '{clusterId}' through {string.Join(", ", gateways)}: {error.Message} Is a silo's gateway (Silo:GatewayPort) listening there, and is the cluster id right (--cluster-id)?", error);
     }
 
     public async ValueTask DisposeAsync()
