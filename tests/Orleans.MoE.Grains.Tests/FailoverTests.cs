@@ -25,7 +25,7 @@ public sealed class FailoverTests
             var output = new List<int>();
             await foreach (var token in client.GenerateAsync(request(prompt)))
             {
-                output.Add(token);
+                output.Add(token.Id);
                 if (output.Count == 3)
                 {
                     started[i].TrySetResult();
@@ -91,7 +91,7 @@ public sealed class FailoverTests
             var output = new List<int>();
             await foreach (var token in client.GenerateAsync(Sampled(p)))
             {
-                output.Add(token);
+                output.Add(token.Id);
             }
 
             return output.ToArray();

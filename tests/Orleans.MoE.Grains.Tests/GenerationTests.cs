@@ -78,19 +78,31 @@ public sealed class GenerationTests
     }
 
     [Fact]
-    public async Task A_sequence_stops_at_its_stop_token()
+    public async Task A_sequence_stops_at_its_stop_token_or_its_budget_and_says_which()
     {
         await using var mesh = await MeshCluster.StartAsync(1, DemoModels);
         var client = new MeshClient(mesh.Client);
         var expected = Expected(Prompts[0], 6);
 
-        var stopped = new List<int>();
-        await foreach (var token in client.GenerateAsync(new GenerationRequest(Demo, Prompts[0], 50, [expected[3]])))
+        async Task<List<GeneratedToken>> Run(GenerationRequest request)
         {
-            stopped.Add(token);
+            var tokens = new List<GeneratedToken>();
+            await foreach (var token in client.GenerateAsync(request))
+            {
+                tokens.Add(token);
+            }
+
+            return tokens;
         }
 
-        Assert.Equal(expected[..(Array.IndexOf(expected, expected[3]) + 1)], stopped);
+        var stopped = await Run(new GenerationRequest(Demo, Prompts[0], 50, [expected[3]]));
+        var budget = await Run(new GenerationRequest(Demo, Prompts[0], 5, []));
+
+        Assert.Equal(expected[..(Array.IndexOf(expected, expected[3]) + 1)], stopped.Select(t => t.Id));
+        Assert.Equal(FinishReason.Stop, stopped[^1].Finish);
+        Assert.Equal(expected[..5], budget.Select(t => t.Id));
+        Assert.Equal(FinishReason.Length, budget[^1].Finish);
+        Assert.All(stopped[..^1].Concat(budget[..^1]), t => Assert.Null(t.Finish));
     }
 
     [Fact]

@@ -21,7 +21,7 @@ internal static class DemoGeneration
         var output = new List<int>();
         await foreach (var token in new MeshClient(client.Client).GenerateAsync(new GenerationRequest(Providers.Demo, Prompt, tokens, [])))
         {
-            output.Add(token);
+            output.Add(token.Id);
         }
 
         return output.ToArray();

@@ -147,7 +147,7 @@ public sealed class MeshCluster : IAsyncDisposable
         var result = new List<int>();
         await foreach (var token in client.GenerateAsync(new GenerationRequest(model, prompt, tokens, [])))
         {
-            result.Add(token);
+            result.Add(token.Id);
         }
 
         return result.ToArray();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Orleans.MoE.Api.Operations;
 using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Models.Generation;
 
 namespace Orleans.MoE.Api.Serving;
 
@@ -24,7 +25,7 @@ internal static class ChoiceStream
         var decoder = model.Encoder.Tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
         var pending = "";
         var count = 0;
-        var last = -1;
+        FinishReason? finish = null;
         var previous = started;
         using var counted = metrics.CountResubmissions(client);
         await foreach (var token in client.GenerateAsync(request, cancellationToken).ConfigureAwait(false))
@@ -33,8 +34,8 @@ internal static class ChoiceStream
             metrics.TokenStreamed(count == 0, Stopwatch.GetElapsedTime(previous, now));
             previous = now;
             count++;
-            last = token;
-            pending += decoder.Push(token);
+            finish = token.Finish;
+            pending += decoder.Push(token.Id);
             if (FindStop(pending, stop) is { } at)
             {
                 yield return new ChoiceDelta(index, pending[..at], "stop", count);
@@ -56,8 +57,8 @@ internal static class ChoiceStream
             yield break;
         }
 
-        var finish = request.StopTokens.Contains(last) ? "stop" : "length";
-        yield return new ChoiceDelta(index, pending, finish, count);
+        // The mesh says why the sequence ended (a stop token or the budget: FinishRule).
+        yield return new ChoiceDelta(index, pending, (finish ?? FinishReason.Length).Name(), count);
     }
 
     /// <summary>Where the first stop string starts in <paramref name="text"/>, or null.</summary>

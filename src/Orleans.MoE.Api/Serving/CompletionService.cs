@@ -89,20 +89,13 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
         }
     }
 
-    /// <summary>The request's <c>max_tokens</c> after checking the prompt and the budget against the model's context and the limits.</summary>
+    /// <summary>
+    /// The request's <c>max_tokens</c>: this server's limits (prompt tokens, <c>max_tokens</c>), then the rules
+    /// the mesh itself applies (<see cref="GenerationRules"/>), answered as 400s naming the parameter.
+    /// </summary>
     private int CheckLengths(ServedModel model, int[] prompt, int? requested, int? defaultMaxTokens, string promptParam)
     {
         var info = model.Info;
-        if (prompt.Length == 0)
-        {
-            throw ApiException.Invalid("the prompt has no tokens", promptParam);
-        }
-
-        if (Array.Exists(prompt, t => t >= info.VocabSize))
-        {
-            throw ApiException.Invalid($"token id {Array.Find(prompt, t => t >= info.VocabSize)} is outside the model's vocabulary (0 to {info.VocabSize - 1})", promptParam);
-        }
-
         if (_options.MaxPromptTokens > 0 && prompt.Length > _options.MaxPromptTokens)
         {
             throw ApiException.Invalid($"the prompt has {prompt.Length} tokens; this server accepts at most {_options.MaxPromptTokens}", promptParam, "context_length_exceeded");
@@ -113,14 +106,18 @@ internal sealed class CompletionService(ModelCatalog catalog, IGrainFactory grai
             throw ApiException.Invalid($"max_tokens is {requested}; this server allows at most {_options.MaxTokens}", "max_tokens");
         }
 
-        var room = info.ContextLength - prompt.Length;
-        var maxTokens = requested ?? defaultMaxTokens ?? Math.Min(room, _options.MaxTokens);
-        if (maxTokens < 1 || prompt.Length + maxTokens > info.ContextLength)
+        var maxTokens = requested ?? defaultMaxTokens ?? Math.Min(info.ContextLength - prompt.Length, _options.MaxTokens);
+        try
         {
-            throw ApiException.Invalid(
-                $"This model's maximum context length is {info.ContextLength} tokens. However, you requested {prompt.Length + Math.Max(maxTokens, 1)} tokens " +
-                $"({prompt.Length} in the prompt, {Math.Max(maxTokens, 1)} for the completion). Please reduce the length of the prompt or of the completion.",
-                requested is null ? promptParam : "max_tokens", "context_length_exceeded");
+            GenerationRules.Check(prompt, maxTokens, info.VocabSize, info.ContextLength);
+        }
+        catch (ContextLengthExceededException e)
+        {
+            throw ApiException.Invalid(e.Message, requested is null ? promptParam : "max_tokens", "context_length_exceeded");
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.Invalid(e.Message, promptParam);
         }
 
         return maxTokens;

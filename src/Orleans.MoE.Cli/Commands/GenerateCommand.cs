@@ -72,7 +72,7 @@ internal static class GenerateCommand
         var printed = 0;
         await foreach (var token in new MeshClient(client.GrainFactory).GenerateAsync(request, cancellationToken))
         {
-            produced.Add(token);
+            produced.Add(token.Id);
             var text = await model.DecodeAsync([.. produced]);
             if (!text.EndsWith('\uFFFD') && text.Length > printed)
             {

@@ -149,22 +149,7 @@ public sealed partial class GenerationScheduler(
         ArgumentNullException.ThrowIfNull(request);
         var model = _models.Get(request.Model);
         var config = model.Network.Config;
-        if (request.Prompt.Length == 0)
-        {
-            throw new ArgumentException("the prompt has no tokens", nameof(request));
-        }
-
-        if (request.Prompt.Any(t => (uint)t >= (uint)config.VocabSize))
-        {
-            throw new ArgumentOutOfRangeException(nameof(request), $"the prompt has a token id outside the vocabulary [0, {config.VocabSize})");
-        }
-
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(request.MaxNewTokens, nameof(request.MaxNewTokens));
-        if (request.Prompt.Length + request.MaxNewTokens > config.MaxPositionEmbeddings)
-        {
-            throw new ContextLengthExceededException(
-                $"the prompt ({request.Prompt.Length - request.Resumed} tokens) plus up to {request.MaxNewTokens + request.Resumed} new tokens exceeds the context of model '{request.Model}' ({config.MaxPositionEmbeddings} positions)");
-        }
+        GenerationRules.Check(request.Prompt, request.MaxNewTokens, config.VocabSize, config.MaxPositionEmbeddings, request.Resumed);
 
         var sampling = new SamplingOptions { Temperature = request.Temperature, TopK = request.TopK, TopP = request.TopP, Seed = request.Seed };
         var sampler = new Sampler(sampling);
@@ -340,9 +325,7 @@ public sealed partial class GenerationScheduler(
             {
                 var sequence = batch[i];
                 var token = sequence.Sampler.Next(logits[i]);
-                var finish = sequence.Request.StopTokens.Contains(token) ? "stop"
-                    : sequence.Count + 1 >= sequence.Request.MaxNewTokens ? "length"
-                    : null;
+                var finish = FinishRule.After(token, sequence.Count + 1, sequence.Request.StopTokens, sequence.Request.MaxNewTokens)?.Name();
                 var now = Stopwatch.GetTimestamp();
                 if (sequence.Count == 0)
                 {

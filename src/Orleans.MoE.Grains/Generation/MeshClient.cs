@@ -1,12 +1,13 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Orleans.MoE.Models.Generation;
 
 namespace Orleans.MoE.Grains.Generation;
 
 /// <summary>
 /// Generation through the mesh for a caller outside it (an Orleans client's grain factory) or on a
-/// silo: tokens stream as an <see cref="IAsyncEnumerable{T}"/>. If the silo running the sequence dies,
+/// silo: tokens stream as an <see cref="IAsyncEnumerable{T}"/>, the last with the reason the sequence ended. If the silo running the sequence dies,
 /// the prompt plus the tokens already received are submitted again (to whichever silo the cluster
 /// picks) and the stream simply continues; greedy and seeded sampling continue exactly. Cancelling the
 /// enumeration, or abandoning it, cancels the sequence. Each resubmission is logged (a warning naming
@@ -27,7 +28,7 @@ public sealed partial class MeshClient(IGrainFactory grains, ILogger? logger = n
 
     private int _resubmissions;
 
-    public async IAsyncEnumerable<int> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<GeneratedToken> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var produced = new List<int>();
@@ -56,10 +57,11 @@ public sealed partial class MeshClient(IGrainFactory grains, ILogger? logger = n
                     }
 
                     from += chunk.Tokens.Length;
-                    foreach (var token in chunk.Tokens)
+                    var finish = FinishRule.Parse(chunk.Finish);
+                    for (var i = 0; i < chunk.Tokens.Length; i++)
                     {
-                        produced.Add(token);
-                        yield return token;
+                        produced.Add(chunk.Tokens[i]);
+                        yield return new GeneratedToken(chunk.Tokens[i], i == chunk.Tokens.Length - 1 ? finish : null);
                     }
 
                     finished = chunk.Finish is not null;

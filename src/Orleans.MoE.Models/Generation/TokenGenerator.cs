@@ -2,16 +2,6 @@ using System.Runtime.CompilerServices;
 
 namespace Orleans.MoE.Models.Generation;
 
-/// <summary>Why generation stopped.</summary>
-public enum FinishReason
-{
-    /// <summary>The model produced a stop token (EOS).</summary>
-    Stop,
-
-    /// <summary>The token budget ran out.</summary>
-    Length,
-}
-
 /// <summary>What to generate: a token budget, stop tokens and the sampling rule.</summary>
 public sealed record GenerationOptions
 {
@@ -60,9 +50,7 @@ public static class TokenGenerator
             var step = input;
             var logits = await Task.Run(() => model.Forward(step, cache), cancellationToken).ConfigureAwait(false);
             var next = sampler.Next(logits);
-            FinishReason? finish = options.StopTokens.Contains(next) ? FinishReason.Stop
-                : produced >= options.MaxNewTokens ? FinishReason.Length
-                : null;
+            var finish = FinishRule.After(next, produced, options.StopTokens, options.MaxNewTokens);
             yield return new GeneratedToken(next, finish);
             if (finish is not null)
             {
