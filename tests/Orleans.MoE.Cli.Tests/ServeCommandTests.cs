@@ -86,6 +86,45 @@ public sealed class ServeCommandTests
         Assert.True(process.ExitCode == 0, await error);
     }
 
+    [Fact]
+    public async Task Ctrl_c_in_a_terminal_stops_the_readmes_dotnet_run_serve()
+    {
+        // The README's command in a terminal (util-linux script gives it one), then Ctrl-C typed into it.
+        var port = FreePort();
+        var start = new ProcessStartInfo("script")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = MoeProcess.RepositoryRoot,
+        };
+        foreach (var arg in new[] { "-qec", $"dotnet run --project src/Orleans.MoE.Cli -c Release --no-build -- serve --urls http://127.0.0.1:{port}", "/dev/null" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment.Remove("MOE_MODEL");
+        using var terminal = Process.Start(start)!;
+        try
+        {
+            await ReadUntilAsync(terminal.StandardOutput, "serving", TimeSpan.FromSeconds(120));
+            await terminal.StandardInput.WriteAsync('\u0003');
+            await terminal.StandardInput.FlushAsync();
+
+            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await terminal.WaitForExitAsync(stopped.Token);
+            using var probe = new TcpClient();
+            await Assert.ThrowsAnyAsync<SocketException>(() => probe.ConnectAsync(IPAddress.Loopback, port));
+        }
+        finally
+        {
+            if (!terminal.HasExited)
+            {
+                terminal.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
     private static async Task<string> ReadUntilAsync(StreamReader output, string marker, TimeSpan timeout, List<string>? lines = null)
     {
         using var cancel = new CancellationTokenSource(timeout);
