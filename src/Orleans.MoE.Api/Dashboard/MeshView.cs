@@ -43,9 +43,10 @@ internal static class MeshView
         json.WriteStartObject();
         json.WriteString("time", now);
         json.WriteStartArray("silos");
+        var shared = SharedHosts.Notes(silos);
         foreach (var silo in silos)
         {
-            WriteSilo(json, silo, snapshot.Metrics.GetValueOrDefault(silo.Address.ToString()), names);
+            WriteSilo(json, silo, snapshot.Metrics.GetValueOrDefault(silo.Address.ToString()), names, shared.GetValueOrDefault(silo.Address));
         }
 
         json.WriteEndArray();
@@ -113,7 +114,7 @@ internal static class MeshView
         json.WriteEndObject();
     }
 
-    private static void WriteSilo(Utf8JsonWriter json, SiloSummary silo, SiloMeshMetrics? metrics, SiloNames names)
+    private static void WriteSilo(Utf8JsonWriter json, SiloSummary silo, SiloMeshMetrics? metrics, SiloNames names, string? memoryNote)
     {
         var metadata = silo.Metadata;
         json.WriteStartObject();
@@ -138,6 +139,11 @@ internal static class MeshView
         json.WriteNumber("experts", metrics?.Experts ?? 0);
         json.WriteNumber("expert_bytes", metrics?.ExpertBytes ?? 0);
         json.WriteNumber("expert_budget", metrics?.ExpertBudget ?? Number(metadata.GetValueOrDefault(SiloMetadataKeys.ExpertBudget)));
+        if (memoryNote is not null)
+        {
+            json.WriteString("memory_note", memoryNote);
+        }
+
         json.WriteNumber("queued_sequences", metrics?.QueuedSequences ?? 0);
         json.WriteNumber("tokens_generated", metrics?.TokensGenerated ?? 0);
         json.WriteNumber("dispatch_us_p50", Finite(metrics?.DispatchOverheadUsP50));

@@ -224,7 +224,7 @@ function siloCard(silo, gone) {
     el('span', { class: silo.gpu ? 'badge gpu' : 'badge', text: silo.gpu ? 'GPU' : 'CPU' }),
     gone && el('span', { class: 'badge gone-badge', text: 'gone' })),
   el('div', { class: 'address', title: silo.address ?? '', text: silo.address ?? '' }),
-  memoryBar(silo.expert_bytes, silo.expert_budget),
+  memoryBar(silo.expert_bytes, silo.expert_budget, silo.memory_note),
   el('dl', { class: 'stats' }, ...siloStats(silo).map(stat)),
   siloModels(silo));
   card.style.setProperty('--silo', css(siloColour(silo.name)));
@@ -248,7 +248,7 @@ function stat([label, value, tone]) {
   return el('div', { class: tone ? `stat ${tone}` : 'stat' }, el('dt', { text: label }), el('dd', { text: value }));
 }
 
-function memoryBar(used, budget) {
+function memoryBar(used, budget, note) {
   const percent = budget > 0 ? Math.min(100, (100 * used) / budget) : 0;
   const fill = el('span');
   fill.style.width = `${percent}%`;
@@ -265,7 +265,8 @@ function memoryBar(used, budget) {
     el('div', { class: 'memory-label' },
       el('span', { text: 'Expert memory' }),
       el('span', { text: `${formatBytes(used ?? 0)} / ${budgetText}` })),
-    bar);
+    bar,
+    note && el('p', { class: 'memory-note', 'data-testid': 'memory-note', text: note }));
 }
 
 function siloModels(silo) {

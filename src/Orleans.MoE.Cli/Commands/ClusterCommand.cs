@@ -99,17 +99,9 @@ internal static class ClusterCommand
             }
         }
 
-        foreach (var host in ordered.GroupBy(s => s.Address.Endpoint.Address).Where(g => g.Count() > 1))
+        foreach (var note in SharedHosts.Notes(ordered).Values.Distinct())
         {
-            // Each silo sizes its default budget from the host's memory as if it were alone there.
-            long Number(SiloSummary s, string key) => long.TryParse(s.Metadata.GetValueOrDefault(key), CultureInfo.InvariantCulture, out var n) ? n : 0;
-            var claimed = host.Sum(s => Number(s, SiloMetadataKeys.ExpertBudget));
-            var memory = host.Max(s => Number(s, SiloMetadataKeys.HostMemory));
-            if (memory > 0 && claimed > memory)
-            {
-                text.AppendLine(CultureInfo.InvariantCulture,
-                    $"  note: the {host.Count()} silos on {host.Key} together claim {Bytes(claimed.ToString(CultureInfo.InvariantCulture))} of expert memory on a host with {Bytes(memory.ToString(CultureInfo.InvariantCulture))}; they share it: give each its part with Mesh:ExpertMemoryBytes");
-            }
+            text.AppendLine(CultureInfo.InvariantCulture, $"  note: {note}");
         }
 
         foreach (var status in statuses)
