@@ -50,8 +50,8 @@ public static class FrontEndHosting
         services.TryAddSingleton<ApiMetrics>();
         services.TryAddSingleton<MeshInstruments>();
         services.AddMeshTelemetry(configuration ?? new ConfigurationBuilder().AddEnvironmentVariables().Build(), "orleans-moe",
-            metrics => metrics.AddAspNetCoreInstrumentation().AddPrometheusExporter(),
-            tracing => tracing.AddAspNetCoreInstrumentation());
+            metrics => metrics.AddPrometheusExporter(), hostMeters: ["Microsoft.AspNetCore"], // ASP.NET Core's meters: Hosting (http.server.*), Kestrel, Routing, ...
+            tracing: tracing => tracing.AddAspNetCoreInstrumentation());
         services.TryAddSingleton<ApiKeys>();
         services.TryAddSingleton<ConcurrencyLimits>();
         services.TryAddSingleton<ModelCatalog>();

@@ -22,14 +22,17 @@ namespace Orleans.MoE.Grains.Hosting;
 /// </summary>
 public static class MeshTelemetryHosting
 {
+    private static readonly string[] s_meters = [MeshTelemetry.Name, MeshTelemetry.OrleansMeter];
+
     /// <summary>
     /// Registers OpenTelemetry for this host under <paramref name="serviceName"/> (unless <c>OTEL_SERVICE_NAME</c>
     /// names it). <paramref name="metrics"/>, when given, makes metrics collected whatever the variables say
-    /// (the front end serves them at <c>/metrics</c>) and adds its own instruments and readers;
-    /// <paramref name="tracing"/> adds sources to traces when they are exported.
+    /// (the front end serves them at <c>/metrics</c>) and adds its readers; <paramref name="hostMeters"/> are
+    /// more meters (or name prefixes) of this host's own; <paramref name="tracing"/> adds sources to traces
+    /// when they are exported.
     /// </summary>
     public static IServiceCollection AddMeshTelemetry(this IServiceCollection services, IConfiguration configuration, string serviceName,
-        Action<MeterProviderBuilder>? metrics = null, Action<TracerProviderBuilder>? tracing = null)
+        Action<MeterProviderBuilder>? metrics = null, IEnumerable<string>? hostMeters = null, Action<TracerProviderBuilder>? tracing = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
@@ -44,12 +47,19 @@ public static class MeshTelemetryHosting
         var otlpMetrics = Exported(configuration, "METRICS");
         if (metrics is not null || otlpMetrics)
         {
-            // The mesh's meter as this host's container made it (MeterScope.Local): hosts sharing a process (tests,
-            // benchmarks) each export their own, and one host's shutdown ends none of the others' series.
-            services.AddMetrics(rules => rules.EnableMetrics(MeshTelemetry.Name, scopes: MeterScope.Local));
+            // The mesh's, Orleans' (and the host's) meters as this host's container made them (MeterScope.Local):
+            // hosts sharing a process (tests, benchmarks) each export their own, and one host's shutdown ends
+            // none of the others' series. The runtime's meter is the process's.
+            services.AddMetrics(rules =>
+            {
+                foreach (var meter in hostMeters is null ? s_meters : s_meters.Concat(hostMeters))
+                {
+                    rules.EnableMetrics(meter, scopes: MeterScope.Local);
+                }
+            });
             telemetry.WithMetrics(m =>
             {
-                m.AddMeter(MeshTelemetry.OrleansMeter).AddRuntimeInstrumentation();
+                m.AddRuntimeInstrumentation();
                 metrics?.Invoke(m);
                 if (otlpMetrics)
                 {
