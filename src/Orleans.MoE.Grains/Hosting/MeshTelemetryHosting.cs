@@ -17,8 +17,9 @@ namespace Orleans.MoE.Grains.Hosting;
 /// turns a signal off), then traces (the mesh's spans and Orleans' grain calls), metrics (the mesh's meter,
 /// Orleans', the .NET runtime's) and logs go there. Traces are sampled by <see cref="MeshSampler"/>
 /// (<c>OTEL_TRACES_SAMPLER</c>, <c>OTEL_TRACES_SAMPLER_ARG</c>); the exporter reads the other variables itself
-/// (<c>OTEL_EXPORTER_OTLP_PROTOCOL</c>, <c>_HEADERS</c>, <c>OTEL_SERVICE_NAME</c>, <c>OTEL_RESOURCE_ATTRIBUTES</c>, ...). Log entries written inside a span carry its trace and span ids
-/// as a scope (the JSON console format shows them with <c>IncludeScopes</c>).
+/// (<c>OTEL_EXPORTER_OTLP_PROTOCOL</c>, <c>_HEADERS</c>, <c>OTEL_SERVICE_NAME</c>, <c>OTEL_RESOURCE_ATTRIBUTES</c>, ...).
+/// Log entries written inside a span carry its trace and span ids as a scope (the JSON console format
+/// shows them with <c>IncludeScopes</c>).
 /// </summary>
 public static class MeshTelemetryHosting
 {
@@ -88,12 +89,9 @@ public static class MeshTelemetryHosting
     }
 
     /// <summary>Whether <paramref name="signal"/> (TRACES, METRICS, LOGS) goes to an OTLP endpoint: one is named and the signal's exporter is not "none".</summary>
-    public static bool Exported(IConfiguration configuration, string signal)
-    {
-        ArgumentNullException.ThrowIfNull(configuration);
-        return (Setting(configuration, "OTEL_EXPORTER_OTLP_ENDPOINT") ?? Setting(configuration, $"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")) is not null
-            && !string.Equals(Setting(configuration, $"OTEL_{signal}_EXPORTER"), "none", StringComparison.OrdinalIgnoreCase);
-    }
+    private static bool Exported(IConfiguration configuration, string signal) =>
+        (Setting(configuration, "OTEL_EXPORTER_OTLP_ENDPOINT") ?? Setting(configuration, $"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")) is not null
+        && !string.Equals(Setting(configuration, $"OTEL_{signal}_EXPORTER"), "none", StringComparison.OrdinalIgnoreCase);
 
     private static string? Setting(IConfiguration configuration, string key) => configuration[key] is { Length: > 0 } value ? value : null;
 }
