@@ -35,6 +35,13 @@ internal static class DataChannelProtocol
 
     public static ReadOnlySpan<byte> Hello => "MOEDATA1"u8;
 
+    /// <summary>
+    /// A reader over <paramref name="stream"/>'s incoming bytes that takes a small frame (header, slots and
+    /// rows) in one receive instead of three; large payloads are read straight into their buffers. Only
+    /// for reading: the connection's writers write to <paramref name="stream"/> itself, concurrently.
+    /// </summary>
+    public static Stream ReadBuffered(Stream stream) => new BufferedStream(stream, CoalesceBytes);
+
     public static async Task WriteRequestAsync(Stream stream, long id, ExpertBatch batch, CancellationToken cancellationToken)
     {
         var model = Encoding.UTF8.GetBytes(batch.Model);
