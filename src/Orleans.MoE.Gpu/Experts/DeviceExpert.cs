@@ -1,6 +1,7 @@
 using Orleans.MoE.Gpu.Device;
 using Orleans.MoE.Gpu.Layers;
 using Orleans.MoE.Models.Layers;
+using Orleans.MoE.Tensors;
 
 namespace Orleans.MoE.Gpu.Experts;
 
@@ -31,6 +32,17 @@ public sealed class DeviceExpert : IDisposable
 
     /// <summary>Bytes of this expert's weights on the device (gate, up and down projections as stored).</summary>
     public long DeviceBytes => _mlp.Bytes;
+
+    /// <summary>
+    /// Bytes <paramref name="expert"/>'s weights take on a device, known before uploading them: bf16 stays
+    /// bf16, f32 stays f32, f16 is widened to f32.
+    /// </summary>
+    public static long BytesOf(SwiGluMlp expert)
+    {
+        ArgumentNullException.ThrowIfNull(expert);
+        static long Bytes(WeightMatrix w) => (long)w.Rows * w.Cols * (w.DType == DType.BF16 ? 2 : 4);
+        return Bytes(expert.Gate.Weight) + Bytes(expert.Up.Weight) + Bytes(expert.Down.Weight);
+    }
 
     /// <summary>Uploads <paramref name="expert"/>'s three projections (the host copy may go away afterwards).</summary>
     public static DeviceExpert Upload(GpuDevice device, SwiGluMlp expert)
