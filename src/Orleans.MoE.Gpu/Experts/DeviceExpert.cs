@@ -7,7 +7,7 @@ namespace Orleans.MoE.Gpu.Experts;
 
 /// <summary>
 /// One expert's weights on a device, as an expert grain owns them: uploaded when the grain activates
-/// (<see cref="Upload"/>), run on the rows routed to it (<see cref="Forward"/>: GEMV for few rows, a GEMM,
+/// (<see cref="Upload"/>), run on the rows routed to it (<see cref="Forward(ReadOnlySpan{float}, int, Span{float}, ExpertScratch)"/>: GEMV for few rows, a GEMM,
 /// cuBLAS on CUDA, for many), its device memory reported (<see cref="DeviceBytes"/>) for placement, and
 /// freed when the grain deactivates (<see cref="Dispose"/>). Thread-safe; calls are serialised.
 /// </summary>
@@ -15,7 +15,7 @@ public sealed class DeviceExpert : IDisposable
 {
     private readonly GpuDevice _device;
     private readonly DeviceMlp _mlp;
-    private readonly Workspace _workspace;
+    private Workspace? _workspace; // its own scratch, made when first run without a shared one
     private readonly Lock _lock = new();
     private bool _disposed;
 
@@ -23,7 +23,6 @@ public sealed class DeviceExpert : IDisposable
     {
         _device = device;
         _mlp = mlp;
-        _workspace = new Workspace(device);
     }
 
     public int HiddenSize => _mlp.Hidden;
@@ -56,12 +55,20 @@ public sealed class DeviceExpert : IDisposable
     }
 
     /// <summary>output[T, H] = down(silu(gate x) · up x) for <paramref name="tokens"/> rows of x[T, H].</summary>
-    public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output)
+    public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output) => Forward(x, tokens, output, null);
+
+    /// <summary>The same with a <paramref name="scratch"/> shared with other experts of the device (used by one call at a time).</summary>
+    public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output, ExpertScratch? scratch)
     {
         var width = HiddenSize;
         if (x.Length < (long)tokens * width || output.Length < (long)tokens * width)
         {
             throw new ArgumentException($"{tokens} rows of {width} need {tokens * width} values in and out");
+        }
+
+        if (scratch is not null && scratch.Device != _device)
+        {
+            throw new ArgumentException("the scratch belongs to another device", nameof(scratch));
         }
 
         if (tokens == 0)
@@ -73,11 +80,12 @@ public sealed class DeviceExpert : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _device.Bind();
-            _workspace.Reset();
-            var input = _workspace.Floats((long)tokens * width);
+            var workspace = scratch?.Workspace ?? (_workspace ??= new Workspace(_device));
+            workspace.Reset();
+            var input = workspace.Floats((long)tokens * width);
             ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(input, _device.Accelerator.DefaultStream, x[..(tokens * width)]);
-            var result = _workspace.Floats((long)tokens * width);
-            _mlp.Forward(_device.Ops, input, tokens, result, _workspace, accumulate: false);
+            var result = workspace.Floats((long)tokens * width);
+            _mlp.Forward(_device.Ops, input, tokens, result, workspace, accumulate: false);
             result.ToHost().AsSpan().CopyTo(output);
         }
     }
@@ -95,7 +103,7 @@ public sealed class DeviceExpert : IDisposable
             _device.Bind();
             _device.Synchronize();
             _mlp.Dispose();
-            _workspace.Dispose();
+            _workspace?.Dispose();
         }
     }
 }

@@ -12,7 +12,8 @@ namespace Orleans.MoE.Grains.Experts;
 /// tests), or none: the CPU engine (<c>cpu</c>, the default; <c>cuda</c> or <c>auto</c> without a CUDA
 /// driver or device, with the reason). Expert grains upload their weights through it on activation and
 /// free them on deactivation; all of the silo's device work (uploads, expert batches, frees) runs one
-/// call at a time, as the device's one stream and cuBLAS handle require. Disposed after the experts:
+/// call at a time, as the device's one stream and cuBLAS handle require, and the experts share one
+/// scratch workspace (<see cref="ExpertScratch"/>). Disposed after the experts:
 /// an expert freed after the device (the silo is stopping) has nothing left to free.
 /// </summary>
 public sealed partial class ExpertDevice : IDisposable
@@ -21,6 +22,7 @@ public sealed partial class ExpertDevice : IDisposable
     public const double DefaultBudgetFraction = 0.8;
 
     private readonly DeviceChoice _choice;
+    private readonly ExpertScratch? _scratch;
     private readonly Lock _lock = new();
     private bool _disposed;
 
@@ -29,6 +31,7 @@ public sealed partial class ExpertDevice : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var kind = DeviceKinds.Parse(options.Value.Device);
         _choice = GpuDevice.Choose(kind);
+        _scratch = _choice.Device is { } device ? new ExpertScratch(device) : null;
         if (kind is DeviceKind.Cuda && !_choice.IsGpu)
         {
             LogFellBack(logger, _choice.Reason);
@@ -75,7 +78,7 @@ public sealed partial class ExpertDevice : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            expert.Forward(x, tokens, output);
+            expert.Forward(x, tokens, output, _scratch);
         }
     }
 
@@ -102,6 +105,7 @@ public sealed partial class ExpertDevice : IDisposable
             }
 
             _disposed = true;
+            _scratch?.Dispose();
             _choice.Dispose();
         }
     }
