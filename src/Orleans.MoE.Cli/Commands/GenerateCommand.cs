@@ -1,9 +1,9 @@
 using System.CommandLine;
 using Orleans.MoE.Gpu;
 using Orleans.MoE.Gpu.Device;
-using Orleans.MoE.Grains.Hosting;
-using Orleans.MoE.Grains.Generation;
 using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
 

@@ -82,8 +82,13 @@ public static class DeviceBenchmarks
             var own = LinearThroughput(gpu, random, (size, size, size));
             return new()
             {
-                ["m"] = size, ["n"] = size, ["k"] = size, ["kernel"] = own["kernel"], ["dtype"] = "bf16 weights, f32 activations",
-                ["ms"] = own["ms"], ["tflop_per_s"] = own["tflop_per_s_useful"],
+                ["m"] = size,
+                ["n"] = size,
+                ["k"] = size,
+                ["kernel"] = own["kernel"],
+                ["dtype"] = "bf16 weights, f32 activations",
+                ["ms"] = own["ms"],
+                ["tflop_per_s"] = own["tflop_per_s_useful"],
             };
         }
 
@@ -93,8 +98,13 @@ public static class DeviceBenchmarks
         var ms = Time(gpu, () => blas.Gemm(a.View.Address, CuBlas.BFloat16, b.View.Address, CuBlas.BFloat16, c.Address(), size, size, size), repeats: 10);
         return new()
         {
-            ["m"] = size, ["n"] = size, ["k"] = size, ["kernel"] = "cuBLAS", ["dtype"] = "bf16 in, f32 out, f32 compute",
-            ["ms"] = ms, ["tflop_per_s"] = 2.0 * size * size * size / (ms * 1e-3) / 1e12,
+            ["m"] = size,
+            ["n"] = size,
+            ["k"] = size,
+            ["kernel"] = "cuBLAS",
+            ["dtype"] = "bf16 in, f32 out, f32 compute",
+            ["ms"] = ms,
+            ["tflop_per_s"] = 2.0 * size * size * size / (ms * 1e-3) / 1e12,
         };
     }
 
