@@ -57,6 +57,7 @@ public sealed class FailoverTests
             }
         }
 
+        Assert.True(events.Any(e => e != "[DONE]"), $"the stream ends with an error event, but after its first event it sent: {string.Join(" | ", events)}");
         var last = JsonDocument.Parse(events.Last(e => e != "[DONE]")).RootElement;
         Assert.True(last.TryGetProperty("error", out var streamError), $"the stream ends with an error event: {string.Join(" | ", events.TakeLast(3))}");
         Assert.Equal("mesh_unavailable", streamError.GetProperty("code").GetString());

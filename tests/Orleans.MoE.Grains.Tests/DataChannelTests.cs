@@ -1,8 +1,11 @@
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Transport;
 
@@ -146,6 +149,35 @@ public sealed class DataChannelTests : IAsyncDisposable, IDisposable
         Assert.Equal(5, result.ComputeMicroseconds);
     }
 
+    [Fact]
+    public async Task A_call_to_a_hung_silo_fails_when_membership_declares_it_dead_not_at_the_response_timeout()
+    {
+        var stuck = new Stuck();
+        var server = Serve(stuck);
+        var here = SiloAddress.New(new IPEndPoint(IPAddress.Loopback, 1), 1);
+        var hung = SiloAddress.New(new IPEndPoint(IPAddress.Loopback, 2), 1);
+        var membership = new Membership(here, hung);
+        var lifecycle = new SiloLifecycleSubject(NullLogger<SiloLifecycleSubject>.Instance);
+        var client = new DataChannelClient(
+            new MeshSilos(new SiloDetails(here), membership, null!, NullLogger<MeshSilos>.Instance), membership, DataChannelSecurity.None,
+            Options.Create(new MeshOptions()), Options.Create(new SiloMessagingOptions { ResponseTimeout = TimeSpan.FromHours(1) }));
+        _owned.Add(client);
+        client.Participate(lifecycle);
+        await lifecycle.OnStart();
+        client.Learn(hung, server.Endpoint!.ToString());
+        using var batch = Batch(layer: 1, rows: 2, columns: 8);
+
+        var call = client.ExecuteAsync(hung, batch, CancellationToken.None);
+        await stuck.Started.Task.WaitAsync(Timeout);
+        membership.Declare(hung, SiloStatus.Dead);
+
+        // Nothing but the membership update can end the call this side of the hour-long response timeout.
+        var error = await Assert.ThrowsAsync<DataChannelException>(() => call.WaitAsync(Timeout));
+        Assert.Contains("declared", error.Message);
+        Assert.True(MeshFaults.IsTransient(error));
+        stuck.Release.SetResult();
+    }
+
     private DataChannelServer Serve(IExpertBatchExecutor executor, Action<DataChannelOptions>? configure = null, DataChannelSecurity? security = null)
     {
         var options = new MeshOptions();
@@ -228,6 +260,47 @@ public sealed class DataChannelTests : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Holds the first batch until released; answers the others at once with no rows.</summary>
+    /// <summary>A membership service whose updates the test publishes.</summary>
+    private sealed class Membership : IClusterMembershipService
+    {
+        private readonly System.Threading.Channels.Channel<ClusterMembershipSnapshot> _updates = System.Threading.Channels.Channel.CreateUnbounded<ClusterMembershipSnapshot>();
+
+        public Membership(params SiloAddress[] active)
+        {
+            CurrentSnapshot = new ClusterMembershipSnapshot(
+                active.ToImmutableDictionary(s => s, s => new ClusterMember(s, SiloStatus.Active, s.ToString())), new MembershipVersion(1));
+            _updates.Writer.TryWrite(CurrentSnapshot);
+        }
+
+        public ClusterMembershipSnapshot CurrentSnapshot { get; private set; }
+
+        public IAsyncEnumerable<ClusterMembershipSnapshot> MembershipUpdates => _updates.Reader.ReadAllAsync();
+
+        public void Declare(SiloAddress silo, SiloStatus status)
+        {
+            CurrentSnapshot = new ClusterMembershipSnapshot(
+                CurrentSnapshot.Members.SetItem(silo, new ClusterMember(silo, status, silo.ToString())), new MembershipVersion(CurrentSnapshot.Version.Value + 1));
+            _updates.Writer.TryWrite(CurrentSnapshot);
+        }
+
+        public ValueTask Refresh(MembershipVersion minimumVersion = default, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public Task<bool> TryKill(SiloAddress siloAddress) => throw new NotSupportedException();
+    }
+
+    private sealed class SiloDetails(SiloAddress address) : ILocalSiloDetails
+    {
+        public string Name => "test-silo";
+
+        public string ClusterId => "test";
+
+        public string DnsHostName => "localhost";
+
+        public SiloAddress SiloAddress => address;
+
+        public SiloAddress GatewayAddress => address;
+    }
+
     private sealed class Stuck : IExpertBatchExecutor
     {
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

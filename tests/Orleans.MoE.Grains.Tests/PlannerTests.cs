@@ -107,6 +107,41 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void An_excess_under_MinTokensToRebalance_moves_nothing_even_when_a_better_plan_exists()
+    {
+        var experts = Experts();
+        var silos = new[] { Silo(1), Silo(2), Silo(3) };
+        var plan = Planner.Compute(MeshPlan.Empty, experts, new Dictionary<(int, int), long>(), silos, Options);
+        var fullest = plan.Experts.GroupBy(p => p.Silo).MaxBy(g => g.Count())!;
+        var onFullest = new HashSet<(int, int)>(fullest.Select(p => (p.Layer, p.Expert)));
+
+        // The silo with the most experts carries about 1.6x the mean, 900-1000 tokens above it: a new plan
+        // would take more than half the margin (512) off it, but the excess is under MinTokensToRebalance
+        // (1024), so nothing moves.
+        var load = Load(experts, e => onFullest.Contains((e.Layer, e.Expert)) ? 230 : 100);
+        var perSilo = SiloLoad(plan, load);
+        Assert.InRange(perSilo.Values.Max() - perSilo.Values.Average(), 900, 1000);
+        Assert.True(perSilo.Values.Max() > Options.ImbalanceThreshold * perSilo.Values.Average());
+
+        Assert.Same(plan, Planner.Compute(plan, experts, load, silos, Options));
+    }
+
+    [Fact]
+    public void Light_traffic_gives_a_new_plan_no_replicas_and_an_even_spread_by_count()
+    {
+        var experts = Experts();
+        var silos = new[] { Silo(1), Silo(2), Silo(3) };
+
+        // 900 tokens in all (under MinTokensToRebalance), all on two experts of layer 0: too little to judge by.
+        var load = Load(experts, e => e is { Layer: 0, Expert: < 2 } ? 450 : 0);
+        var plan = Planner.Compute(MeshPlan.Empty, experts, load, silos, Options);
+
+        Assert.Equal(32, plan.Experts.Length);
+        Assert.All(plan.Experts, p => Assert.Equal(0, p.Replica));
+        Assert.All(silos, s => Assert.InRange(plan.Experts.Count(p => p.Silo == s.Address), 10, 11));
+    }
+
+    [Fact]
     public void No_silo_gets_more_weights_than_its_budget_and_what_fits_nowhere_waits()
     {
         var experts = Experts(layers: 2, experts: 8, bytes: 100);

@@ -34,6 +34,24 @@ public sealed class LanguageModelTests : IDisposable
     }
 
     [Fact]
+    public void A_cache_that_grows_from_one_position_gives_the_logits_of_one_sized_to_fit()
+    {
+        // The mesh starts a sequence's cache at prompt + min(max_tokens, 256) positions and grows it from there.
+        var network = _model.Network;
+        var grown = network.CreateCache(capacity: 1);
+        var sized = network.CreateCache(capacity: 256);
+        int[] tokens = [.. _model.EncodePrompt("def fibonacci(n):\n    ")];
+        for (var step = 0; step < 40; step++)
+        {
+            var expected = network.Forward(tokens, sized);
+            Assert.Equal(expected, network.Forward(tokens, grown));
+            tokens = [System.Numerics.Tensors.TensorPrimitives.IndexOfMax(expected)];
+        }
+
+        Assert.True(grown.Length > 40, $"{grown.Length} positions");
+    }
+
+    [Fact]
     public void The_demo_model_stops_at_its_eos_token()
     {
         Assert.Contains(2, _model.Generation.StopTokens);

@@ -55,6 +55,21 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void A_seeded_sampler_that_skips_k_tokens_continues_as_one_that_sampled_them()
+    {
+        // A sequence resumed on another silo after k tokens skips them, then samples what it would have.
+        var logits = Enumerable.Repeat(0f, 16).ToArray();
+        var options = new SamplingOptions { Temperature = 1f, Seed = 5 };
+        var whole = new Sampler(options);
+        var sampled = Enumerable.Range(0, 40).Select(_ => whole.Next(logits)).ToArray();
+
+        var resumed = new Sampler(options);
+        resumed.Skip(8);
+
+        Assert.Equal(sampled[8..], Enumerable.Range(0, 32).Select(_ => resumed.Next(logits)).ToArray());
+    }
+
+    [Fact]
     public void The_same_seed_gives_the_same_tokens()
     {
         var options = new SamplingOptions { Temperature = 1.5f, Seed = 42 };
