@@ -8,14 +8,22 @@ namespace Orleans.MoE.Grains;
 /// <summary>The MoE mesh on one silo: configuration section "Mesh".</summary>
 public sealed class MeshOptions
 {
+    public const string DefaultDevice = "cpu";
+
     /// <summary>Model name → directory of its Hugging Face checkpoint (the same files on every silo).</summary>
     public Dictionary<string, string> Models { get; set; } = [];
 
     /// <summary>Bytes of expert weights this silo may host; 0: 80 % of the memory available to the process.</summary>
     public long ExpertMemoryBytes { get; set; }
 
-    /// <summary>"cpu", or "cuda" for the GPU backend (the CPU serves when no GPU backend is available).</summary>
-    public string Device { get; set; } = "cpu";
+    /// <summary>
+    /// What runs this silo's experts: "cpu" (the CPU engine, the default), "cuda" (the GPU backend: expert
+    /// weights on the GPU, the expert budget from its memory), "auto" (CUDA when present), or "ilgpu-cpu"
+    /// (the GPU kernels on ILGPU's CPU accelerator, for tests). Without a CUDA driver or device, "cuda" and
+    /// "auto" log one line saying why and run on the CPU engine.
+    /// </summary>
+    public string Device { get; set; } = DefaultDevice;
+
 
     /// <summary>How long a gate keeps retrying an expert call that failed (its silo died, it is moving) before the step fails.</summary>
     public TimeSpan ExpertRetryWindow { get; set; } = TimeSpan.FromSeconds(60);

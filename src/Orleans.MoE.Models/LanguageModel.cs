@@ -54,13 +54,23 @@ public sealed class LanguageModel : IDisposable
     public IReadOnlyList<int> EncodePrompt(string prompt) => _encoder.Encode(prompt);
 
     /// <summary>Streams the completion of <paramref name="prompt"/> (tokenized with the model's special tokens) as text.</summary>
+    public IAsyncEnumerable<TextChunk> GenerateAsync(string prompt, int maxNewTokens, SamplingOptions sampling, CancellationToken cancellationToken = default) =>
+        GenerateAsync(prompt, maxNewTokens, sampling, null, cancellationToken);
+
+    /// <summary>
+    /// The same through another forward pass of this model (the GPU backend's): <paramref name="forward"/>, given
+    /// the room a sequence needs, returns a step that takes the new tokens and gives the last one's logits.
+    /// </summary>
     public async IAsyncEnumerable<TextChunk> GenerateAsync(
-        string prompt, int maxNewTokens, SamplingOptions sampling, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        string prompt, int maxNewTokens, SamplingOptions sampling, Func<int, Func<int[], float[]>>? forward, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var ids = EncodePrompt(prompt);
         var options = new GenerationOptions { MaxNewTokens = maxNewTokens, Sampling = sampling, StopTokens = Generation.StopTokens };
         var decoder = Tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
-        await foreach (var token in TokenGenerator.GenerateAsync(Network, ids, options, cancellationToken).ConfigureAwait(false))
+        var tokens = forward is null
+            ? TokenGenerator.GenerateAsync(Network, ids, options, cancellationToken)
+            : TokenGenerator.GenerateAsync(forward(ids.Count + maxNewTokens), ids, options, cancellationToken);
+        await foreach (var token in tokens.ConfigureAwait(false))
         {
             var text = decoder.Push(token.Id);
             if (token.Finish is not null)

@@ -70,6 +70,23 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Generate_on_a_device_gives_the_cpu_engines_text_and_cuda_without_a_gpu_says_why_in_one_line()
+    {
+        string[] args = ["generate", "--prompt", "import os", "--max-tokens", "16"];
+        var cpu = await MoeProcess.RunAsync(args);
+        var device = await MoeProcess.RunAsync([.. args, "--device", "ilgpu-cpu"]);
+        var cuda = await MoeProcess.RunAsync([.. args, "--device", "cuda"]);
+
+        Assert.True(device.ExitCode == 0, device.Error);
+        Assert.Equal(cpu.Output, device.Output);
+        Assert.StartsWith("device ilgpu-cpu: ILGPU CPU accelerator", device.Error, StringComparison.Ordinal);
+        Assert.True(cuda.ExitCode == 0, cuda.Error);
+        Assert.Equal(cpu.Output, cuda.Output);
+        var line = Assert.Single(cuda.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Matches("^device (cpu: .*; running on the CPU engine|cuda: .*)$", line);
+    }
+
+    [Fact]
     public async Task Seeded_sampling_repeats_and_differs_from_greedy()
     {
         string[] args = ["generate", "--prompt", "import os", "--max-tokens", "24", "--temperature", "1.0", "--top-k", "50", "--top-p", "0.95", "--seed", "7"];

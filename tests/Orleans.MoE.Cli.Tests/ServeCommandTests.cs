@@ -42,6 +42,41 @@ public sealed class ServeCommandTests
     }
 
     [Fact]
+    public async Task Serve_with_device_ilgpu_cpu_runs_the_experts_there_and_completes_as_the_cpu_engine()
+    {
+        const string prompt = "def add(a, b):";
+        var (generated, expected, generateError) = await MoeProcess.RunAsync("generate", "--prompt", prompt, "--max-tokens", "12");
+        Assert.True(generated == 0, generateError);
+
+        var port = FreePort();
+        var start = ChildProcess.StartInfo("moe.dll", ["serve", "--urls", $"http://127.0.0.1:{port}", "--device", "ilgpu-cpu"]);
+        start.Environment.Remove("MOE_MODEL");
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var lines = new List<string>();
+        try
+        {
+            await ReadUntilAsync(process.StandardOutput, "serving", TimeSpan.FromSeconds(60), lines);
+            Assert.Contains(lines, l => l.Contains("Experts run on ilgpu-cpu: ILGPU CPU accelerator", StringComparison.Ordinal));
+
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            using var content = new StringContent(JsonSerializer.Serialize(new { model = "moe-tiny-py", prompt, max_tokens = 12, temperature = 0 }), Encoding.UTF8, "application/json");
+            using var response = await http.PostAsync("/v1/completions", content);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+            Assert.Equal(expected.TrimEnd('\n'), JsonDocument.Parse(body).RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+        }
+        finally
+        {
+            Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(stopped.Token);
+        }
+
+        Assert.True(process.ExitCode == 0, await error);
+    }
+
+    [Fact]
     public async Task Each_log_line_about_a_request_carries_that_requests_scope_and_no_other()
     {
         var port = FreePort();

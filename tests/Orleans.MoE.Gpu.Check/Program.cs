@@ -1,11 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
-using ILGPU.Runtime;
 using Orleans.MoE.Gpu;
-using Orleans.MoE.Gpu.Blas;
-using Orleans.MoE.Gpu.Check;
+using Orleans.MoE.Gpu.Benchmarks;
 using Orleans.MoE.Gpu.Device;
-using Orleans.MoE.Gpu.Layers;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Verification;
 
@@ -82,179 +79,48 @@ static int Bench(DeviceKind kind, bool small, int? decodeLayers)
     }
 
     using var random = new RandomModels(small ? 1L << 20 : 1L << 29);
-    Run("copy", () => CopyBandwidth(gpu, small ? 1L << 22 : 1L << 28));
-    Run("gemv", () => Gemv(gpu, random, small ? (256, 64) : (14336, 4096)));
-    Run("gemm", () => Gemm(gpu, random, small ? 64 : 8192));
-    Run("linear", () => LinearThroughput(gpu, random, small ? (256, 64, 32) : (14336, 4096, 4096)));
-    foreach (var shape in small ? [ModelShape.Tiny] : new[] { ModelShape.Mixtral8x7B, ModelShape.Qwen3_30B_A3B })
+    var copy = Run("copy", () => DeviceBenchmarks.CopyBandwidth(gpu, small ? 1L << 22 : 1L << 28));
+    Run("gemv", () => DeviceBenchmarks.Gemv(gpu, random, small ? (256, 64) : (14336, 4096)));
+    var gemm = Run("gemm", () => DeviceBenchmarks.Gemm(gpu, random, small ? 64 : 8192));
+    Run("linear", () => DeviceBenchmarks.LinearThroughput(gpu, random, small ? (256, 64, 32) : (14336, 4096, 4096)));
+    var shapes = ModelShape.Real.Select(s => small ? s.Small() : s).ToList();
+    foreach (var shape in shapes)
     {
-        Run("moe-block", () => MoeBlock(gpu, random, shape, small ? [1, 16] : [1, 16, 256, 4096]));
+        Run("moe-block", () => DeviceBenchmarks.MoeBlock(gpu, random, shape, small ? DeviceBenchmarks.SmallBlockTokens : DeviceBenchmarks.BlockTokens, copy, gemm));
     }
 
-    foreach (var shape in small ? [ModelShape.Tiny] : new[] { ModelShape.Mixtral8x7B, ModelShape.Qwen3_30B_A3B })
+    foreach (var shape in shapes)
     {
-        Run("decode", () => Decode(gpu, random, shape, decodeLayers ?? shape.Layers, small ? 4 : 32));
+        Run("decode", () =>
+        {
+            var layers = decodeLayers ?? shape.Layers;
+            var upload = Stopwatch.StartNew();
+            using var model = random.Model(gpu, shape, layers);
+            var uploadSeconds = upload.Elapsed.TotalSeconds;
+            var result = DeviceBenchmarks.Decode(model, shape.WeightBytesPerToken(layers), small ? 4 : 32, copy);
+            result["shape"] = shape.Name;
+            result["upload_s"] = uploadSeconds;
+            return result;
+        });
     }
 
     return 0;
 
-    static void Run(string name, Func<Dictionary<string, object?>> bench)
+    static Dictionary<string, object?>? Run(string name, Func<Dictionary<string, object?>> bench)
     {
         try
         {
             var result = bench();
             result["bench"] = name;
             Emit(result);
+            return result;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Emit(new Dictionary<string, object?> { ["bench"] = name, ["error"] = $"{e.GetType().Name}: {e.Message.Split('\n')[0]}" });
+            return null;
         }
     }
-}
-
-// The median of `repeats` timings of `body` (after warm-ups), each synchronised, in milliseconds.
-static double Time(GpuDevice gpu, Action body, int repeats = 20, int inner = 1)
-{
-    body();
-    gpu.Synchronize();
-    var samples = new List<double>();
-    for (var r = 0; r < repeats; r++)
-    {
-        var watch = Stopwatch.StartNew();
-        for (var i = 0; i < inner; i++)
-        {
-            body();
-        }
-
-        gpu.Synchronize();
-        samples.Add(watch.Elapsed.TotalMilliseconds / inner);
-    }
-
-    samples.Sort();
-    return samples[samples.Count / 2];
-}
-
-static Dictionary<string, object?> CopyBandwidth(GpuDevice gpu, long floats)
-{
-    using var a = gpu.Allocate<float>(floats);
-    using var b = gpu.Allocate<float>(floats);
-    var ms = Time(gpu, () => ArrayViewExtensions.CopyTo(a.View, b.View));
-    return new() { ["bytes"] = floats * 4, ["ms"] = ms, ["tb_per_s"] = 2.0 * floats * 4 / (ms * 1e-3) / 1e12 };
-}
-
-static Dictionary<string, object?> Gemv(GpuDevice gpu, RandomModels random, (int N, int K) shape)
-{
-    using var w = DeviceMatrix.Upload(gpu, random.Matrix(shape.N, shape.K));
-    using var workspace = new Workspace(gpu);
-    var x = workspace.Floats(shape.K);
-    var y = workspace.Floats(shape.N);
-    ArrayViewExtensions.CopyFromCPU(x, Enumerable.Range(0, shape.K).Select(i => MathF.Sin(i)).ToArray());
-    var ms = Time(gpu, () => gpu.Ops.Linear(w.View, x, 1, y, workspace), repeats: 50, inner: 10);
-    return new() { ["n"] = shape.N, ["k"] = shape.K, ["kernel"] = gpu.Ops.Choose(1).ToString(), ["ms"] = ms, ["tb_per_s"] = w.Bytes / (ms * 1e-3) / 1e12 };
-}
-
-static Dictionary<string, object?> Gemm(GpuDevice gpu, RandomModels random, int size)
-{
-    if (gpu.Blas is not { } blas)
-    {
-        return new() { ["skipped"] = gpu.BlasDescription };
-    }
-
-    using var a = DeviceMatrix.Upload(gpu, random.Matrix(size, size));
-    using var b = DeviceMatrix.Upload(gpu, random.Matrix(size, size));
-    using var c = gpu.Allocate<float>((long)size * size);
-    var ms = Time(gpu, () => blas.Gemm(a.View.Address, CuBlas.BFloat16, b.View.Address, CuBlas.BFloat16, c.Address(), size, size, size), repeats: 10);
-    return new() { ["m"] = size, ["n"] = size, ["k"] = size, ["dtype"] = "bf16 in, f32 out, f32 compute", ["ms"] = ms, ["tflop_per_s"] = 2.0 * size * size * size / (ms * 1e-3) / 1e12 };
-}
-
-static Dictionary<string, object?> LinearThroughput(GpuDevice gpu, RandomModels random, (int N, int K, int T) shape)
-{
-    using var w = DeviceMatrix.Upload(gpu, random.Matrix(shape.N, shape.K));
-    using var workspace = new Workspace(gpu);
-    var x = workspace.Floats((long)shape.T * shape.K);
-    var y = workspace.Floats((long)shape.T * shape.N);
-    ArrayViewExtensions.CopyFromCPU(x, Enumerable.Range(0, shape.T * shape.K).Select(i => MathF.Sin(i)).ToArray());
-    var mark = workspace.Mark();
-    var ms = Time(gpu, () =>
-    {
-        workspace.Release(mark);
-        gpu.Ops.Linear(w.View, x, shape.T, y, workspace);
-    }, repeats: 10);
-    return new()
-    {
-        ["n"] = shape.N,
-        ["k"] = shape.K,
-        ["t"] = shape.T,
-        ["kernel"] = gpu.Ops.Choose(shape.T).ToString(),
-        ["note"] = "f32 activations split into bf16 hi+lo: one bf16 GEMM of 2T rows",
-        ["ms"] = ms,
-        ["tflop_per_s_useful"] = 2.0 * shape.T * shape.N * shape.K / (ms * 1e-3) / 1e12,
-    };
-}
-
-static Dictionary<string, object?> MoeBlock(GpuDevice gpu, RandomModels random, ModelShape shape, int[] tokens)
-{
-    using var block = new DeviceMoeBlock(gpu, random.MoeBlock(shape));
-    using var workspace = new Workspace(gpu);
-    var result = new Dictionary<string, object?> { ["shape"] = shape.Name, ["hidden"] = shape.Hidden, ["ffn"] = shape.Intermediate, ["experts"] = shape.Experts, ["top_k"] = shape.TopK };
-    var expertBytes = 3L * shape.Hidden * shape.Intermediate * 2;
-    foreach (var t in tokens)
-    {
-        workspace.Reset();
-        var x = workspace.Floats((long)t * shape.Hidden);
-        var hidden = workspace.Floats((long)t * shape.Hidden);
-        ArrayViewExtensions.CopyFromCPU(x, Enumerable.Range(0, t * shape.Hidden).Select(i => MathF.Sin(i * 0.37f)).ToArray());
-        var mark = workspace.Mark();
-        var ms = Time(gpu, () =>
-        {
-            workspace.Release(mark);
-            block.Forward(new DeviceStep(gpu.Ops, workspace, t, 0), x, hidden, null);
-        }, repeats: t >= 256 ? 10 : 30);
-        var distinct = Math.Min(shape.Experts, t * shape.TopK);
-        var bytes = (long)shape.Experts * shape.Hidden * 2 + (expertBytes * Math.Min(distinct, shape.Experts));
-        result[$"t{t}_ms"] = ms;
-        result[$"t{t}_tb_per_s_if_distinct_experts"] = bytes / (ms * 1e-3) / 1e12;
-        result[$"t{t}_tflop_per_s"] = 2.0 * t * shape.TopK * 3 * shape.Hidden * shape.Intermediate / (ms * 1e-3) / 1e12;
-    }
-
-    return result;
-}
-
-static Dictionary<string, object?> Decode(GpuDevice gpu, RandomModels random, ModelShape shape, int layers, int steps)
-{
-    var upload = Stopwatch.StartNew();
-    using var model = random.Model(gpu, shape, layers);
-    var uploadSeconds = upload.Elapsed.TotalSeconds;
-    using var sequence = model.CreateSequence(64 + steps);
-    var prompt = Enumerable.Range(0, 16).Select(i => (i * 7919) % shape.Vocab).ToArray();
-    var prefill = Stopwatch.StartNew();
-    var next = model.NextToken(prompt, sequence);
-    var prefillMs = prefill.Elapsed.TotalMilliseconds;
-    next = model.NextToken([next], sequence); // warm the decode path
-    var watch = Stopwatch.StartNew();
-    for (var i = 0; i < steps; i++)
-    {
-        next = model.NextToken([next], sequence);
-    }
-
-    var seconds = watch.Elapsed.TotalSeconds;
-    var attention = (long)shape.Hidden * shape.HeadDim * (2 * shape.Heads + 2 * shape.KvHeads) * 2;
-    var perToken = layers * (attention + (long)shape.Experts * shape.Hidden * 2 + shape.TopK * 3L * shape.Hidden * shape.Intermediate * 2) + 2L * shape.Vocab * shape.Hidden;
-    return new()
-    {
-        ["shape"] = shape.Name,
-        ["layers"] = layers,
-        ["weights_gib"] = model.WeightBytes / (double)(1L << 30),
-        ["upload_s"] = uploadSeconds,
-        ["prefill_16_ms"] = prefillMs,
-        ["decode_steps"] = steps,
-        ["decode_tokens_per_s"] = steps / seconds,
-        ["decode_ms_per_token"] = seconds * 1e3 / steps,
-        ["weight_bytes_per_token"] = perToken,
-        ["decode_tb_per_s"] = perToken * steps / seconds / 1e12,
-        ["last_token"] = next,
-    };
 }
 
 static void Emit(Dictionary<string, object?> values)

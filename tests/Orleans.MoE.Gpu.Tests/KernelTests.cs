@@ -54,6 +54,21 @@ public sealed class KernelTests
         expert.Forward(x, tokens, actual);
         AssertClose(expected, actual);
 
+        // With scratch shared by the device's experts (as a silo runs them): the same result; not another device's.
+        using (var scratch = new ExpertScratch(device))
+        {
+            var other = DeviceExpert.Upload(device, mlp);
+            var shared = new float[tokens * hidden];
+            other.Forward(x, tokens, shared, scratch);
+            expert.Forward(x, tokens, actual, scratch);
+            Assert.Equal(actual, shared);
+            AssertClose(expected, shared);
+            other.Dispose();
+            using var elsewhere = GpuDevice.CreateIlgpuCpu();
+            using var foreign = new ExpertScratch(elsewhere);
+            Assert.Throws<ArgumentException>(() => expert.Forward(x, tokens, actual, foreign));
+        }
+
         expert.Dispose();
         Assert.Equal(before, device.Memory.WeightBytes);
         Assert.Throws<ObjectDisposedException>(() => expert.Forward(x, tokens, actual));

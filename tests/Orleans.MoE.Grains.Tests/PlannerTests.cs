@@ -170,6 +170,20 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void A_gpu_silo_is_charged_what_the_device_holds()
+    {
+        // f16 weights take twice their stored size on a device (widened to f32).
+        var experts = Experts(layers: 2, experts: 8, bytes: 100).Select(e => e with { DeviceBytes = 200 }).ToList();
+        var gpu = Silo(9, budget: 1000, gpu: true);
+        var silos = new[] { Silo(1), gpu };
+
+        var plan = Planner.Compute(MeshPlan.Empty, experts, new Dictionary<(int, int), long>(), silos, Options);
+
+        Assert.Equal(5, plan.Experts.Count(p => p.Silo == gpu.Address));
+        Assert.Equal(16, plan.Experts.Length);
+    }
+
+    [Fact]
     public void A_deepseek_sized_mesh_is_planned_evenly_and_then_left_alone()
     {
         var experts = Experts(layers: 58, experts: 256, bytes: 44_040_192);

@@ -38,6 +38,40 @@ public sealed class SiloHostTests(PostgreSqlServer postgres) : IClassFixture<Pos
     }
 
     [Fact]
+    public async Task The_gpu_silo_configuration_without_a_gpu_says_why_in_one_line_and_serves_beside_a_device_silo()
+    {
+        using (var probe = Orleans.MoE.Gpu.Device.GpuDevice.Choose(Orleans.MoE.Gpu.Device.DeviceKind.Cuda))
+        {
+            if (probe.IsGpu)
+            {
+                Console.WriteLine($"skipped: this machine has a GPU ({probe.Reason})");
+                return;
+            }
+        }
+
+        var clusterId = "gpu-" + Guid.NewGuid().ToString("N")[..8];
+        var gateway = SiloProcess.FreePort();
+        await using var cuda = SiloProcess.Start("silo-config/gpu-silo.json", Environment(clusterId, SiloProcess.FreePort(), gateway));
+        await cuda.WaitStartedAsync();
+        var device = Environment(clusterId, SiloProcess.FreePort(), SiloProcess.FreePort());
+        device["Mesh__Device"] = "ilgpu-cpu";
+        await using var simulated = SiloProcess.Start("silo-config/gpu-silo.json", device);
+        await simulated.WaitStartedAsync();
+
+        await using var client = await MeshTestClient.ConnectAsync([gateway], clusterId);
+        Assert.Equal(DemoGeneration.Expected(8), await DemoGeneration.GenerateAsync(client, 8));
+        Assert.Equal(0, await cuda.TerminateAsync());
+        Assert.Equal(0, await simulated.TerminateAsync());
+
+        var fallback = cuda.Output.Split('\n').Where(l => l.Contains("ExpertDevice", StringComparison.Ordinal)).ToList();
+        Assert.Single(fallback);
+        Assert.Matches(@"warn: Orleans\.MoE\.Grains\.Experts\.ExpertDevice\[\d+\]\s*$", fallback[0]);
+        Assert.Matches(@"(?m)^\s*Mesh:Device is cuda but experts run on cpu: .*; running on the CPU engine\s*$", cuda.Output);
+        Assert.DoesNotContain("   at ", cuda.Output, StringComparison.Ordinal);
+        Assert.Contains("Experts run on ilgpu-cpu: ILGPU CPU accelerator", simulated.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_single_host_configuration_serves_the_demo_model()
     {
         var gateway = SiloProcess.FreePort();

@@ -1,6 +1,10 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Text.Json;
 using Orleans.MoE.Cli.Benchmarks;
+using Orleans.MoE.Gpu;
+using Orleans.MoE.Gpu.Benchmarks;
+using Orleans.MoE.Gpu.Device;
 using Orleans.MoE.Tensors.Cpu;
 
 namespace Orleans.MoE.Cli.Commands;
@@ -14,6 +18,7 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks (JSON output with --json)");
         command.Subcommands.Add(Decode());
+        command.Subcommands.Add(MoeBlock());
         command.Subcommands.Add(Runtime());
         command.Subcommands.Add(Cluster());
         command.Subcommands.Add(Api());
@@ -151,23 +156,97 @@ internal static class BenchCommand
         return command;
     }
 
+    private static Command MoeBlock()
+    {
+        var device = CommonOptions.Device("cuda", "the block");
+        var shape = new Option<string>("--shape")
+        {
+            Description = "mixtral-8x7b (hidden 4096, FFN 14336, 8 experts, top-2) or qwen3-30b-a3b (hidden 2048, FFN 768, 128 experts, top-8); random bf16 weights",
+            DefaultValueFactory = _ => ModelShape.Mixtral8x7B.Name,
+        };
+        shape.AcceptOnlyFromAmong([.. ModelShape.Real.Select(s => s.Name)]);
+        var small = new Option<bool>("--small")
+        {
+            Description = "Scaled-down shapes (hidden 64, at most 16 experts, T = 1 and 16) and small copy and GEMM measurements, so ILGPU's CPU accelerator finishes in seconds; always on with --device ilgpu-cpu",
+        };
+        var json = CommonOptions.Json();
+        var command = new Command("moe-block", "One MoE layer on a device at T = 1, 16, 256, 4096 tokens, against the device's copy bandwidth (T = 1) and a large bf16 GEMM (T = 4096) measured in the same run")
+        {
+            device, shape, small, json,
+        };
+        command.SetAction((result, _) => CommonOptions.RunAsync(() =>
+        {
+            using var choice = GpuDevice.Choose(DeviceKinds.Parse(result.GetValue(device)));
+            var gpu = choice.Device ?? throw new InvalidOperationException($"moe bench moe-block needs a device, and there is none: {choice.Reason}");
+            var scaled = result.GetValue(small) || gpu.Kind == DeviceKind.IlgpuCpu;
+            var block = ModelShape.Named(result.GetValue(shape)!);
+            block = scaled ? block.Small() : block;
+            using var random = new RandomModels(scaled ? 1L << 20 : 1L << 29);
+            var copy = DeviceBenchmarks.CopyBandwidth(gpu, scaled ? 1L << 22 : 1L << 28);
+            var gemm = DeviceBenchmarks.Gemm(gpu, random, scaled ? 64 : 8192);
+            var measured = DeviceBenchmarks.MoeBlock(gpu, random, block, scaled ? DeviceBenchmarks.SmallBlockTokens : DeviceBenchmarks.BlockTokens, copy, gemm);
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["bench"] = "moe-block", ["device"] = choice.Reason, ["small"] = scaled, ["copy"] = copy, ["gemm"] = gemm, ["block"] = measured,
+                }, s_json));
+                return Task.FromResult(0);
+            }
+
+            var tokens = scaled ? DeviceBenchmarks.SmallBlockTokens : DeviceBenchmarks.BlockTokens;
+            Console.WriteLine($"device {choice.Reason}");
+            Console.WriteLine($"copy {copy["tb_per_s"]:G4} TB/s (read + write), bf16 GEMM {gemm["m"]}³ {gemm["tflop_per_s"]:G4} TFLOP/s ({gemm["kernel"]})");
+            Console.WriteLine($"MoE block {block.Name} (hidden {block.Hidden}, FFN {block.Intermediate}, {block.Experts} experts, top-{block.TopK}): "
+                + string.Join(", ", tokens.Select(t => $"T={t} {measured[$"t{t}_ms"]:G4} ms")));
+            Console.WriteLine($"T={tokens[0]}: {measured[$"t{tokens[0]}_fraction_of_bandwidth_roofline"]:P1} of the bandwidth roofline; T={tokens[^1]}: {measured[$"t{tokens[^1]}_fraction_of_gemm_peak"]:P1} of the GEMM peak");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
     private static Command Decode()
     {
         var model = CommonOptions.Model();
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens to decode", DefaultValueFactory = _ => 128 };
-        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for prefill", DefaultValueFactory = _ => 64 };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for prefill (CPU engine; the device run prefills 16)", DefaultValueFactory = _ => 64 };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
-        var repetitions = new Option<int>("--repetitions") { Description = "Runs; the best is reported", DefaultValueFactory = _ => 3 };
-        var json = CommonOptions.Json();
-        var command = new Command("decode", "Prefill and decode tokens/s on the CPU, against the machine's memory-bandwidth roofline (decode) and measured f32 FMA peak (prefill)")
+        var repetitions = new Option<int>("--repetitions") { Description = "Runs; the best is reported (CPU engine)", DefaultValueFactory = _ => 3 };
+        var device = CommonOptions.Device("cpu", "the model");
+        var random = new Option<string?>("--random")
         {
-            model, tokens, prompt, threads, repetitions, json,
+            Description = "Instead of --model, a model of this real size with random bf16 weights made in memory (no checkpoint): mixtral-8x7b (32 layers, 87 GiB) or qwen3-30b-a3b "
+                + "(48 layers, 56 GiB), Mixtral-style attention; needs a device (scaled down on ilgpu-cpu)",
+        };
+        random.AcceptOnlyFromAmong([.. ModelShape.Real.Select(s => s.Name)]);
+        var layers = new Option<int?>("--layers") { Description = "Decoder layers of the --random model (default: the real count)" };
+        var json = CommonOptions.Json();
+        var command = new Command("decode", "Prefill and decode tokens/s on the CPU, against the machine's memory-bandwidth roofline (decode) and measured f32 FMA peak (prefill); with --device on a GPU, against its copy bandwidth")
+        {
+            model, tokens, prompt, threads, repetitions, device, random, layers, json,
         };
         command.SetAction((result, _) => CommonOptions.RunAsync(() =>
         {
             if (result.GetValue(threads) is { } t)
             {
                 CpuParallelism.SetDegree(t);
+            }
+
+            var kind = DeviceKinds.Parse(result.GetValue(device));
+            if (kind is not DeviceKind.Cpu || result.GetValue(random) is not null || result.GetValue(layers) is not null)
+            {
+                using var choice = GpuDevice.Choose(kind);
+                if (choice.Device is { } gpu)
+                {
+                    return Task.FromResult(DecodeOnDevice(choice.Reason, gpu, result.GetValue(model), result.GetValue(random), result.GetValue(layers), result.GetValue(tokens), result.GetValue(json)));
+                }
+
+                if (result.GetValue(random) is not null || result.GetValue(layers) is not null)
+                {
+                    throw new InvalidOperationException($"--random and --layers need a device (--device cuda or ilgpu-cpu), and there is none: {choice.Reason}");
+                }
+
+                Console.Error.WriteLine($"device {choice.Reason}");
             }
 
             var directory = CommonOptions.ResolveModel(result.GetValue(model));
@@ -184,5 +263,63 @@ internal static class BenchCommand
             return Task.FromResult(0);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Greedy decode of a whole model on a device (the checkpoint of --model, or a --random one made in memory),
+    /// with the device's copy bandwidth measured in the same run.
+    /// </summary>
+    private static int DecodeOnDevice(string deviceLine, GpuDevice gpu, string? modelOption, string? randomShape, int? layerCount, int steps, bool json)
+    {
+        var small = gpu.Kind == DeviceKind.IlgpuCpu;
+        var copy = DeviceBenchmarks.CopyBandwidth(gpu, small ? 1L << 22 : 1L << 28);
+        var upload = Stopwatch.StartNew();
+        Dictionary<string, object?> decoded;
+        string name;
+        if (randomShape is not null)
+        {
+            var shape = ModelShape.Named(randomShape);
+            shape = small ? shape.Small() : shape;
+            var layers = layerCount ?? shape.Layers;
+            if (layers < 1)
+            {
+                throw new ArgumentException("--layers must be at least 1");
+            }
+
+            using var random = new RandomModels(small ? 1L << 20 : 1L << 29);
+            using var model = random.Model(gpu, shape, layers);
+            var uploadSeconds = upload.Elapsed.TotalSeconds;
+            decoded = DeviceBenchmarks.Decode(model, shape.WeightBytesPerToken(layers), steps, copy);
+            decoded["upload_s"] = uploadSeconds;
+            name = $"random {shape.Name}";
+        }
+        else
+        {
+            if (layerCount is not null)
+            {
+                throw new ArgumentException("--layers applies to a --random model");
+            }
+
+            var directory = CommonOptions.ResolveModel(modelOption);
+            using var cpu = CommonOptions.LoadModel(directory);
+            using var model = GpuModel.Upload(gpu, cpu);
+            var uploadSeconds = upload.Elapsed.TotalSeconds;
+            decoded = DeviceBenchmarks.Decode(model, cpu.WeightBytesPerToken(), steps, copy);
+            decoded["upload_s"] = uploadSeconds;
+            name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
+        }
+
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["bench"] = "decode", ["device"] = deviceLine, ["model"] = name, ["copy"] = copy, ["decode"] = decoded }, s_json));
+        }
+        else
+        {
+            Console.WriteLine($"device {deviceLine}");
+            Console.WriteLine($"{name} ({decoded["layers"]} layers, {decoded["weights_gib"]:G4} GiB on the device): decode {decoded["decode_tokens_per_s"]:G4} tok/s ({decoded["decode_ms_per_token"]:G4} ms/token), "
+                + $"{decoded["decode_tb_per_s"]:G4} TB/s of weights, {decoded["fraction_of_bandwidth_roofline"]:P1} of the copy bandwidth {copy["tb_per_s"]:G4} TB/s; prefill of 16 tokens {decoded["prefill_16_ms"]:G4} ms");
+        }
+
+        return 0;
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Orleans.MoE.Gpu.Device;
 using Orleans.MoE.Models;
 using Spectre.Console;
 
@@ -19,6 +20,27 @@ internal static class CommonOptions
     };
 
     public static Option<bool> Json() => new("--json") { Description = "Print JSON instead of text" };
+
+    /// <summary>
+    /// <c>--device</c>: cuda, ilgpu-cpu, cpu or auto (<see cref="DeviceKinds"/>); <paramref name="defaultValue"/> when
+    /// not given (null: not given, so configuration decides).
+    /// </summary>
+    public static Option<string?> Device(string? defaultValue, string what)
+    {
+        var option = new Option<string?>("--device")
+        {
+            Description = $"What runs {what}: cuda, ilgpu-cpu (the GPU kernels on ILGPU's CPU accelerator, slow: for tests), cpu (the CPU engine) or auto (CUDA when present); "
+                + "without CUDA, cuda and auto say why in one line and run on the CPU engine"
+                + (defaultValue is null ? "" : $" (default {defaultValue})"),
+        };
+        if (defaultValue is not null)
+        {
+            option.DefaultValueFactory = _ => defaultValue;
+        }
+
+        option.AcceptOnlyFromAmong([.. DeviceKinds.Names]);
+        return option;
+    }
 
     /// <summary>The model directory to use: the option, else $MOE_MODEL, else the demo model.</summary>
     public static string ResolveModel(string? option)

@@ -1,7 +1,9 @@
-using Orleans.MoE.Grains.Hosting;
 using System.CommandLine;
-using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Gpu;
+using Orleans.MoE.Gpu.Device;
 using Orleans.MoE.Grains.Catalog;
+using Orleans.MoE.Grains.Generation;
+using Orleans.MoE.Grains.Hosting;
 using Orleans.MoE.Models;
 using Orleans.MoE.Models.Generation;
 
@@ -19,10 +21,11 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0: all)" };
         var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold in (0, 1]", DefaultValueFactory = _ => 1f };
         var seed = new Option<int?>("--seed") { Description = "Seed for reproducible sampling" };
+        var device = CommonOptions.Device("cpu", "the model in this process");
         var cluster = new ClusterConnection();
         var command = new Command("generate", "Generate text from a prompt, streaming it as it comes; with --gateway on a running cluster (--model is then the mesh's model name)")
         {
-            model, prompt, maxTokens, temperature, topK, topP, seed,
+            model, prompt, maxTokens, temperature, topK, topP, seed, device,
         };
         foreach (var option in cluster.All)
         {
@@ -41,6 +44,11 @@ internal static class GenerateCommand
             sampling.Validate();
             if (ClusterConnection.Given(result, cluster))
             {
+                if (result.GetValue(device) != "cpu")
+                {
+                    throw new ArgumentException("--device chooses what runs the model in this process; with --gateway, set Mesh:Device on the cluster's silos");
+                }
+
                 await using var client = await cluster.ConnectAsync(result, cancellationToken);
                 return await GenerateOnClusterAsync(client, result.GetValue(model), result.GetValue(prompt)!, result.GetValue(maxTokens), sampling, cancellationToken);
             }
@@ -48,9 +56,30 @@ internal static class GenerateCommand
             var directory = CommonOptions.ResolveModel(result.GetValue(model));
             using var loaded = CommonOptions.Load(directory, LanguageModel.Load);
             var budget = result.GetValue(maxTokens) ?? loaded.Generation.MaxNewTokens ?? 64;
-            await foreach (var chunk in loaded.GenerateAsync(result.GetValue(prompt)!, budget, sampling, cancellationToken))
+            using var choice = GpuDevice.Choose(DeviceKinds.Parse(result.GetValue(device)));
+            if (choice.Requested is not DeviceKind.Cpu)
             {
-                Console.Write(chunk.Text);
+                await Console.Error.WriteLineAsync($"device {choice.Reason}");
+            }
+
+            // On a device: the whole model's weights and the sequence's KV cache there; sampling on the host, as on the CPU engine.
+            using var onDevice = choice.Device is { } gpu ? GpuModel.Upload(gpu, loaded.Network) : null;
+            GpuSequence? sequence = null;
+            try
+            {
+                Func<int, Func<int[], float[]>>? forward = onDevice is null ? null : capacity =>
+                {
+                    sequence = onDevice.CreateSequence(capacity);
+                    return tokens => onDevice.Forward(tokens, sequence);
+                };
+                await foreach (var chunk in loaded.GenerateAsync(result.GetValue(prompt)!, budget, sampling, forward, cancellationToken))
+                {
+                    Console.Write(chunk.Text);
+                }
+            }
+            finally
+            {
+                sequence?.Dispose();
             }
 
             Console.WriteLine();

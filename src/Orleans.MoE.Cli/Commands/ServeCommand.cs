@@ -28,12 +28,13 @@ internal static class ServeCommand
         var urls = new Option<string>("--urls") { Description = $"Where to listen (default {DefaultUrl}; use http://0.0.0.0:PORT to accept other hosts)", DefaultValueFactory = _ => DefaultUrl };
         var apiKeys = new Option<string[]>("--api-key") { Description = "A Bearer key clients must send (repeatable; also Api__ApiKeys__0, ...); none: the API is open" };
         var config = new Option<string?>("--config") { Description = "A JSON settings file (sections Api, Mesh, Silo, Cluster, Logging)" };
+        var device = CommonOptions.Device(null, "the experts of the silo in this process (default: Mesh:Device from --config, else cpu)");
         var logFormat = new Option<string>("--log-format") { Description = "Logs as 'text' or 'json' (one object per line, with the request id)", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
         var cluster = new ClusterConnection();
         var command = new Command("serve", "Serve the OpenAI-compatible API and the dashboard: the model in this process, or with --gateway a running cluster")
         {
-            model, urls, apiKeys, config, logFormat,
+            model, urls, apiKeys, config, device, logFormat,
         };
         foreach (var option in cluster.All)
         {
@@ -55,6 +56,11 @@ internal static class ServeCommand
             string what;
             if (ClusterConnection.Given(result, cluster))
             {
+                if (result.GetValue(device) is not null)
+                {
+                    throw new ArgumentException("--device chooses what runs the experts of the silo in this process; with --gateway, set Mesh:Device on the cluster's silos");
+                }
+
                 builder.AddMeshClient(cluster.GatewayEndPoints(result), cluster.ClusterIdOf(result));
                 what = $"the cluster at {string.Join(", ", result.GetValue(cluster.Gateways)!)}";
             }
@@ -62,7 +68,8 @@ internal static class ServeCommand
             {
                 var directory = Path.GetFullPath(CommonOptions.ResolveModel(result.GetValue(model)));
                 var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
-                builder.AddEmbeddedMesh(new Dictionary<string, string> { [name] = directory });
+                var chosen = result.GetValue(device);
+                builder.AddEmbeddedMesh(new Dictionary<string, string> { [name] = directory }, mesh => mesh.Device = chosen ?? mesh.Device);
                 what = $"{name} in this process";
             }
 

@@ -21,7 +21,7 @@ internal static class VerifyCommand
         var model = CommonOptions.Model();
         var reference = new Option<string>("--reference", "-r") { Description = "Reference safetensors file (default: MODEL/reference.safetensors)" };
         var json = CommonOptions.Json();
-        var device = new Option<string>("--device") { Description = "cuda, ilgpu-cpu (the GPU kernels on ILGPU's CPU accelerator), cpu or auto (CUDA when present)", DefaultValueFactory = _ => "cpu" };
+        var device = CommonOptions.Device("cpu", "the model");
         var silos = new Option<int>("--silos")
         {
             Description = "Spread the model's experts over this many Orleans silos in this process (real TCP between them) and check the distributed forward; 0: one process",
@@ -40,12 +40,12 @@ internal static class VerifyCommand
             List<VerificationCheck> checks;
             if (result.GetValue(silos) is var count and not 0)
             {
-                if (count < 0 || result.GetValue(device) != "cpu")
+                if (count < 0)
                 {
-                    throw new ArgumentException("--silos needs a positive number of silos, and runs the experts on the CPU engine (no --device)");
+                    throw new ArgumentException("--silos needs a positive number of silos");
                 }
 
-                checks = await VerifyOnSilosAsync(directory, name, referencePath, count, text, cancellationToken);
+                checks = await VerifyOnSilosAsync(directory, name, referencePath, count, result.GetValue(device)!, text, cancellationToken);
             }
             else
             {
@@ -79,12 +79,13 @@ internal static class VerifyCommand
 
     /// <summary>
     /// The reference checks with every MoE layer run by the mesh: <paramref name="silos"/> Orleans silos in
-    /// this process, the model's experts spread over them by placement and the balancer, each layer's
-    /// tokens sent by the first silo's gate to the silos hosting their experts.
+    /// this process, the model's experts spread over them by placement and the balancer (on each silo's
+    /// <paramref name="device"/>: Mesh:Device), each layer's tokens sent by the first silo's gate to the
+    /// silos hosting their experts.
     /// </summary>
-    private static async Task<List<VerificationCheck>> VerifyOnSilosAsync(string directory, string name, string referencePath, int silos, bool text, CancellationToken cancellationToken)
+    private static async Task<List<VerificationCheck>> VerifyOnSilosAsync(string directory, string name, string referencePath, int silos, string device, bool text, CancellationToken cancellationToken)
     {
-        await using var mesh = await LocalMesh.StartAsync(silos, new Dictionary<string, string> { [name] = directory }, cancellationToken: cancellationToken);
+        await using var mesh = await LocalMesh.StartAsync(silos, new Dictionary<string, string> { [name] = directory }, o => o.Device = device, cancellationToken);
         var network = mesh.Service<MeshModels>(0).Get(name).Network;
         var experts = network.Layers.Select(l => l.FeedForward).OfType<SparseMoeBlock>().Sum(b => b.ExpertCount);
         if (!await mesh.WaitForExpertsAsync(experts, TimeSpan.FromSeconds(60), spread: true, cancellationToken))
@@ -95,7 +96,7 @@ internal static class VerifyCommand
         if (text)
         {
             var hosted = Enumerable.Range(0, silos).Select(i => mesh.Service<LocalExperts>(i).Hosted.Count);
-            Console.WriteLine($"{silos} Orleans silos in this process; experts per silo: {string.Join(", ", hosted)}");
+            Console.WriteLine($"{silos} Orleans silos in this process; experts per silo: {string.Join(", ", hosted)}; experts run on {mesh.Service<LocalExperts>(0).Device?.Reason ?? "the CPU engine"}");
         }
 
         var executor = new MeshMoeExecutor(mesh.GrainFactory(0), name);

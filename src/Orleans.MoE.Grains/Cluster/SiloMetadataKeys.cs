@@ -3,8 +3,17 @@ namespace Orleans.MoE.Grains.Cluster;
 /// <summary>What silos publish about themselves through <see cref="MeshSilos"/>, read by placement and the planner.</summary>
 public static class SiloMetadataKeys
 {
-    /// <summary>"true" on a silo whose experts run on a GPU.</summary>
+    /// <summary>"true" on a silo whose experts run on a GPU (its <c>Mesh:Device</c> gave one); placement prefers such silos.</summary>
     public const string Gpu = "gpu";
+
+    /// <summary>What runs the silo's experts, in one line (on GPU silos), e.g. "cuda: NVIDIA H200 (SM_90, 139.8 GiB), cuBLAS ...".</summary>
+    public const string Device = "device";
+
+    /// <summary>The size of the silo's device memory in bytes (GPU silos; their expert budget comes from it).</summary>
+    public const string DeviceMemory = "device-memory";
+
+    /// <summary>The device memory this silo's process holds in bytes: expert weights and scratch (GPU silos).</summary>
+    public const string DeviceMemoryUsed = "device-memory-used";
 
     /// <summary>Bytes of expert weights the silo can still take.</summary>
     public const string MemoryFree = "memory-free";

@@ -1,3 +1,4 @@
+using Orleans.MoE.Gpu.Experts;
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Transport;
 using Orleans.MoE.Models.Checkpoints;
@@ -10,8 +11,10 @@ namespace Orleans.MoE.Grains.Experts;
 /// One expert activation. On activation it charges the expert's size to the silo's expert budget, maps
 /// only the expert's three projections from the silo's copy of the checkpoint (a mapping of their bytes
 /// alone, read in at once) and joins the silo's registry of local experts, which runs the batches that
-/// gates send over the data channel (every co-located expert a batch names, in one group). On deactivation the
-/// mapping is released (after the last computation using it) and the budget freed.
+/// gates send over the data channel (every co-located expert a batch names, in one group). On a GPU silo
+/// (<see cref="ExpertDevice"/>) it uploads the projections to the device instead, releases the mapping
+/// and charges their device size. On deactivation the mapping or the device memory is released (after
+/// the last computation using it) and the budget freed.
 /// Placement: <see cref="Placement.ExpertPlacementDirector"/>. Reentrant: locating and moving never wait on each other.
 /// Moved by the balancer with Orleans migration; the expert's load over the window goes with it.
 /// </summary>
@@ -36,7 +39,8 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local, DataChann
         }
 
         var layout = block.Experts[_key.Expert];
-        _bytes = layout.WeightBytes;
+        var device = local.Device;
+        _bytes = device is null ? layout.WeightBytes : DeviceExpert.BytesOf(layout);
         local.Reserve(_key, _bytes);
         var mapped = new List<MappedMatrix>(3);
         try
@@ -52,7 +56,18 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local, DataChann
             }
 
             var weights = new SwiGluMlp(Map(layout.Gate), Map(layout.Up), Map(layout.Down));
-            local.Add(_key, new HostedExpert(weights, _bytes, new Mappings(mapped)));
+            if (device is null)
+            {
+                local.Add(_key, new HostedExpert(weights, _bytes, new Mappings(mapped)));
+            }
+            else
+            {
+                var uploaded = device.Upload(weights);
+                new Mappings(mapped).Dispose(); // the device holds the weights now
+                mapped.Clear();
+                local.Add(_key, new HostedExpert(uploaded, _bytes, new DeviceWeights(device, uploaded)));
+            }
+
             if (_migratedLoad > 0)
             {
                 local.Load.Record(_key, _migratedLoad);
@@ -103,6 +118,12 @@ public sealed class ExpertGrain(MeshModels models, LocalExperts local, DataChann
         DeactivateOnIdle();
         return Task.CompletedTask;
     }
+}
+
+/// <summary>One expert's weights on the silo's device, freed through it.</summary>
+internal sealed class DeviceWeights(ExpertDevice device, DeviceExpert expert) : IDisposable
+{
+    public void Dispose() => device.Free(expert);
 }
 
 /// <summary>The mappings of one expert's projections, released together.</summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Gpu.Experts;
 using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Transport;
 using Orleans.MoE.Models.Layers;
@@ -9,17 +10,38 @@ using Orleans.MoE.Models.Layers;
 namespace Orleans.MoE.Grains.Experts;
 
 /// <summary>
-/// An expert's weights on this silo, shared by its activation and every grouped computation that uses
-/// them: counted references, so the weights (and their mapping) are released only when the activation
-/// has gone and no computation still runs on them.
+/// An expert's weights on this silo, in host memory or on the silo's device, shared by its activation and
+/// every grouped computation that uses them: counted references, so the weights (their mapping, their
+/// device memory) are released only when the activation has gone and no computation still runs on them.
 /// </summary>
-public sealed class HostedExpert(SwiGluMlp weights, long bytes, IDisposable? owner = null)
+public sealed class HostedExpert
 {
+    private readonly IDisposable? _owner;
     private int _references = 1; // the activation's own
 
-    public SwiGluMlp Weights { get; } = weights;
+    /// <summary>Weights in host memory (<paramref name="owner"/>, such as their mapping, is disposed with them).</summary>
+    public HostedExpert(SwiGluMlp weights, long bytes, IDisposable? owner = null)
+    {
+        Weights = weights;
+        Bytes = bytes;
+        _owner = owner;
+    }
 
-    public long Bytes { get; } = bytes;
+    /// <summary>Weights on the device (<paramref name="owner"/> frees them).</summary>
+    public HostedExpert(DeviceExpert device, long bytes, IDisposable owner)
+    {
+        Device = device;
+        Bytes = bytes;
+        _owner = owner;
+    }
+
+    /// <summary>The weights in host memory, or null when they live on the device.</summary>
+    public SwiGluMlp? Weights { get; }
+
+    /// <summary>The weights on the silo's device, or null when they are in host memory.</summary>
+    public DeviceExpert? Device { get; }
+
+    public long Bytes { get; }
 
     /// <summary>Takes a reference for a computation; false once the expert has been released.</summary>
     public bool TryAcquire()
@@ -39,36 +61,43 @@ public sealed class HostedExpert(SwiGluMlp weights, long bytes, IDisposable? own
     {
         if (Interlocked.Decrement(ref _references) == 0)
         {
-            owner?.Dispose();
+            _owner?.Dispose();
         }
     }
 }
 
 /// <summary>
 /// The expert activations of this silo: their weights (for grouped execution), the memory budget they
-/// share, and the load they have served. Publishes the free budget to placement
-/// (<see cref="SiloMetadataKeys.MemoryFree"/>, through <see cref="ISiloMetadataPublisher"/>) whenever it changes.
+/// share, and the load they have served. On a GPU silo (<see cref="ExpertDevice"/>) the weights live on
+/// the device and the budget is device memory. Publishes the free budget to placement
+/// (<see cref="SiloMetadataKeys.MemoryFree"/>, through <see cref="ISiloMetadataPublisher"/>) whenever it
+/// changes, with the device's memory figures and the GPU flag.
 /// </summary>
 public sealed class LocalExperts : IExpertBatchExecutor
 {
     private readonly ConcurrentDictionary<ExpertKey, HostedExpert> _experts = new();
     private readonly ISiloMetadataPublisher _silos;
+    private readonly ExpertDevice? _device;
     private readonly object _budgetLock = new();
     private long _reserved;
     private int _publishPending;
 
-    public LocalExperts(IOptions<MeshOptions> options, ISiloMetadataPublisher silos, ExpertLoadMeter load)
+    public LocalExperts(IOptions<MeshOptions> options, ISiloMetadataPublisher silos, ExpertLoadMeter load, ExpertDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(silos);
         _silos = silos;
+        _device = device is { IsGpu: true } ? device : null;
         Load = load;
         Budget = options.Value.ExpertMemoryBytes > 0
             ? options.Value.ExpertMemoryBytes
-            : (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 0.8);
+            : _device?.DefaultBudget ?? (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 0.8);
     }
 
-    /// <summary>Bytes of expert weights this silo may hold.</summary>
+    /// <summary>The device the experts run on, or null: the CPU engine.</summary>
+    public ExpertDevice? Device => _device;
+
+    /// <summary>Bytes of expert weights this silo may hold (on its device, on a GPU silo).</summary>
     public long Budget { get; }
 
     public long Reserved => Interlocked.Read(ref _reserved);
@@ -146,6 +175,7 @@ public sealed class LocalExperts : IExpertBatchExecutor
     {
         ArgumentNullException.ThrowIfNull(slots);
         var group = new List<ExpertRows>(slots.Count);
+        var onDevice = new List<(DeviceExpert Expert, int Offset, int Count)>();
         var held = new List<HostedExpert>(slots.Count);
         var missing = new List<int>();
         try
@@ -159,7 +189,15 @@ public sealed class LocalExperts : IExpertBatchExecutor
                 if (Acquire(key) is { } expert)
                 {
                     held.Add(expert);
-                    group.Add(new ExpertRows(expert.Weights, offset, slot.Count));
+                    if (expert.Device is { } device)
+                    {
+                        onDevice.Add((device, offset, slot.Count));
+                    }
+                    else
+                    {
+                        group.Add(new ExpertRows(expert.Weights!, offset, slot.Count));
+                    }
+
                     Load.Record(key, slot.Count);
                 }
                 else
@@ -172,6 +210,11 @@ public sealed class LocalExperts : IExpertBatchExecutor
             }
 
             ExpertGroup.Forward(group, input, output, hidden);
+            foreach (var (device, offset, count) in onDevice)
+            {
+                // output[count, H] = expert(input[count, H]): this slot's rows, on the device.
+                _device!.Forward(device, input.Slice(offset * hidden, count * hidden), count, output.Slice(offset * hidden, count * hidden));
+            }
         }
         finally
         {
@@ -226,13 +269,24 @@ public sealed class LocalExperts : IExpertBatchExecutor
     }
 
     /// <summary>Publishes the free budget now (also done after every change, coalesced).</summary>
-    public Task PublishAsync() =>
-        _silos.PublishAsync(new Dictionary<string, string?>
+    public Task PublishAsync()
+    {
+        var figures = new Dictionary<string, string?>
         {
             [SiloMetadataKeys.MemoryFree] = Free.ToString(CultureInfo.InvariantCulture),
             [SiloMetadataKeys.ExpertBudget] = Budget.ToString(CultureInfo.InvariantCulture),
             [SiloMetadataKeys.HostMemory] = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes.ToString(CultureInfo.InvariantCulture),
-        });
+            [SiloMetadataKeys.Gpu] = _device is null ? null : "true",
+            [SiloMetadataKeys.Device] = _device?.Reason,
+        };
+        if (_device?.Device?.Memory is { } memory)
+        {
+            figures[SiloMetadataKeys.DeviceMemory] = memory.TotalBytes.ToString(CultureInfo.InvariantCulture);
+            figures[SiloMetadataKeys.DeviceMemoryUsed] = memory.AllocatedBytes.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return _silos.PublishAsync(figures);
+    }
 
     private void PublishSoon()
     {

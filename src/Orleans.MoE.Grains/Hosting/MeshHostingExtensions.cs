@@ -20,7 +20,7 @@ public static class MeshHostingExtensions
 {
     /// <summary>
     /// The mesh's services on this silo: the models of "Mesh:Models", expert hosting within the expert
-    /// budget, the data channel that carries expert batches between silos, gates, the generation scheduler,
+    /// budget (on the device of "Mesh:Device" when it gives one), the data channel that carries expert batches between silos, gates, the generation scheduler,
     /// expert placement and the balancer, and failure detection tuned for a LAN (<see cref="UseLanFailureDetection"/>). Options come from the "Mesh" section of
     /// <paramref name="configuration"/> (so also from environment variables such as
     /// <c>Mesh__ExpertMemoryBytes</c>), then <paramref name="configure"/>. The plan is kept in the grain
@@ -70,6 +70,7 @@ public static class MeshHostingExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MeshSilos>());
         services.TryAddSingleton<MeshModels>();
         services.TryAddSingleton<ExpertLoadMeter>();
+        services.TryAddSingleton<ExpertDevice>();
         services.TryAddSingleton<LocalExperts>();
         services.TryAddSingleton<IExpertBatchExecutor>(sp => sp.GetRequiredService<LocalExperts>());
         services.TryAddSingleton<DataChannelServer>();

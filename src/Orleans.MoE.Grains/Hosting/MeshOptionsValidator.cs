@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Gpu.Device;
 using Orleans.MoE.Grains.Catalog;
 
 namespace Orleans.MoE.Grains.Hosting;
@@ -26,9 +27,13 @@ internal sealed class MeshOptionsValidator : IValidateOptions<MeshOptions>
             errors.Add("Mesh:ExpertMemoryBytes must be ≥ 0 (0: 80 % of available memory)");
         }
 
-        if (options.Device is not ("cpu" or "cuda"))
+        try
         {
-            errors.Add($"Mesh:Device must be 'cpu' or 'cuda', not '{options.Device}'");
+            DeviceKinds.Parse(options.Device);
+        }
+        catch (FormatException e)
+        {
+            errors.Add($"Mesh:Device: {e.Message}");
         }
 
         if (options.Scheduler.MaxBatchSequences <= 0 || options.Scheduler.MaxQueuedSequences <= 0 || options.Scheduler.MaxStepTokens < options.Scheduler.MaxBatchSequences)

@@ -35,11 +35,6 @@ public sealed partial class BalancerAgent(
 
     private async Task OnSiloStartedAsync(CancellationToken cancellationToken)
     {
-        if (options.Value.Device == "cuda")
-        {
-            LogNoGpuBackend(logger);
-        }
-
         models.LoadAll();
         await silos.RefreshAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var published = new Dictionary<string, string?>();
@@ -59,11 +54,6 @@ public sealed partial class BalancerAgent(
         foreach (var (name, error) in models.Errors)
         {
             published[SiloMetadataKeys.ModelError(name)] = error.Length <= 300 ? error : error[..300] + "…";
-        }
-
-        if (options.Value.Device == "cuda")
-        {
-            published[SiloMetadataKeys.Gpu] = "true";
         }
 
         await silos.PublishAsync(published, cancellationToken).ConfigureAwait(false);
@@ -232,9 +222,6 @@ public sealed partial class BalancerAgent(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Moving expert {Expert} failed: {Reason}")]
     private static partial void LogMoveFailed(ILogger logger, string expert, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Mesh:Device is 'cuda' but this build has no CUDA backend yet: experts run on the CPU")]
-    private static partial void LogNoGpuBackend(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Balancing round failed: {Reason}")]
     private static partial void LogRoundFailed(ILogger logger, string reason);

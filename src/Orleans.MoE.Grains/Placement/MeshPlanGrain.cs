@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Gpu.Experts;
 using Orleans.MoE.Grains.Catalog;
 using Orleans.MoE.Grains.Cluster;
 using Orleans.MoE.Grains.Experts;
@@ -283,7 +284,7 @@ public sealed class MeshPlanGrain(
         }
 
         var experts = model.MoeLayers
-            .SelectMany(l => model.MoeBlock(l).Experts.Select((e, i) => new PlannerExpert(l, i, e.WeightBytes)))
+            .SelectMany(l => model.MoeBlock(l).Experts.Select((e, i) => new PlannerExpert(l, i, e.WeightBytes, DeviceExpert.BytesOf(e))))
             .ToList();
         var silos = live.Select(s => new PlannerSilo(
             s.Address,

@@ -5,8 +5,12 @@ namespace Orleans.MoE.Grains.Placement;
 /// <summary>A silo as the planner sees it: its expert budget and whether it has a GPU.</summary>
 public sealed record PlannerSilo(SiloAddress Address, long Budget, bool Gpu);
 
-/// <summary>An expert to place: its layer, index and weight bytes.</summary>
-public readonly record struct PlannerExpert(int Layer, int Expert, long Bytes);
+/// <summary>An expert to place: its layer, index and weight bytes as stored, and on a GPU silo (f16 is widened to f32 there; default: as stored).</summary>
+public readonly record struct PlannerExpert(int Layer, int Expert, long Bytes, long? DeviceBytes = null)
+{
+    /// <summary>The bytes the expert takes of <paramref name="silo"/>'s budget.</summary>
+    public long BytesOn(PlannerSilo silo) => silo is { Gpu: true } ? DeviceBytes ?? Bytes : Bytes;
+}
 
 /// <summary>
 /// Computes expert plans: how many replicas each expert gets (hot experts, with a multiple of their
@@ -75,7 +79,7 @@ public static class Planner
             .ToList();
         foreach (var (expert, replica, w) in items)
         {
-            var candidates = silos.Where(s => used[s.Address] + expert.Bytes <= s.Budget && !taken.Contains((expert.Layer, expert.Expert, s.Address))).ToList();
+            var candidates = silos.Where(s => used[s.Address] + expert.BytesOn(s) <= s.Budget && !taken.Contains((expert.Layer, expert.Expert, s.Address))).ToList();
             if (candidates.Count == 0)
             {
                 continue; // No room anywhere: left unplanned until silos join.
@@ -92,7 +96,7 @@ public static class Planner
                 .ThenBy(s => s.Address.GetConsistentHashCode())
                 .First();
             assigned[silo.Address] += w;
-            used[silo.Address] += expert.Bytes;
+            used[silo.Address] += expert.BytesOn(silo);
             perLayer[(silo.Address, expert.Layer)] = perLayer.GetValueOrDefault((silo.Address, expert.Layer)) + 1;
             placed.Add(new PlannedExpert(expert.Layer, expert.Expert, replica, silo.Address));
             taken.Add((expert.Layer, expert.Expert, silo.Address));
@@ -150,12 +154,12 @@ public static class Planner
             }
         }
 
-        var bytes = experts.ToDictionary(e => (e.Layer, e.Expert), e => e.Bytes);
+        var byKey = experts.ToDictionary(e => (e.Layer, e.Expert));
         var used = silos.ToDictionary(s => s.Address, _ => 0L);
         var counts = silos.ToDictionary(s => s.Address, _ => 0);
         foreach (var p in current.Experts)
         {
-            used[p.Silo] += bytes.GetValueOrDefault((p.Layer, p.Expert));
+            used[p.Silo] += byKey.TryGetValue((p.Layer, p.Expert), out var e) ? e.BytesOn(live[p.Silo]) : 0;
             counts[p.Silo]++;
         }
 

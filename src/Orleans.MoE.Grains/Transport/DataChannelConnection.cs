@@ -145,11 +145,12 @@ internal sealed class DataChannelConnection : IAsyncDisposable
     private async Task ReadAsync()
     {
         var scratch = new byte[4096];
+        var reader = DataChannelProtocol.ReadBuffered(_stream);
         try
         {
             while (true)
             {
-                var (id, result, error) = await DataChannelProtocol.ReadResponseAsync(_stream, scratch, _maxPayloadBytes, _closing.Token).ConfigureAwait(false);
+                var (id, result, error) = await DataChannelProtocol.ReadResponseAsync(reader, scratch, _maxPayloadBytes, _closing.Token).ConfigureAwait(false);
                 if (!_pending.TryRemove(id, out var waiting))
                 {
                     result?.Dispose(); // Its caller gave up.

@@ -42,6 +42,13 @@ internal static class DataChannelProtocol
     /// <summary>The protocol's version 2 (version 1 had no trace context).</summary>
     public static ReadOnlySpan<byte> Hello => "MOEDATA2"u8;
 
+    /// <summary>
+    /// A reader over <paramref name="stream"/>'s incoming bytes that takes a small frame (header, slots and
+    /// rows) in one receive instead of three; large payloads are read straight into their buffers. Only
+    /// for reading: the connection's writers write to <paramref name="stream"/> itself, concurrently.
+    /// </summary>
+    public static Stream ReadBuffered(Stream stream) => new BufferedStream(stream, CoalesceBytes);
+
     /// <summary>Writes <paramref name="batch"/> as request <paramref name="id"/>, with <paramref name="trace"/> (default: none) for the server's span.</summary>
     public static async Task WriteRequestAsync(Stream stream, long id, ExpertBatch batch, ActivityContext trace, CancellationToken cancellationToken)
     {

@@ -101,7 +101,8 @@ public sealed partial class DataChannelServer(
             await using var streamScope = stream.ConfigureAwait(false);
             var scratch = new byte[4096];
             var maxPayload = options.Value.DataChannel.MaxPayloadBytes;
-            while (await DataChannelProtocol.ReadRequestAsync(stream, scratch, maxPayload, _stopping.Token).ConfigureAwait(false) is { } request)
+            var reader = DataChannelProtocol.ReadBuffered(stream);
+            while (await DataChannelProtocol.ReadRequestAsync(reader, scratch, maxPayload, _stopping.Token).ConfigureAwait(false) is { } request)
             {
                 _ = Task.Run(() => AnswerAsync(stream, writeLock, request.Id, request.Batch, request.Trace));
             }

@@ -23,11 +23,25 @@ public readonly record struct GeneratedToken(int Id, FinishReason? Finish);
 /// </summary>
 public static class TokenGenerator
 {
-    public static async IAsyncEnumerable<GeneratedToken> GenerateAsync(
-        CausalLanguageModel model, IReadOnlyList<int> prompt, GenerationOptions options,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public static IAsyncEnumerable<GeneratedToken> GenerateAsync(
+        CausalLanguageModel model, IReadOnlyList<int> prompt, GenerationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        KvCache? cache = null; // made at the first step, once the arguments are known to be valid
+        return GenerateAsync(tokens => model.Forward(tokens, cache ??= model.CreateCache(prompt.Count + options.MaxNewTokens)), prompt, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// The same with any forward pass that keeps its own cache (the GPU backend's): <paramref name="forward"/>
+    /// takes the new tokens (the prompt, then one token per step) and returns the last one's logits.
+    /// </summary>
+    public static async IAsyncEnumerable<GeneratedToken> GenerateAsync(
+        Func<int[], float[]> forward, IReadOnlyList<int> prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(forward);
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
         if (prompt.Count == 0)
@@ -42,13 +56,12 @@ public static class TokenGenerator
             yield break;
         }
 
-        var cache = model.CreateCache(prompt.Count + options.MaxNewTokens);
         var input = prompt.ToArray();
         for (var produced = 1; ; produced++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var step = input;
-            var logits = await Task.Run(() => model.Forward(step, cache), cancellationToken).ConfigureAwait(false);
+            var logits = await Task.Run(() => forward(step), cancellationToken).ConfigureAwait(false);
             var next = sampler.Next(logits);
             var finish = FinishRule.After(next, produced, options.StopTokens, options.MaxNewTokens);
             yield return new GeneratedToken(next, finish);

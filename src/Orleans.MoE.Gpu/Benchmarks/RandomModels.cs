@@ -3,24 +3,14 @@ using Orleans.MoE.Models.Layers;
 using Orleans.MoE.Tensors;
 using Orleans.MoE.Tensors.Cpu;
 
-namespace Orleans.MoE.Gpu.Check;
-
-/// <summary>The shape of a Mixtral-style model (GQA attention, softmax top-k MoE), real or scaled down.</summary>
-internal sealed record ModelShape(string Name, int Hidden, int Intermediate, int Experts, int TopK, int Layers, int Heads, int KvHeads, int HeadDim, int Vocab)
-{
-    public static ModelShape Mixtral8x7B { get; } = new("mixtral-8x7b", 4096, 14336, 8, 2, 32, 32, 8, 128, 32000);
-
-    public static ModelShape Qwen3_30B_A3B { get; } = new("qwen3-30b-a3b", 2048, 768, 128, 8, 48, 32, 4, 128, 151936);
-
-    public static ModelShape Tiny { get; } = new("tiny", 64, 96, 8, 2, 2, 4, 2, 16, 512);
-}
+namespace Orleans.MoE.Gpu.Benchmarks;
 
 /// <summary>
 /// Random-weight bf16 models built in host memory for benchmarks: every matrix is a view into one pool
 /// of random bf16 values (uploading copies each into its own device memory), so host memory stays small
 /// whatever the model's size.
 /// </summary>
-internal sealed unsafe class RandomModels : IDisposable
+public sealed unsafe class RandomModels : IDisposable
 {
     private readonly nint _pool;
     private readonly long _elements;
