@@ -65,6 +65,16 @@ public sealed class ServeCommandTests
             var body = await response.Content.ReadAsStringAsync();
             Assert.True(response.StatusCode == HttpStatusCode.OK, body);
             Assert.Equal(expected.TrimEnd('\n'), JsonDocument.Parse(body).RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+
+            // The dashboard's data names the device and the memory the experts hold on it.
+            var silo = default(JsonElement);
+            Assert.True(await Eventually.TrueAsync(async () =>
+            {
+                silo = JsonDocument.Parse(await http.GetStringAsync("/api/mesh")).RootElement.GetProperty("silos")[0];
+                return silo.TryGetProperty("device_memory_used", out var used) && used.GetInt64() > 0;
+            }, 30), $"the mesh view shows device memory in use: {silo}");
+            Assert.StartsWith("ilgpu-cpu: ", silo.GetProperty("device").GetString(), StringComparison.Ordinal);
+            Assert.True(silo.GetProperty("device_memory").GetInt64() >= silo.GetProperty("device_memory_used").GetInt64());
         }
         finally
         {

@@ -121,6 +121,13 @@ internal static class MeshView
         json.WriteString("name", names.Of(silo.Address.ToString()));
         json.WriteString("address", silo.Address.ToString());
         json.WriteBoolean("gpu", metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true");
+        if (metadata.GetValueOrDefault(SiloMetadataKeys.Device) is { } device)
+        {
+            json.WriteString("device", device);
+            json.WriteNumber("device_memory", Number(metadata.GetValueOrDefault(SiloMetadataKeys.DeviceMemory)));
+            json.WriteNumber("device_memory_used", Number(metadata.GetValueOrDefault(SiloMetadataKeys.DeviceMemoryUsed)));
+        }
+
         json.WriteNumber("activations", silo.Activations);
         json.WriteStartArray("models");
         foreach (var key in metadata.Keys.Where(k => k.StartsWith(SiloMetadataKeys.Model(""), StringComparison.Ordinal)).Order(StringComparer.Ordinal))

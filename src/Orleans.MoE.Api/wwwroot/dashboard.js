@@ -224,6 +224,8 @@ function siloCard(silo, gone) {
     el('span', { class: silo.gpu ? 'badge gpu' : 'badge', text: silo.gpu ? 'GPU' : 'CPU' }),
     gone && el('span', { class: 'badge gone-badge', text: 'gone' })),
   el('div', { class: 'address', title: silo.address ?? '', text: silo.address ?? '' }),
+  silo.device && el('div', { class: 'device', title: silo.device, 'data-testid': 'silo-device',
+    text: `${silo.device.split(':')[0]} · ${formatBytes(silo.device_memory_used)} / ${formatBytes(silo.device_memory)} device memory` }),
   memoryBar(silo.expert_bytes, silo.expert_budget, silo.memory_note),
   el('dl', { class: 'stats' }, ...siloStats(silo).map(stat)),
   siloModels(silo));

@@ -83,6 +83,12 @@ internal static class ClusterCommand
             var models = string.Join(",", metadata.Keys.Where(k => k.StartsWith("model.", StringComparison.Ordinal)).Select(k => k[6..]));
             text.AppendLine(CultureInfo.InvariantCulture,
                 $"  {index[silo.Address]}  {silo.Address}  activations {silo.Activations}  expert memory free {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.MemoryFree))} of {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.ExpertBudget))}  gpu {(metadata.GetValueOrDefault(SiloMetadataKeys.Gpu) == "true" ? "yes" : "no")}  models {(models.Length == 0 ? "(none)" : models)}");
+            if (metadata.GetValueOrDefault(SiloMetadataKeys.Device) is { } device)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"      device {device}  memory used {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.DeviceMemoryUsed))} of {Bytes(metadata.GetValueOrDefault(SiloMetadataKeys.DeviceMemory))}");
+            }
+
             foreach (var (key, reason) in metadata.Where(k => k.Key.StartsWith("model-error.", StringComparison.Ordinal)))
             {
                 text.AppendLine(CultureInfo.InvariantCulture, $"      cannot serve {key["model-error.".Length..]}: {reason}");
