@@ -97,11 +97,16 @@ static IHost BuildHost(string? file, string[] args)
         o.TimestampFormat ??= "yyyy-MM-dd HH:mm:ss.fff ";
         o.UseUtcTimestamp = true;
     });
+    // JSON entries with their scopes: written inside a span, an entry carries its TraceId and SpanId.
     builder.Services.Configure<JsonConsoleFormatterOptions>(o =>
     {
         o.TimestampFormat ??= "yyyy-MM-ddTHH:mm:ss.fffZ";
         o.UseUtcTimestamp = true;
+        o.IncludeScopes = true;
     });
+
+    // Nothing is exported unless the OTEL_* variables name an OTLP endpoint.
+    builder.Services.AddMeshTelemetry(builder.Configuration, "moe-silo");
 
     builder.UseOrleans(silo =>
     {

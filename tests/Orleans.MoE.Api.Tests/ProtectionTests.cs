@@ -53,6 +53,7 @@ public sealed class ProtectionTests
         var ok = await server.PostJsonAsync("/v1/completions", Completion(2), apiKey: OtherKey);
         using var mesh = await server.Http.GetAsync("/api/mesh");
         using var health = await server.Http.GetAsync("/healthz");
+        using var metrics = await server.Http.GetAsync("/metrics");
 
         Assert.Equal("invalid_api_key", missing.GetProperty("code").GetString());
         Assert.Contains("didn't provide an API key", missing.GetProperty("message").GetString(), StringComparison.Ordinal);
@@ -60,6 +61,7 @@ public sealed class ProtectionTests
         Assert.Equal(2, ok.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         Assert.Equal(401, (int)mesh.StatusCode);
         Assert.Equal(200, (int)health.StatusCode);
+        Assert.Equal(200, (int)metrics.StatusCode); // Prometheus scrapes without a key, as /healthz is called
         Assert.Contains(server.Logs.Lines, l => l.Contains("for key-2", StringComparison.Ordinal));
         Assert.DoesNotContain(server.Logs.Lines, l => l.Contains("sk-", StringComparison.Ordinal));
     }

@@ -1,11 +1,15 @@
 using System.Buffers.Binary;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
 using Orleans.Configuration;
 using Orleans.MoE.Grains.Cluster;
+using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 using Orleans.MoE.Grains.Transport;
 
@@ -56,6 +60,40 @@ public sealed class DataChannelTests : IAsyncDisposable, IDisposable
             Assert.Equal(batches[i].Layer, result.ComputeMicroseconds);
             batches[i].Dispose();
         }
+    }
+
+    [Fact]
+    public async Task A_traced_batch_runs_in_a_span_of_its_senders_trace_and_an_untraced_one_in_none()
+    {
+        var spans = new SpanCollection();
+        using var sender = new ActivitySource("test-sender");
+        using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(MeshTelemetry.Name, sender.Name).AddInMemoryExporter(spans).Build();
+        var server = Serve(new Doubling());
+        var connection = await ConnectAsync(server);
+
+        ActivityContext sent;
+        using (var span = sender.StartActivity("send", ActivityKind.Client)!)
+        {
+            sent = span.Context;
+            using var traced = Batch(layer: 4241, rows: 3, columns: 8);
+            using var result = await connection.ExecuteAsync(traced, Timeout, CancellationToken.None);
+        }
+
+        using (var untraced = Batch(layer: 4242, rows: 2, columns: 8))
+        {
+            using var result = await connection.ExecuteAsync(untraced, Timeout, CancellationToken.None);
+        }
+
+        // The server's span ends just before its answer is written: it is exported by the time the answer arrives, or soon after.
+        Assert.True(await Eventually.TrueAsync(() => Executions(spans, 4241).Count > 0, 10), "the traced batch's span was exported");
+        var execution = Assert.Single(Executions(spans, 4241));
+        Assert.Equal(sent.TraceId, execution.TraceId);
+        Assert.Equal(sent.SpanId, execution.ParentSpanId);
+        Assert.Equal(ActivityKind.Server, execution.Kind);
+        Assert.Equal(3, execution.GetTagItem("moe.tokens"));
+        Assert.Equal(3L * 8 * sizeof(float), execution.GetTagItem("moe.bytes"));
+        Assert.Equal("0", execution.GetTagItem("moe.experts"));
+        Assert.Empty(Executions(spans, 4242));
     }
 
     [Fact]
@@ -177,6 +215,9 @@ public sealed class DataChannelTests : IAsyncDisposable, IDisposable
         Assert.True(MeshFaults.IsTransient(error));
         stuck.Release.SetResult();
     }
+
+    private static List<Activity> Executions(SpanCollection spans, int layer) =>
+        spans.Snapshot().Where(s => s.OperationName == "moe.experts.execute" && Equals(s.GetTagItem("moe.layer"), layer)).ToList();
 
     private DataChannelServer Serve(IExpertBatchExecutor executor, Action<DataChannelOptions>? configure = null, DataChannelSecurity? security = null)
     {

@@ -32,6 +32,7 @@ public sealed class MeshCluster : IAsyncDisposable
         var builder = new InProcessTestClusterBuilder(0);
         builder.Options.InitializeClientOnDeploy = false;
         builder.ConfigureSilo((_, silo) => Configure(silo));
+        builder.ConfigureClient(client => client.AddActivityPropagation()); // as every mesh client does (MeshClientHosting)
         Cluster = builder.Build();
     }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -27,6 +26,9 @@ public static partial class ApiEndpoints
 
     private static readonly Func<ILogger, string, IDisposable?> s_requestScope = LoggerMessage.DefineScope<string>("RequestId:{RequestId}");
 
+    /// <summary>Where Prometheus scrapes the front end's metrics.</summary>
+    public const string MetricsPath = "/metrics";
+
     /// <summary>Where Orleans' own dashboard (grains, silos, calls) is served, behind the API key.</summary>
     public const string OrleansDashboardPath = "/orleans";
 
@@ -42,7 +44,14 @@ public static partial class ApiEndpoints
         app.MapGet("/api/mesh", (HttpContext c) => GuardedAsync(c, "mesh", false, (s, _, ct) => MeshAsync(c, s, ct)));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", (HttpContext c) => Readiness.WriteAsync(c));
-        app.MapGet("/metrics", (HttpContext c) => MetricsAsync(c));
+        // Prometheus text from OpenTelemetry's exporter: the mesh's meter (with the whole mesh as last read,
+        // renewed first when older than a second), Orleans', ASP.NET Core's and the .NET runtime's.
+        app.Services.GetRequiredService<MeshInstruments>();
+        app.MapPrometheusScrapingEndpoint(MetricsPath, meterProvider: null, configureBranchedPipeline: metrics => metrics.Use(async (context, next) =>
+        {
+            await context.RequestServices.GetRequiredService<MeshSnapshots>().RenewAsync().ConfigureAwait(false);
+            await next(context).ConfigureAwait(false);
+        }), optionsName: null);
         if (app.Services.GetService<OrleansDashboardServices>() is not null)
         {
             app.Use(RequireKeyForOrleansDashboardAsync);
@@ -80,14 +89,12 @@ public static partial class ApiEndpoints
     private static async Task GuardedAsync(HttpContext context, string endpoint, bool hasBody, Func<IServiceProvider, ReadOnlyMemory<byte>, CancellationToken, Task> handle)
     {
         var services = context.RequestServices;
-        var metrics = services.GetRequiredService<ApiMetrics>();
         var options = services.GetRequiredService<IOptions<ApiOptions>>().Value;
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Orleans.MoE.Api");
         var started = Stopwatch.GetTimestamp();
         RequestArrival.Set(context, started);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         timeout.CancelAfter(options.RequestTimeout);
-        metrics.RequestStarted();
         var caller = "?";
         try
         {
@@ -117,7 +124,6 @@ public static partial class ApiEndpoints
         finally
         {
             var elapsed = Stopwatch.GetElapsedTime(started);
-            metrics.RequestEnded(endpoint, context.Response.StatusCode, elapsed);
             LogRequest(logger, context.TraceIdentifier, context.Request.Method, context.Request.Path.Value ?? "", context.Response.StatusCode, elapsed.TotalMilliseconds, caller);
         }
     }
@@ -218,28 +224,6 @@ public static partial class ApiEndpoints
         var names = services.GetRequiredService<SiloNames>();
         context.Response.Headers.CacheControl = "no-store";
         await ResponseWriter.WriteJsonAsync(context.Response, 200, json => MeshView.Write(json, snapshot, names, DateTimeOffset.UtcNow), cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Prometheus: the front end's own figures, then the mesh's (left out, with moe_mesh_up 0, when the mesh cannot be read).</summary>
-    private static async Task MetricsAsync(HttpContext context)
-    {
-        var services = context.RequestServices;
-        var text = new StringBuilder();
-        services.GetRequiredService<ApiMetrics>().WriteTo(text);
-        Prometheus.Header(text, "moe_mesh_up", "Whether the mesh's figures could be read for this scrape.", "gauge");
-        try
-        {
-            var snapshot = await services.GetRequiredService<MeshSnapshots>().ReadAsync().ConfigureAwait(false);
-            Prometheus.Sample(text, "moe_mesh_up", 1);
-            MeshExposition.WriteTo(text, snapshot);
-        }
-        catch (Exception e) when (ApiException.FromMesh(e) is not null)
-        {
-            Prometheus.Sample(text, "moe_mesh_up", 0);
-        }
-
-        context.Response.ContentType = Prometheus.ContentType;
-        await context.Response.WriteAsync(text.ToString(), context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -7,6 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 using Orleans.MoE.Api.Dashboard;
 using Orleans.MoE.Api.Operations;
 using Orleans.MoE.Api.Protection;
@@ -23,7 +25,12 @@ namespace Orleans.MoE.Api.Hosting;
 /// </summary>
 public static class FrontEndHosting
 {
-    /// <summary>The front end's services; options from the "Api" section of <paramref name="configuration"/>, then <paramref name="configure"/>.</summary>
+    /// <summary>
+    /// The front end's services; options from the "Api" section of <paramref name="configuration"/>, then
+    /// <paramref name="configure"/>. Its telemetry (<see cref="MeshTelemetryHosting.AddMeshTelemetry"/>): metrics
+    /// for <c>/metrics</c> always (with ASP.NET Core's), traces and OTLP export as the <c>OTEL_*</c> settings
+    /// of <paramref name="configuration"/> (else the environment) say, each request a trace from ASP.NET Core's span.
+    /// </summary>
     public static IServiceCollection AddMoEApi(this IServiceCollection services, IConfiguration? configuration = null, Action<ApiOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -41,6 +48,10 @@ public static class FrontEndHosting
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ApiOptions>, ApiOptionsValidator>());
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<ApiOptions>>((kestrel, api) => kestrel.Limits.MaxRequestBodySize = api.Value.MaxRequestBodyBytes);
         services.TryAddSingleton<ApiMetrics>();
+        services.TryAddSingleton<MeshInstruments>();
+        services.AddMeshTelemetry(configuration ?? new ConfigurationBuilder().AddEnvironmentVariables().Build(), "orleans-moe",
+            metrics => metrics.AddPrometheusExporter(), hostMeters: ["Microsoft.AspNetCore"], // ASP.NET Core's meters: Hosting (http.server.*), Kestrel, Routing, ...
+            tracing: tracing => tracing.AddAspNetCoreInstrumentation());
         services.TryAddSingleton<ApiKeys>();
         services.TryAddSingleton<ConcurrencyLimits>();
         services.TryAddSingleton<ModelCatalog>();

@@ -18,7 +18,8 @@ namespace Orleans.MoE.Grains.Gates;
 /// a batch that failed (its silo died, it timed out), are sent again after a short pause, located anew,
 /// until <see cref="MeshOptions.ExpertRetryWindow"/> has passed; the experts are pure functions of their
 /// input, so a retried step computes the same values. Experts that live on this silo run right here, in
-/// one group, while the batches to other silos are in flight.
+/// one group, while the batches to other silos are in flight. In a sampled trace, a layer's fan-out is a
+/// span with a child per batch (its silo, experts, tokens and bytes), continued on the destination silo.
 /// </summary>
 public sealed partial class ExpertDispatcher(
     IGrainFactory grains, DataChannelClient channel, ExpertLocations locations, LocalExperts local, MeshPlanView plans, MeshMetrics metrics,
@@ -40,6 +41,9 @@ public sealed partial class ExpertDispatcher(
         ArgumentNullException.ThrowIfNull(experts);
         ArgumentNullException.ThrowIfNull(canSkip);
         var pending = experts.ToDictionary(e => e.Expert);
+        using var span = MeshTelemetry.StartChild("moe.gate.fan_out");
+        span?.SetTag("gen_ai.request.model", model).SetTag("moe.layer", layer).SetTag("moe.experts", string.Join(",", experts.Select(e => e.Expert)))
+            .SetTag("moe.tokens", experts.Sum(e => e.Count));
         var started = time.GetUtcNow();
         var deadline = started + options.Value.ExpertRetryWindow;
         var degraded = options.Value.Degraded;
@@ -130,7 +134,7 @@ public sealed partial class ExpertDispatcher(
             {
                 if (clean && attempt == 0)
                 {
-                    metrics.DispatchOverhead.Record(Math.Max(0, Stopwatch.GetElapsedTime(sent).TotalMicroseconds - slowestCompute));
+                    metrics.DispatchMeasured(TimeSpan.FromMicroseconds(Math.Max(0, Stopwatch.GetElapsedTime(sent).TotalMicroseconds - slowestCompute)));
                 }
 
                 return new HashSet<int>();
@@ -252,7 +256,18 @@ public sealed partial class ExpertDispatcher(
         }
 
         metrics.ExpertBatchSent();
-        return await channel.ExecuteAsync(request.Silo, new ExpertBatch(model, layer, request.Slots(), rows), cancellationToken).ConfigureAwait(false);
+        using var span = MeshTelemetry.StartChild("moe.experts.send", ActivityKind.Client);
+        span?.SetTag("moe.silo", request.Silo.ToString()).SetTag("moe.layer", layer).SetTag("moe.experts", string.Join(",", request.Keys.Select(k => k.Expert)))
+            .SetTag("moe.tokens", count).SetTag("moe.bytes", (long)count * hidden * sizeof(float));
+        try
+        {
+            return await channel.ExecuteAsync(request.Silo, new ExpertBatch(model, layer, request.Slots(), rows), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
     }
 
     private void Accept(Request request, ExpertBatchResult result, Dictionary<int, (int Expert, int Offset, int Count)> pending, float[] results, int hidden)

@@ -22,6 +22,7 @@ public sealed class Sequence
         Sampler = sampler;
         Admitted = admitted;
         Pending = request.Prompt;
+        Trace = Activity.Current?.Context ?? default;
     }
 
     public GenerationRequest Request { get; }
@@ -32,6 +33,9 @@ public sealed class Sequence
     internal Sampler Sampler { get; }
 
     internal long Admitted { get; }
+
+    /// <summary>The trace of the call that admitted the sequence (its completion's), or none: the parent of the steps that run it.</summary>
+    internal ActivityContext Trace { get; }
 
     internal long LastToken { get; set; }
 
@@ -288,6 +292,7 @@ public sealed partial class GenerationScheduler(
             }
 
             var lengths = batch.Select(s => s.Cache.Length).ToArray();
+            using var span = StartStep(batch, chunks.Sum(c => c.Length));
             float[][] logits;
             try
             {
@@ -304,6 +309,8 @@ public sealed partial class GenerationScheduler(
                     batch[i].Cache.Truncate(lengths[i]);
                     batch[i].Fail(error);
                 }
+
+                span?.SetStatus(ActivityStatusCode.Error, e.Message);
 
                 LogStepFailed(_owner._logger, _model, batch.Count, e.Message);
                 Retire(batch);
@@ -327,22 +334,37 @@ public sealed partial class GenerationScheduler(
                 var token = sequence.Sampler.Next(logits[i]);
                 var finish = FinishRule.After(token, sequence.Count + 1, sequence.Request.StopTokens, sequence.Request.MaxNewTokens)?.Name();
                 var now = Stopwatch.GetTimestamp();
-                if (sequence.Count == 0)
-                {
-                    _owner._metrics.TimeToFirstToken.Record(Stopwatch.GetElapsedTime(sequence.Admitted, now).TotalMicroseconds);
-                }
-                else
-                {
-                    _owner._metrics.InterTokenLatency.Record(Stopwatch.GetElapsedTime(sequence.LastToken, now).TotalMicroseconds);
-                }
-
+                var first = sequence.Count == 0;
+                _owner._metrics.TokenGenerated(_model, first, Stopwatch.GetElapsedTime(first ? sequence.Admitted : sequence.LastToken, now));
                 sequence.LastToken = now;
                 sequence.Pending = [token];
                 sequence.Add(token, finish);
-                _owner._metrics.TokenGenerated();
             }
 
             Retire(batch.Where(s => s.IsDone).ToList());
+        }
+
+        /// <summary>
+        /// The step's span, in the trace of its first traced sequence (linked to the others': a step serves
+        /// every sequence of the batch); none without a listener, without a traced sequence, or when that trace is not sampled.
+        /// </summary>
+        private Activity? StartStep(List<Sequence> batch, int tokens)
+        {
+            if (!MeshTelemetry.Source.HasListeners())
+            {
+                return null;
+            }
+
+            var traced = batch.Where(s => s.Trace != default).Select(s => s.Trace).ToList();
+            if (traced.Count == 0)
+            {
+                return null;
+            }
+
+            var span = MeshTelemetry.Source.StartActivity(
+                "moe.scheduler.step", ActivityKind.Internal, traced[0], links: traced.Skip(1).Select(t => new ActivityLink(t)));
+            span?.SetTag("gen_ai.request.model", _model).SetTag("moe.sequences", batch.Count).SetTag("moe.tokens", tokens);
+            return span;
         }
 
         private void Retire(List<Sequence> done)

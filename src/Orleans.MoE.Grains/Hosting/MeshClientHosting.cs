@@ -10,7 +10,7 @@ public static class MeshClientHosting
     /// <summary>
     /// Connects through <paramref name="gateways"/> (silos' gateway endpoints) to the cluster <paramref name="clusterId"/>,
     /// refreshing the gateway list every second so a dead gateway is left quickly; with <paramref name="tls"/>,
-    /// presenting this client's certificate from the cluster's CA.
+    /// presenting this client's certificate from the cluster's CA. Calls carry the caller's trace.
     /// </summary>
     public static IClientBuilder UseMeshGateways(this IClientBuilder client, IReadOnlyList<IPEndPoint> gateways, string clusterId, string? serviceId = null, MeshTls? tls = null)
     {
@@ -29,6 +29,7 @@ public static class MeshClientHosting
         });
         client.Services.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
         client.UseConnectionRetryFilter(new ConnectionRetries(TimeSpan.FromSeconds(10)).ShouldRetryAsync);
+        client.AddActivityPropagation(); // the caller's trace goes on in the silos
         if (tls is not null)
         {
             var (certificate, authority) = tls.Load();

@@ -25,7 +25,9 @@ public static class MeshHostingExtensions
     /// <paramref name="configuration"/> (so also from environment variables such as
     /// <c>Mesh__ExpertMemoryBytes</c>), then <paramref name="configure"/>. The plan is kept in the grain
     /// storage named <see cref="MeshStorage.Name"/>, which the host registers. With a "Tls" section
-    /// (<see cref="MeshTls"/>), silos and clients must present certificates from the cluster's CA.
+    /// (<see cref="MeshTls"/>), silos and clients must present certificates from the cluster's CA. Grain
+    /// calls carry the caller's trace (Orleans' activity propagation); what the silo exports is the host's
+    /// choice (<see cref="MeshTelemetryHosting.AddMeshTelemetry"/>).
     /// </summary>
     public static ISiloBuilder AddMoEMesh(this ISiloBuilder builder, IConfiguration? configuration = null, Action<MeshOptions>? configure = null)
     {
@@ -59,6 +61,8 @@ public static class MeshHostingExtensions
         services.TryAddSingleton(DataChannelSecurity.None); // UseMeshTls registers the certificates' one
 
         builder.AddDashboard(); // Orleans' own dashboard data, for the front end's /orleans page
+        builder.AddActivityPropagation();
+        services.AddMetrics();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<MeshSilos>();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Orleans.MoE.Grains.Experts;
@@ -63,7 +64,11 @@ internal sealed class DataChannelConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends <paramref name="batch"/> (the caller keeps and disposes it) and waits for its result, at most <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Sends <paramref name="batch"/> (the caller keeps and disposes it) and waits for its result, at most
+    /// <paramref name="timeout"/>. The caller's span (<see cref="Activity.Current"/>), if any, travels with it:
+    /// the server's span joins that trace.
+    /// </summary>
     public async Task<ExpertBatchResult> ExecuteAsync(ExpertBatch batch, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -81,7 +86,7 @@ internal sealed class DataChannelConnection : IAsyncDisposable
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await DataChannelProtocol.WriteRequestAsync(_stream, id, batch, CancellationToken.None).ConfigureAwait(false);
+                await DataChannelProtocol.WriteRequestAsync(_stream, id, batch, Activity.Current?.Context ?? default, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {

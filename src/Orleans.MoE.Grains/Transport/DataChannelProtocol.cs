@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Text;
 using Orleans.MoE.Grains.Experts;
 
@@ -11,7 +12,9 @@ namespace Orleans.MoE.Grains.Transport;
 /// flight, matched by id:
 /// <list type="bullet">
 /// <item>request: id (i64), layer (i32), rows (i32), columns (i32), model name length (u16), slot count
-/// (u16); the model name (UTF-8); per slot expert, replica, rows (i32 each); the rows' f32 values.</item>
+/// (u16), the sender's trace context as W3C <c>traceparent</c> fields (trace id: 16 bytes, span id: 8
+/// bytes, trace flags: u8; all zero when the batch is not traced); the model name (UTF-8); per slot
+/// expert, replica, rows (i32 each); the rows' f32 values.</item>
 /// <item>response: id (i64), status (u8: 0 rows, 1 error), compute µs (i64), count (i32: missing slots,
 /// or the error message's bytes), rows (i32), columns (i32); the missing slot indices (i32 each) or the
 /// message (UTF-8); the f32 values.</item>
@@ -21,7 +24,7 @@ namespace Orleans.MoE.Grains.Transport;
 /// </summary>
 internal static class DataChannelProtocol
 {
-    public const int RequestHeaderBytes = 24;
+    public const int RequestHeaderBytes = 49;
     public const int ResponseHeaderBytes = 29;
     public const int MaxModelNameBytes = 1024;
     public const int MaxErrorBytes = 16 * 1024;
@@ -33,7 +36,11 @@ internal static class DataChannelProtocol
     private const byte StatusRows = 0;
     private const byte StatusError = 1;
 
-    public static ReadOnlySpan<byte> Hello => "MOEDATA1"u8;
+    /// <summary>Where the fixed header carries the trace context.</summary>
+    private const int TraceAt = 24;
+
+    /// <summary>The protocol's version 2 (version 1 had no trace context).</summary>
+    public static ReadOnlySpan<byte> Hello => "MOEDATA2"u8;
 
     /// <summary>
     /// A reader over <paramref name="stream"/>'s incoming bytes that takes a small frame (header, slots and
@@ -42,7 +49,8 @@ internal static class DataChannelProtocol
     /// </summary>
     public static Stream ReadBuffered(Stream stream) => new BufferedStream(stream, CoalesceBytes);
 
-    public static async Task WriteRequestAsync(Stream stream, long id, ExpertBatch batch, CancellationToken cancellationToken)
+    /// <summary>Writes <paramref name="batch"/> as request <paramref name="id"/>, with <paramref name="trace"/> (default: none) for the server's span.</summary>
+    public static async Task WriteRequestAsync(Stream stream, long id, ExpertBatch batch, ActivityContext trace, CancellationToken cancellationToken)
     {
         var model = Encoding.UTF8.GetBytes(batch.Model);
         if (model.Length > MaxModelNameBytes || batch.Slots.Length > ushort.MaxValue)
@@ -59,6 +67,7 @@ internal static class DataChannelProtocol
             BinaryPrimitives.WriteInt32LittleEndian(header[16..], batch.Rows.Columns);
             BinaryPrimitives.WriteUInt16LittleEndian(header[20..], (ushort)model.Length);
             BinaryPrimitives.WriteUInt16LittleEndian(header[22..], (ushort)batch.Slots.Length);
+            WriteTrace(header[TraceAt..], trace);
             model.CopyTo(header[RequestHeaderBytes..]);
             var at = RequestHeaderBytes + model.Length;
             foreach (var slot in batch.Slots)
@@ -71,8 +80,8 @@ internal static class DataChannelProtocol
         }, batch.Rows, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The next request, or null when the peer closed the connection between requests.</summary>
-    public static async Task<(long Id, ExpertBatch Batch)?> ReadRequestAsync(Stream stream, byte[] scratch, long maxPayloadBytes, CancellationToken cancellationToken)
+    /// <summary>The next request with the sender's trace context (default when untraced), or null when the peer closed the connection between requests.</summary>
+    public static async Task<(long Id, ExpertBatch Batch, ActivityContext Trace)?> ReadRequestAsync(Stream stream, byte[] scratch, long maxPayloadBytes, CancellationToken cancellationToken)
     {
         if (!await ReadOrEndAsync(stream, scratch.AsMemory(0, RequestHeaderBytes), cancellationToken).ConfigureAwait(false))
         {
@@ -85,6 +94,7 @@ internal static class DataChannelProtocol
         var columns = BinaryPrimitives.ReadInt32LittleEndian(scratch.AsSpan(16));
         int modelBytes = BinaryPrimitives.ReadUInt16LittleEndian(scratch.AsSpan(20));
         int slotCount = BinaryPrimitives.ReadUInt16LittleEndian(scratch.AsSpan(22));
+        var trace = ReadTrace(scratch.AsSpan(TraceAt));
         CheckShape(rows, columns, maxPayloadBytes);
         if (modelBytes > MaxModelNameBytes)
         {
@@ -106,7 +116,7 @@ internal static class DataChannelProtocol
         }
 
         var payload = await ReadPayloadAsync(stream, rows, columns, cancellationToken).ConfigureAwait(false);
-        return (id, new ExpertBatch(model, layer, slots, payload));
+        return (id, new ExpertBatch(model, layer, slots, payload), trace);
     }
 
     public static Task WriteResultAsync(Stream stream, long id, ExpertBatchResult result, CancellationToken cancellationToken) =>
@@ -169,6 +179,24 @@ internal static class DataChannelProtocol
         var payload = await ReadPayloadAsync(stream, rows, columns, cancellationToken).ConfigureAwait(false);
         return (id, new ExpertBatchResult(payload, missing, compute), null);
     }
+
+    private static void WriteTrace(Span<byte> field, ActivityContext trace)
+    {
+        if (trace == default)
+        {
+            field[..25].Clear();
+            return;
+        }
+
+        trace.TraceId.CopyTo(field[..16]); // CopyTo fills its whole destination
+        trace.SpanId.CopyTo(field[16..24]);
+        field[24] = (byte)trace.TraceFlags;
+    }
+
+    private static ActivityContext ReadTrace(ReadOnlySpan<byte> field) =>
+        field[..16].IndexOfAnyExcept((byte)0) < 0
+            ? default
+            : new ActivityContext(ActivityTraceId.CreateFromBytes(field[..16]), ActivitySpanId.CreateFromBytes(field[16..24]), (ActivityTraceFlags)(field[24] & 1), isRemote: true);
 
     private static void WriteResponseHeader(Span<byte> header, long id, byte status, long compute, int count, int rows, int columns)
     {

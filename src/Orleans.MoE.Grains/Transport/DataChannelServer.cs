@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.MoE.Grains.Diagnostics;
 using Orleans.MoE.Grains.Experts;
 
 namespace Orleans.MoE.Grains.Transport;
@@ -12,10 +14,12 @@ namespace Orleans.MoE.Grains.Transport;
 /// and answers with the experts' rows, computed by <see cref="IExpertBatchExecutor"/> (the experts hosted
 /// here). One connection carries many requests at once; each runs on the thread pool as it arrives and
 /// its answer is written as soon as it is ready. A peer that fails TLS, does not open with the
-/// protocol's hello or sends a frame out of bounds loses its connection; the silo carries on.
+/// protocol's hello or sends a frame out of bounds loses its connection; the silo carries on. A traced
+/// request (its frame carries the sender's span) runs in a span of that trace, tagged with this silo.
 /// </summary>
 public sealed partial class DataChannelServer(
-    IExpertBatchExecutor executor, DataChannelSecurity security, IOptions<MeshOptions> options, ILogger<DataChannelServer> logger) : IAsyncDisposable
+    IExpertBatchExecutor executor, DataChannelSecurity security, IOptions<MeshOptions> options, ILogger<DataChannelServer> logger, ILocalSiloDetails? silo = null)
+    : IAsyncDisposable
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
     private readonly CancellationTokenSource _stopping = new();
@@ -100,7 +104,7 @@ public sealed partial class DataChannelServer(
             var reader = DataChannelProtocol.ReadBuffered(stream);
             while (await DataChannelProtocol.ReadRequestAsync(reader, scratch, maxPayload, _stopping.Token).ConfigureAwait(false) is { } request)
             {
-                _ = Task.Run(() => AnswerAsync(stream, writeLock, request.Id, request.Batch));
+                _ = Task.Run(() => AnswerAsync(stream, writeLock, request.Id, request.Batch, request.Trace));
             }
         }
         catch (Exception e) when (e is IOException or InvalidDataException or SocketException or OperationCanceledException or ObjectDisposedException
@@ -135,10 +139,14 @@ public sealed partial class DataChannelServer(
         return stream;
     }
 
-    private async Task AnswerAsync(Stream stream, SemaphoreSlim writeLock, long id, ExpertBatch batch)
+    private async Task AnswerAsync(Stream stream, SemaphoreSlim writeLock, long id, ExpertBatch batch, ActivityContext trace)
     {
         ExpertBatchResult? result = null;
         string? error = null;
+        using var span = trace == default ? null : MeshTelemetry.Source.StartActivity("moe.experts.execute", ActivityKind.Server, trace);
+        span?.SetTag("moe.silo", silo?.SiloAddress.ToString()).SetTag("gen_ai.request.model", batch.Model).SetTag("moe.layer", batch.Layer)
+            .SetTag("moe.experts", string.Join(",", batch.Slots.Select(s => s.Expert))).SetTag("moe.tokens", batch.Rows.Rows)
+            .SetTag("moe.bytes", (long)batch.Rows.Rows * batch.Rows.Columns * sizeof(float));
         try
         {
             using (batch)
@@ -149,6 +157,7 @@ public sealed partial class DataChannelServer(
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             error = $"{e.GetType().Name}: {e.Message}";
+            span?.SetStatus(ActivityStatusCode.Error, error);
         }
 
         using (result)
