@@ -11,6 +11,12 @@ public sealed class FailoverTests
 {
     private const string Demo = "moe-tiny-py";
 
+    /// <summary>
+    /// Tokens per sequence: the failure comes once every sequence has streamed 3, and the rest must still be
+    /// coming then (with 40, a fast run had finished them all before the kill, and nothing was resubmitted).
+    /// </summary>
+    private const int Tokens = 160;
+
     private static Dictionary<string, string> DemoModels => new() { [Demo] = RepositoryPaths.DemoModel };
 
     /// <summary>Starts every prompt, waits until each has streamed a few tokens, runs <paramref name="failure"/>, and collects the outputs.</summary>
@@ -52,11 +58,11 @@ public sealed class FailoverTests
         await mesh.WaitForSpreadAsync(Demo);
         var victim = mesh.Silos.First(s => s != mesh.Silos[0] && MeshCluster.Service<LocalExperts>(s).Hosted.Count > 0);
 
-        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSiloAsync(victim));
+        var outputs = await GenerateThroughAsync(client, Tokens, () => mesh.Cluster.KillSiloAsync(victim));
 
         for (var i = 0; i < outputs.Length; i++)
         {
-            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], 40), outputs[i]);
+            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], Tokens), outputs[i]);
         }
 
         // The dead silo's experts are active again on the two that remain.
@@ -70,11 +76,11 @@ public sealed class FailoverTests
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
         var client = new MeshClient(mesh.Client);
 
-        var outputs = await GenerateThroughAsync(client, 40, () => mesh.Cluster.KillSiloAsync(RunningSequences(mesh)));
+        var outputs = await GenerateThroughAsync(client, Tokens, () => mesh.Cluster.KillSiloAsync(RunningSequences(mesh)));
 
         for (var i = 0; i < outputs.Length; i++)
         {
-            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], 40), outputs[i]);
+            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], Tokens), outputs[i]);
         }
 
         Assert.True(client.Resubmissions > 0, "the client resubmitted the sequences whose silo died");
@@ -85,7 +91,7 @@ public sealed class FailoverTests
     {
         await using var mesh = await MeshCluster.StartAsync(3, DemoModels);
         var client = new MeshClient(mesh.Client);
-        GenerationRequest Sampled(int[] prompt) => new(Demo, prompt, 40, [], Temperature: 0.9f, TopP: 0.95f, Seed: 1234);
+        GenerationRequest Sampled(int[] prompt) => new(Demo, prompt, Tokens, [], Temperature: 0.9f, TopP: 0.95f, Seed: 1234);
         var undisturbed = await Task.WhenAll(GenerationTests.Prompts.Select(async p =>
         {
             var output = new List<int>();
@@ -101,7 +107,7 @@ public sealed class FailoverTests
 
         Assert.True(client.Resubmissions > 0, "the client resubmitted the sequences whose silo died");
         Assert.Equal(undisturbed, outputs);
-        Assert.NotEqual(GenerationTests.Expected(GenerationTests.Prompts[0], 40), undisturbed[0]); // sampled, not greedy
+        Assert.NotEqual(GenerationTests.Expected(GenerationTests.Prompts[0], Tokens), undisturbed[0]); // sampled, not greedy
     }
 
     [Fact]
@@ -112,7 +118,7 @@ public sealed class FailoverTests
         var client = new MeshClient(mesh.Client);
 
         var stopping = Task.CompletedTask;
-        var outputs = await GenerateThroughAsync(client, 40, () =>
+        var outputs = await GenerateThroughAsync(client, Tokens, () =>
         {
             stopping = mesh.Cluster.StopSiloAsync(RunningSequences(mesh));
             return Task.CompletedTask;
@@ -121,7 +127,7 @@ public sealed class FailoverTests
 
         for (var i = 0; i < outputs.Length; i++)
         {
-            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], 40), outputs[i]);
+            Assert.Equal(GenerationTests.Expected(GenerationTests.Prompts[i], Tokens), outputs[i]);
         }
 
         Assert.True(client.Resubmissions > 0, "the client resubmitted the sequences whose silo left");
