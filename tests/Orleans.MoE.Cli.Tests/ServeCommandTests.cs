@@ -12,33 +12,19 @@ public sealed class ServeCommandTests
     [Fact]
     public async Task Serve_prints_its_url_and_answers_the_openai_api_with_the_demo_model()
     {
-        var port = FreePort();
-        var start = ChildProcess.StartInfo("moe.dll", ["serve", "--urls", $"http://127.0.0.1:{port}"]);
-        start.Environment.Remove("MOE_MODEL");
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        try
+        var served = 0;
+        var lines = await ServeAsync([], async (http, port) =>
         {
-            var banner = await ReadUntilAsync(process.StandardOutput, "serving", TimeSpan.FromSeconds(60));
-            Assert.Contains($"Orleans.MoE serving moe-tiny-py in this process at http://127.0.0.1:{port}", banner);
-
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            served = port;
             using var content = new StringContent("""{"model":"moe-tiny-py","messages":[{"role":"user","content":"def add(a, b):"}],"max_tokens":6,"temperature":0}""", Encoding.UTF8, "application/json");
             using var response = await http.PostAsync("/v1/chat/completions", content);
             var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
             Assert.Equal(200, (int)response.StatusCode);
             Assert.Equal(6, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
             Assert.Contains("<title>", await http.GetStringAsync("/"), StringComparison.Ordinal);
-        }
-        finally
-        {
-            // SIGTERM: the host stops gracefully.
-            Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await process.WaitForExitAsync(stopped.Token);
-        }
+        });
 
-        Assert.True(process.ExitCode == 0, await error);
+        Assert.Contains(lines, l => l.Contains($"Orleans.MoE serving moe-tiny-py in this process at http://127.0.0.1:{served}", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -48,18 +34,8 @@ public sealed class ServeCommandTests
         var (generated, expected, generateError) = await MoeProcess.RunAsync("generate", "--prompt", prompt, "--max-tokens", "12");
         Assert.True(generated == 0, generateError);
 
-        var port = FreePort();
-        var start = ChildProcess.StartInfo("moe.dll", ["serve", "--urls", $"http://127.0.0.1:{port}", "--device", "ilgpu-cpu"]);
-        start.Environment.Remove("MOE_MODEL");
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var lines = new List<string>();
-        try
+        var lines = await ServeAsync(["--device", "ilgpu-cpu"], async (http, _) =>
         {
-            await ReadUntilAsync(process.StandardOutput, "serving", TimeSpan.FromSeconds(60), lines);
-            Assert.Contains(lines, l => l.Contains("Experts run on ilgpu-cpu: ILGPU CPU accelerator", StringComparison.Ordinal));
-
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
             using var content = new StringContent(JsonSerializer.Serialize(new { model = "moe-tiny-py", prompt, max_tokens = 12, temperature = 0 }), Encoding.UTF8, "application/json");
             using var response = await http.PostAsync("/v1/completions", content);
             var body = await response.Content.ReadAsStringAsync();
@@ -75,30 +51,16 @@ public sealed class ServeCommandTests
             }, 30), $"the mesh view shows device memory in use: {silo}");
             Assert.StartsWith("ilgpu-cpu: ", silo.GetProperty("device").GetString(), StringComparison.Ordinal);
             Assert.True(silo.GetProperty("device_memory").GetInt64() >= silo.GetProperty("device_memory_used").GetInt64());
-        }
-        finally
-        {
-            Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await process.WaitForExitAsync(stopped.Token);
-        }
+        });
 
-        Assert.True(process.ExitCode == 0, await error);
+        Assert.Contains(lines, l => l.Contains("Experts run on ilgpu-cpu: ILGPU CPU accelerator", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task Each_log_line_about_a_request_carries_that_requests_scope_and_no_other()
     {
-        var port = FreePort();
-        var start = ChildProcess.StartInfo("moe.dll", ["serve", "--urls", $"http://127.0.0.1:{port}", "--log-format", "json"]);
-        start.Environment.Remove("MOE_MODEL");
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var lines = new List<string>();
-        try
+        var lines = await ServeAsync(["--log-format", "json"], async (http, _) =>
         {
-            await ReadUntilAsync(process.StandardOutput, "serving", TimeSpan.FromSeconds(60), lines);
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
             foreach (var id in new[] { "first-request-41", "second-request-42" })
             {
                 using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
@@ -109,18 +71,7 @@ public sealed class ServeCommandTests
                 using var response = await http.SendAsync(request);
                 Assert.Equal(200, (int)response.StatusCode);
             }
-        }
-        finally
-        {
-            Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (await process.StandardOutput.ReadLineAsync(stopped.Token) is { } line)
-            {
-                lines.Add(line);
-            }
-
-            await process.WaitForExitAsync(stopped.Token);
-        }
+        });
 
         // The scheduler (started by the first request) logs the second sequence's end without the first request's scope.
         var ended = lines.Where(l => l.Contains("Request second-request-42: sequence", StringComparison.Ordinal)).ToList();
@@ -128,7 +79,6 @@ public sealed class ServeCommandTests
         Assert.All(ended, l => Assert.DoesNotContain("first-request-41", l, StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains("\"RequestId\":\"second-request-42\"", StringComparison.Ordinal));
         Assert.All(lines.Where(l => l.StartsWith('{')), l => Assert.Matches("^\\{\"Timestamp\":\"\\d{4}-\\d{2}-\\d{2}T", l));
-        Assert.True(process.ExitCode == 0, await error);
     }
 
     [Fact]
@@ -168,6 +118,40 @@ public sealed class ServeCommandTests
                 terminal.Kill(entireProcessTree: true);
             }
         }
+    }
+
+    /// <summary>
+    /// Runs <c>moe serve</c> on a free port with <paramref name="arguments"/>, calls <paramref name="use"/> once it
+    /// serves, stops it with SIGTERM (the host stops gracefully: exit code 0) and returns everything it printed.
+    /// </summary>
+    private static async Task<List<string>> ServeAsync(string[] arguments, Func<HttpClient, int, Task> use)
+    {
+        var port = FreePort();
+        var start = ChildProcess.StartInfo("moe.dll", ["serve", "--urls", $"http://127.0.0.1:{port}", .. arguments]);
+        start.Environment.Remove("MOE_MODEL");
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var lines = new List<string>();
+        try
+        {
+            await ReadUntilAsync(process.StandardOutput, "serving", TimeSpan.FromSeconds(60), lines);
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            await use(http, port);
+        }
+        finally
+        {
+            Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (await process.StandardOutput.ReadLineAsync(stopped.Token) is { } line)
+            {
+                lines.Add(line);
+            }
+
+            await process.WaitForExitAsync(stopped.Token);
+        }
+
+        Assert.True(process.ExitCode == 0, await error);
+        return lines;
     }
 
     private static async Task<string> ReadUntilAsync(StreamReader output, string marker, TimeSpan timeout, List<string>? lines = null)
