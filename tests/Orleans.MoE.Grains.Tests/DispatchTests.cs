@@ -19,6 +19,7 @@ public sealed class DispatchTests
         }
 
         await mesh.WaitForSpreadAsync(Demo);
+        await mesh.WaitForSettledAsync(Demo); // no expert mid-move: a batch to a silo it just left is sent again
         var client = new MeshClient(mesh.Client);
         var prompt = Enumerable.Range(0, 40).Select(i => 3 + (i * 97 % 4000)).ToArray();
         var layers = MeshCluster.Model(mesh.Silos[0], Demo).MoeLayers.Count();
