@@ -2,6 +2,14 @@
 # The project's test command (README.md): builds the solution and runs every test project,
 # then prints the totals as one line: "N passed, N failed[, N skipped]".
 set -uo pipefail
+
+# Started in the background by a non-interactive shell (`... &`, nohup), this script would ignore SIGINT and
+# so would every process the tests start (POSIX), and the tests that press Ctrl-C would wait in vain: run
+# again with its default action restored.
+if [ -z "${MOE_TEST_SIGNALS:-}" ]; then
+  exec env --default-signal=INT,QUIT MOE_TEST_SIGNALS=default bash "$0" "$@"
+fi
+
 cd "$(dirname "$0")/.."
 
 log=$(mktemp)
