@@ -18,9 +18,6 @@ namespace Orleans.MoE.Grains.Experts;
 /// </summary>
 public sealed partial class ExpertDevice : IDisposable
 {
-    /// <summary>The share of a device's memory given to expert weights by default; the rest is for scratch.</summary>
-    public const double DefaultBudgetFraction = 0.8;
-
     private readonly DeviceChoice _choice;
     private readonly ExpertScratch? _scratch;
     private readonly Lock _lock = new();
@@ -51,11 +48,11 @@ public sealed partial class ExpertDevice : IDisposable
     public bool IsGpu => _choice.IsGpu;
 
     /// <summary>
-    /// The default expert budget on a GPU: <see cref="DefaultBudgetFraction"/> of its memory (of the host's
+    /// The default expert budget on a GPU: <see cref="LocalExperts.DefaultBudgetFraction"/> of its memory (of the host's
     /// memory for ILGPU's CPU accelerator, whose "device" memory is the host's); null on the CPU engine.
     /// </summary>
     public long? DefaultBudget => Device is { } device
-        ? (long)(DefaultBudgetFraction * (device.Kind == DeviceKind.IlgpuCpu
+        ? (long)(LocalExperts.DefaultBudgetFraction * (device.Kind == DeviceKind.IlgpuCpu
             ? Math.Min(device.Memory.TotalBytes, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes)
             : device.Memory.TotalBytes))
         : null;

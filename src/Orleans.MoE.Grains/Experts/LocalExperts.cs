@@ -77,6 +77,9 @@ public sealed class LocalExperts : IExpertBatchExecutor
 {
     private readonly ConcurrentDictionary<ExpertKey, HostedExpert> _experts = new();
     private readonly ISiloMetadataPublisher _silos;
+    /// <summary>The share of the memory (the host's, or a GPU's) given to expert weights by default; the rest is for everything else.</summary>
+    public const double DefaultBudgetFraction = 0.8;
+
     private readonly ExpertDevice? _device;
     private readonly object _budgetLock = new();
     private long _reserved;
@@ -91,7 +94,7 @@ public sealed class LocalExperts : IExpertBatchExecutor
         Load = load;
         Budget = options.Value.ExpertMemoryBytes > 0
             ? options.Value.ExpertMemoryBytes
-            : _device?.DefaultBudget ?? (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 0.8);
+            : _device?.DefaultBudget ?? (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * DefaultBudgetFraction);
     }
 
     /// <summary>The device the experts run on, or null: the CPU engine.</summary>
