@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 using Orleans.MoE.Grains.Diagnostics;
@@ -26,15 +27,23 @@ public sealed class TracingTests
         await mesh.WaitForSpreadAsync(FrontEndServer.Model);
         await using var server = await FrontEndServer.StartForClusterAsync(mesh);
 
-        using var response = await server.PostAsync("/v1/completions", $$"""{"model":"{{FrontEndServer.Model}}","prompt":"def fibonacci(n):","max_tokens":4,"temperature":0}""");
+        // The request carries a trace of its own (W3C traceparent, as a traced caller would send it): the listeners
+        // are process-wide, so the spans also hold the requests of tests running beside this one.
+        var traceId = ActivityTraceId.CreateRandom();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        {
+            Content = new StringContent($$"""{"model":"{{FrontEndServer.Model}}","prompt":"def fibonacci(n):","max_tokens":4,"temperature":0}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom()}-01");
+        using var response = await server.Http.SendAsync(request);
         Assert.True((int)response.StatusCode == 200, await response.Content.ReadAsStringAsync());
         var requestId = response.Headers.GetValues("X-Request-Id").Single();
 
         // Spans are exported as they end; the HTTP span ends last, once the answer is written.
         Activity? http = null;
-        Assert.True(await Eventually.TrueAsync(() => (http = spans.Snapshot().FirstOrDefault(s => s.Kind == ActivityKind.Server && s.DisplayName.Contains("/v1/completions", StringComparison.Ordinal))) is not null, 10),
+        Assert.True(await Eventually.TrueAsync(() => (http = spans.Snapshot().FirstOrDefault(s => s.TraceId == traceId && s.Kind == ActivityKind.Server && s.DisplayName.Contains("/v1/completions", StringComparison.Ordinal))) is not null, 10),
             "the request's HTTP span ended");
-        var trace = spans.Snapshot().Where(s => s.TraceId == http!.TraceId).ToList();
+        var trace = spans.Snapshot().Where(s => s.TraceId == traceId).ToList();
 
         Assert.Contains(trace, s => MeshTelemetry.OrleansSources.Contains(s.Source.Name) && s.Kind == ActivityKind.Server && s.DisplayName == "IGenerationGrain/StartAsync");
 
