@@ -39,10 +39,12 @@ public sealed class TracingTests
         Assert.True((int)response.StatusCode == 200, await response.Content.ReadAsStringAsync());
         var requestId = response.Headers.GetValues("X-Request-Id").Single();
 
-        // Spans are exported as they end; the HTTP span ends last, once the answer is written.
+        // Spans are exported as they end: the HTTP span once the answer is written, the last step's span once
+        // the scheduler is done with it (it published the last token before, so it may end after the answer).
         Activity? http = null;
         Assert.True(await Eventually.TrueAsync(() => (http = spans.Snapshot().FirstOrDefault(s => s.TraceId == traceId && s.Kind == ActivityKind.Server && s.DisplayName.Contains("/v1/completions", StringComparison.Ordinal))) is not null, 10),
             "the request's HTTP span ended");
+        await Eventually.TrueAsync(() => spans.Snapshot().Count(s => s.TraceId == traceId && s.OperationName == "moe.scheduler.step") >= 4, 10);
         var trace = spans.Snapshot().Where(s => s.TraceId == traceId).ToList();
 
         Assert.Contains(trace, s => MeshTelemetry.OrleansSources.Contains(s.Source.Name) && s.Kind == ActivityKind.Server && s.DisplayName == "IGenerationGrain/StartAsync");
