@@ -44,4 +44,49 @@ public sealed class MatMulParallelismTests : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// A decode step's q, k and v as one product: whatever the degree, each part is exactly its matrix's
+    /// product alone (rows past a matrix's last block, and matrices of several dtypes, included).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    public void Products_with_several_matrices_are_each_matrix_product_alone(int degree)
+    {
+        CpuParallelism.SetDegree(degree);
+        var random = new Random(degree);
+        const int Cols = 1030;
+        var shapes = new[] { (Rows: 1024, DType.BF16), (Rows: 250, DType.BF16), (Rows: 7, DType.F32), (Rows: 256, DType.F16) };
+        var matrices = shapes.Select(s => StoredMatrix.Create(MatMulTests.RandomValues(random, s.Rows * Cols, 0.5), s.Rows, Cols, s.Item2)).ToArray();
+        try
+        {
+            foreach (var tokens in new[] { 1, 3, 9 })
+            {
+                var x = MatMulTests.RandomValues(random, tokens * Cols, 1);
+                var y = new float[(tokens * shapes.Sum(s => s.Rows)) + 1];
+                y[^1] = 42;
+                MatMul.MultiplyEach(x, tokens, matrices.Select(m => m.Matrix).ToArray(), y);
+
+                var offset = 0;
+                foreach (var matrix in matrices)
+                {
+                    var alone = new float[tokens * matrix.Matrix.Rows];
+                    MatMul.Multiply(x, tokens, matrix.Matrix, alone);
+                    Assert.Equal(alone, y.AsSpan(offset, alone.Length).ToArray());
+                    offset += alone.Length;
+                }
+
+                Assert.Equal(42, y[^1]);
+            }
+        }
+        finally
+        {
+            foreach (var matrix in matrices)
+            {
+                matrix.Dispose();
+            }
+        }
+    }
 }

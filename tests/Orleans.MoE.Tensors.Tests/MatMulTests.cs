@@ -94,6 +94,16 @@ public sealed class MatMulTests
         Assert.Throws<ArgumentException>(() => MatMul.Multiply(new float[6], 2, matrix, new float[3]));
     }
 
+    [Fact]
+    public void Matrices_of_another_width_than_the_first_are_refused()
+    {
+        using var a = StoredMatrix.Create([1, 2, 3, 4, 5, 6], 2, 3, DType.F32);
+        using var b = StoredMatrix.Create([1, 2, 3, 4], 2, 2, DType.F32);
+        var error = Assert.Throws<ArgumentException>(() => MatMul.MultiplyEach(new float[3], 1, [a.Matrix, b.Matrix], new float[4]));
+        Assert.Contains("width 3, not 2", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => MatMul.MultiplyEach(new float[3], 1, [a.Matrix, a.Matrix], new float[3]));
+    }
+
     internal static float[] RandomValues(Random random, int count, double scale) =>
         Enumerable.Range(0, count).Select(_ => (float)(((random.NextDouble() * 2) - 1) * scale)).ToArray();
 

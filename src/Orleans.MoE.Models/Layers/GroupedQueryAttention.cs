@@ -47,29 +47,32 @@ public sealed class GroupedQueryAttention(
 
     public void Forward(ReadOnlySpan<float> x, int tokens, LayerCache cache, Span<float> output)
     {
-        var queries = q.Forward(x, tokens);
-        var keys = k.Forward(x, tokens);
-        var values = v.Forward(x, tokens);
+        var kvWidth = kvHeads * headDim;
+        var queryLength = tokens * heads * headDim;
+        var projected = new float[queryLength + (2 * tokens * kvWidth)];
+        Linear.ForwardEach(x, tokens, [q, k, v], projected);
+        var queries = projected.AsMemory(0, queryLength);
+        var keys = projected.AsSpan(queryLength, tokens * kvWidth);
+        var values = projected.AsSpan(queryLength + (tokens * kvWidth));
         if (norm != QueryKeyNorm.None)
         {
-            qNorm!.ForwardInPlace(queries);
+            qNorm!.ForwardInPlace(queries.Span);
             kNorm!.ForwardInPlace(keys);
         }
 
         if (clip is { } c)
         {
-            Clamp(queries, c);
+            Clamp(queries.Span, c);
             Clamp(keys, c);
             Clamp(values, c);
         }
 
         var start = cache.Length;
-        var kvWidth = kvHeads * headDim;
         for (var t = 0; t < tokens; t++)
         {
-            rope.Apply(queries.AsSpan(t * heads * headDim, heads * headDim), heads, headDim, 0, start + t);
-            rope.Apply(keys.AsSpan(t * kvWidth, kvWidth), kvHeads, headDim, 0, start + t);
-            cache.Write(start + t, keys.AsSpan(t * kvWidth, kvWidth), values.AsSpan(t * kvWidth, kvWidth));
+            rope.Apply(queries.Span.Slice(t * heads * headDim, heads * headDim), heads, headDim, 0, start + t);
+            rope.Apply(keys.Slice(t * kvWidth, kvWidth), kvHeads, headDim, 0, start + t);
+            cache.Write(start + t, keys.Slice(t * kvWidth, kvWidth), values.Slice(t * kvWidth, kvWidth));
         }
 
         var attended = new float[tokens * heads * headDim];

@@ -31,6 +31,36 @@ public sealed class Linear(WeightMatrix weight, float[]? bias = null, string? so
         }
     }
 
+    /// <summary>
+    /// The products of the same x with several layers of its width, one after another in y
+    /// ([tokens, out of the first], then [tokens, out of the second], ...), computed as one product
+    /// (see <see cref="MatMul.MultiplyEach"/>).
+    /// </summary>
+    public static void ForwardEach(ReadOnlySpan<float> x, int tokens, ReadOnlySpan<Linear> layers, Span<float> y)
+    {
+        Span<WeightMatrix> weights = new WeightMatrix[layers.Length];
+        for (var i = 0; i < layers.Length; i++)
+        {
+            weights[i] = layers[i].Weight;
+        }
+
+        MatMul.MultiplyEach(x, tokens, weights, y);
+        var offset = 0;
+        foreach (var layer in layers)
+        {
+            if (layer.Bias is { } b)
+            {
+                for (var t = 0; t < tokens; t++)
+                {
+                    var row = y.Slice(offset + (t * layer.OutFeatures), layer.OutFeatures);
+                    TensorPrimitives.Add(row, b, row);
+                }
+            }
+
+            offset += tokens * layer.OutFeatures;
+        }
+    }
+
     public float[] Forward(ReadOnlySpan<float> x, int tokens)
     {
         var y = new float[tokens * OutFeatures];

@@ -34,18 +34,44 @@ public static unsafe partial class MatMul
     private static float[]? t_scratch;
 
     /// <summary>Computes y = x · Wᵀ for <paramref name="tokens"/> rows of x.</summary>
-    public static void Multiply(ReadOnlySpan<float> x, int tokens, in WeightMatrix w, Span<float> y)
+    public static void Multiply(ReadOnlySpan<float> x, int tokens, in WeightMatrix w, Span<float> y) =>
+        MultiplyEach(x, tokens, new ReadOnlySpan<WeightMatrix>(in w), y);
+
+    /// <summary>
+    /// The products of the same x with several matrices of its width, y = [x · W₀ᵀ, x · W₁ᵀ, ...] one after
+    /// another ([tokens, rows of W₀], then [tokens, rows of W₁], ...). For a few tokens their rows are one
+    /// parallel loop: a decode step's q, k and v projections, each too small to spread over the cores on
+    /// its own, share them.
+    /// </summary>
+    public static void MultiplyEach(ReadOnlySpan<float> x, int tokens, ReadOnlySpan<WeightMatrix> weights, Span<float> y)
     {
-        var k = w.Cols;
-        var n = w.Rows;
+        if (weights.IsEmpty)
+        {
+            throw new ArgumentException("no matrices to multiply by", nameof(weights));
+        }
+
+        var k = weights[0].Cols;
+        long rows = 0;
+        var bf16 = false;
+        foreach (var w in weights)
+        {
+            if (w.Cols != k)
+            {
+                throw new ArgumentException($"the matrices must have x's width {k}, not {w.Cols}", nameof(weights));
+            }
+
+            rows += w.Rows;
+            bf16 |= w.DType == DType.BF16;
+        }
+
         if (x.Length < (long)tokens * k)
         {
             ThrowLength(nameof(x), (long)tokens * k, x.Length);
         }
 
-        if (y.Length < (long)tokens * n)
+        if (y.Length < tokens * rows)
         {
-            ThrowLength(nameof(y), (long)tokens * n, y.Length);
+            ThrowLength(nameof(y), tokens * rows, y.Length);
         }
 
         if (tokens == 0)
@@ -56,15 +82,20 @@ public static unsafe partial class MatMul
         fixed (float* xp = x)
         fixed (float* yp = y)
         {
-            var work = (long)tokens * n * k;
             var threads = CpuParallelism.Degree;
             if (Tiled(tokens))
             {
-                MultiplyTiled(xp, tokens, w, yp, threads);
+                var output = yp;
+                foreach (var w in weights)
+                {
+                    MultiplyTiled(xp, tokens, w, output, threads);
+                    output += (long)tokens * w.Rows;
+                }
+
                 return;
             }
 
-            var pairsArray = w.DType == DType.BF16 ? ArrayPool<float>.Shared.Rent(tokens * k) : null;
+            var pairsArray = bf16 ? ArrayPool<float>.Shared.Rent(tokens * k) : null;
             try
             {
                 fixed (float* pairs = pairsArray)
@@ -74,24 +105,19 @@ public static unsafe partial class MatMul
                         Deinterleave(xp, tokens, k, pairs);
                     }
 
-                    if (work < MinParallelWork || threads == 1 || n < 2 * RowBlock)
+                    if (tokens * rows * k < MinParallelWork || threads == 1 || rows < 2 * RowBlock)
                     {
-                        Rows(xp, pairs, tokens, w, yp, 0, n);
+                        var output = yp;
+                        foreach (var w in weights)
+                        {
+                            Rows(xp, pairs, tokens, w, output, 0, w.Rows);
+                            output += (long)tokens * w.Rows;
+                        }
+
                         return;
                     }
 
-                    // Chunks of whole row blocks, a few per thread so uneven cores still balance.
-                    var blocks = (n + RowBlock - 1) / RowBlock;
-                    var chunks = Math.Min(blocks, threads * 4);
-                    var blocksPerChunk = (blocks + chunks - 1) / chunks;
-                    chunks = (blocks + blocksPerChunk - 1) / blocksPerChunk;
-                    var (xa, pa, ya, weights) = ((nint)xp, (nint)pairs, (nint)yp, w);
-                    CpuParallelism.Pool.For(chunks, chunk =>
-                    {
-                        var start = chunk * blocksPerChunk * RowBlock;
-                        var end = Math.Min(n, start + (blocksPerChunk * RowBlock));
-                        Rows((float*)xa, (float*)pa, tokens, weights, (float*)ya, start, end);
-                    });
+                    RowsInParallel(xp, pairs, tokens, weights, yp, threads);
                 }
             }
             finally
@@ -102,6 +128,48 @@ public static unsafe partial class MatMul
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The matrices' rows in blocks of <see cref="RowBlock"/>, numbered across all of them, in chunks of
+    /// whole blocks, a few per thread so uneven cores still balance.
+    /// </summary>
+    private static void RowsInParallel(float* x, float* pairs, int tokens, ReadOnlySpan<WeightMatrix> weights, float* y, int threads)
+    {
+        var matrices = weights.ToArray();
+        var firstBlock = new int[matrices.Length + 1];
+        var outputs = new nint[matrices.Length];
+        var output = (nint)y;
+        for (var i = 0; i < matrices.Length; i++)
+        {
+            firstBlock[i + 1] = firstBlock[i] + ((matrices[i].Rows + RowBlock - 1) / RowBlock);
+            outputs[i] = output;
+            output += (nint)((long)tokens * matrices[i].Rows * sizeof(float));
+        }
+
+        var blocks = firstBlock[^1];
+        var chunks = Math.Min(blocks, threads * 4);
+        var blocksPerChunk = (blocks + chunks - 1) / chunks;
+        chunks = (blocks + blocksPerChunk - 1) / blocksPerChunk;
+        var (xa, pa) = ((nint)x, (nint)pairs);
+        CpuParallelism.Pool.For(chunks, chunk =>
+        {
+            var block = chunk * blocksPerChunk;
+            var end = Math.Min(blocks, block + blocksPerChunk);
+            var i = 0;
+            while (block < end)
+            {
+                while (block >= firstBlock[i + 1])
+                {
+                    i++;
+                }
+
+                var last = Math.Min(end, firstBlock[i + 1]);
+                var w = matrices[i];
+                Rows((float*)xa, (float*)pa, tokens, w, (float*)outputs[i], (block - firstBlock[i]) * RowBlock, Math.Min(w.Rows, (last - firstBlock[i]) * RowBlock));
+                block = last;
+            }
+        });
     }
 
     /// <summary>
