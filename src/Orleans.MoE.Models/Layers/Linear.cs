@@ -21,14 +21,7 @@ public sealed class Linear(WeightMatrix weight, float[]? bias = null, string? so
     public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
         MatMul.Multiply(x, tokens, Weight, y);
-        if (Bias is { } b)
-        {
-            for (var t = 0; t < tokens; t++)
-            {
-                var row = y.Slice(t * OutFeatures, OutFeatures);
-                TensorPrimitives.Add(row, b, row);
-            }
-        }
+        AddBias(y, tokens);
     }
 
     /// <summary>
@@ -38,26 +31,17 @@ public sealed class Linear(WeightMatrix weight, float[]? bias = null, string? so
     /// </summary>
     public static void ForwardEach(ReadOnlySpan<float> x, int tokens, ReadOnlySpan<Linear> layers, Span<float> y)
     {
-        Span<WeightMatrix> weights = new WeightMatrix[layers.Length];
+        Span<WeightMatrix> weights = stackalloc WeightMatrix[layers.Length];
         for (var i = 0; i < layers.Length; i++)
         {
             weights[i] = layers[i].Weight;
         }
 
         MatMul.MultiplyEach(x, tokens, weights, y);
-        var offset = 0;
         foreach (var layer in layers)
         {
-            if (layer.Bias is { } b)
-            {
-                for (var t = 0; t < tokens; t++)
-                {
-                    var row = y.Slice(offset + (t * layer.OutFeatures), layer.OutFeatures);
-                    TensorPrimitives.Add(row, b, row);
-                }
-            }
-
-            offset += tokens * layer.OutFeatures;
+            layer.AddBias(y, tokens);
+            y = y[(tokens * layer.OutFeatures)..];
         }
     }
 
@@ -66,5 +50,18 @@ public sealed class Linear(WeightMatrix weight, float[]? bias = null, string? so
         var y = new float[tokens * OutFeatures];
         Forward(x, tokens, y);
         return y;
+    }
+
+    /// <summary>y[t] += b for each of the tokens' rows of this layer's output (nothing without a bias).</summary>
+    private void AddBias(Span<float> y, int tokens)
+    {
+        if (Bias is { } b)
+        {
+            for (var t = 0; t < tokens; t++)
+            {
+                var row = y.Slice(t * OutFeatures, OutFeatures);
+                TensorPrimitives.Add(row, b, row);
+            }
+        }
     }
 }

@@ -51,9 +51,10 @@ internal static class ScaledDotProductAttention
             Activations.Softmax(weights, weights.Length);
             var result = output.AsSpan(((t * heads) + h) * valueDim, valueDim);
             result.Clear();
+            ref var sum = ref MemoryMarshal.GetReference(result);
             for (var j = first; j <= position; j++)
             {
-                AddScaled(ref MemoryMarshal.GetReference(result), ref valueArray[((j * kvHeads) + kvh) * valueDim], weights[j - first], valueDim);
+                AddScaled(ref sum, ref valueArray[((j * kvHeads) + kvh) * valueDim], weights[j - first], valueDim);
             }
         }
 
