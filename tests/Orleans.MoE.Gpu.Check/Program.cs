@@ -32,7 +32,8 @@ static int Verify(DeviceKind kind, List<string> directories, bool variants)
     if (variants)
     {
         settings.Add(("tiled-gemm", new GpuOptions { Linear = LinearKernel.Tiled }));
-        settings.Add(("gemm-everywhere", new GpuOptions { GemvTokenLimit = 0, ExpertPairTokenLimit = 0 }));
+        settings.Add(("grouped-gemv", new GpuOptions { ExpertPairTokenLimit = 0, ExpertGemvRowsLimit = int.MaxValue }));
+        settings.Add(("gemm-everywhere", new GpuOptions { GemvTokenLimit = 0, ExpertPairTokenLimit = 0, ExpertGemvRowsLimit = 0 }));
     }
 
     var failed = 0;

@@ -24,15 +24,38 @@ public sealed class GpuReferenceTests(ITestOutputHelper output)
         AssertReproduces(RepositoryPaths.Fixture(fixture), fixture, ["logits[0]", "decode_logits[0]", "logits[1]", "hidden_states[0]", "greedy"]);
     }
 
+    /// <summary>
+    /// The experts' three paths, each forced for every token count: pairs, grouped GEMV, per-expert GEMM
+    /// (the grouped GEMV's simulated warps take about 25 s a fixture here, so two fixtures: bf16 and f32 weights).
+    /// </summary>
+    public static TheoryData<string, string> ExpertPaths => new()
+    {
+        { "mixtral-tiny-bf16", "pairs" }, { "mixtral-tiny-bf16", "grouped-gemv" }, { "mixtral-tiny-bf16", "grouped-gemm" },
+        { "deepseekv3-tiny", "pairs" }, { "deepseekv3-tiny", "grouped-gemv" }, { "deepseekv3-tiny", "grouped-gemm" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ExpertPaths))]
+    public void Fixture_reproduces_reference_through_each_expert_path(string fixture, string path)
+    {
+        var options = path switch
+        {
+            "pairs" => new GpuOptions { ExpertPairTokenLimit = int.MaxValue },
+            "grouped-gemv" => new GpuOptions { ExpertPairTokenLimit = 0, ExpertGemvRowsLimit = int.MaxValue },
+            _ => new GpuOptions { ExpertPairTokenLimit = 0, ExpertGemvRowsLimit = 0 },
+        };
+        AssertReproduces(RepositoryPaths.Fixture(fixture), fixture, ["logits[0]", "decode_logits[0]", "greedy"], options);
+    }
+
     [Fact]
     public void Demo_model_reproduces_reference_on_the_ilgpu_cpu_accelerator()
     {
         AssertReproduces(RepositoryPaths.DemoModel, "moe-tiny-py", ["prompt0.logits", "prompt0.decode_logits", "prompt0.greedy", "prompt3.greedy"]);
     }
 
-    private void AssertReproduces(string directory, string name, string[] expectedChecks)
+    private void AssertReproduces(string directory, string name, string[] expectedChecks, GpuOptions? options = null)
     {
-        using var device = GpuDevice.CreateIlgpuCpu();
+        using var device = GpuDevice.CreateIlgpuCpu(options);
         using var cpu = ModelLoader.Load(directory);
         using var model = GpuModel.Upload(device, cpu);
         var checks = ReferenceVerifier.Verify(model, Path.Combine(directory, "reference.safetensors"), name).ToList();

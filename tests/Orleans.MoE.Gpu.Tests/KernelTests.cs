@@ -130,7 +130,7 @@ public sealed class KernelTests
         AssertClose(expected, ys.ToHost());
     }
 
-    private static WeightMatrix Bf16Matrix(float[] values, int rows, int cols)
+    internal static WeightMatrix Bf16Matrix(float[] values, int rows, int cols)
     {
         var bits = GC.AllocateArray<ushort>(values.Length, pinned: true);
         for (var i = 0; i < values.Length; i++)
@@ -147,9 +147,9 @@ public sealed class KernelTests
     private static Linear Linear(Random random, int outFeatures, int inFeatures) =>
         new(WeightMatrix.FromArray(Values(random, outFeatures * inFeatures), outFeatures, inFeatures));
 
-    private static float[] Values(Random random, int count) => Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+    internal static float[] Values(Random random, int count) => Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
 
-    private static void AssertClose(float[] expected, float[] actual)
+    internal static void AssertClose(float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
         for (var i = 0; i < expected.Length; i++)

@@ -163,12 +163,34 @@ internal sealed class DeviceOps
         }
     }
 
-    public void Route(RouteArgs args, int tokens) => K.Route(tokens, args);
+    /// <summary>Routes args.Tokens tokens, a warp each.</summary>
+    public void Route(RouteArgs args) => K.Route(WarpConfig(args.Tokens), args);
 
     public void CountExperts(ArrayView<int> experts, ArrayView<int> counts) => K.CountExperts(counts.IntLength, experts, counts);
 
-    public void Permute(ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow) =>
-        K.Permute(counts.IntLength, experts, counts, rowOfPair, pairOfRow);
+    public void Permute(ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> active) =>
+        K.Permute(counts.IntLength, experts, counts, rowOfPair, pairOfRow, starts, active);
+
+    /// <summary>
+    /// The experts' products over rows grouped by expert (<see cref="Permute"/>), read from the device's
+    /// permutation: y[r, :] = W_e · x[r, :] for each row r of expert e, W_e rows [e·N, (e+1)·N) of <paramref name="stacked"/>.
+    /// </summary>
+    public void ExpertRows(MatrixView stacked, int rowsPerExpert, ArrayView<float> x, ArrayView<int> counts, ArrayView<int> starts, ArrayView<int> active, ArrayView<float> y)
+    {
+        var args = new ExpertRowsArgs
+        {
+            X = x, Counts = counts, Starts = starts, Active = active, Y = y, K = stacked.Cols, N = rowsPerExpert, Slots = active.IntLength,
+        };
+        var config = WarpConfig(checked(args.Slots * rowsPerExpert));
+        if (stacked.IsBf16)
+        {
+            K.Bf16.ExpertRows(config, args, new Bf16Weights(stacked.Bf16));
+        }
+        else
+        {
+            K.F32.ExpertRows(config, args, new F32Weights(stacked.F32));
+        }
+    }
 
     public void Gather(ArrayView<float> x, ArrayView<int> pairOfRow, ArrayView<float> rows, int count, int width, int topK) =>
         K.Gather(count * width, x, pairOfRow, rows, width, topK);
@@ -194,10 +216,16 @@ internal sealed class DeviceOps
         }
     }
 
-    private void DotWarp(DotArgs args, MatrixView w)
+    /// <summary>Groups of whole warps, a warp for each of <paramref name="items"/>.</summary>
+    private KernelConfig WarpConfig(int items)
     {
         var warps = _device.GroupSize / _device.Accelerator.WarpSize;
-        var config = new KernelConfig((args.Outputs + warps - 1) / warps, _device.GroupSize);
+        return new KernelConfig(Math.Max(1, (items + warps - 1) / warps), _device.GroupSize);
+    }
+
+    private void DotWarp(DotArgs args, MatrixView w)
+    {
+        var config = WarpConfig(args.Outputs);
         if (w.IsBf16)
         {
             K.Bf16.DotWarp(config, args, new Bf16Weights(w.Bf16));

@@ -23,7 +23,8 @@ public enum LinearKernel
 public sealed record GpuOptions
 {
     public const int DefaultGemvTokenLimit = 8;
-    public const int DefaultExpertPairTokenLimit = 8;
+    public const int DefaultExpertPairTokenLimit = 1;
+    public const int DefaultExpertGemvRowsLimit = 8;
 
     public static GpuOptions Default { get; } = new();
 
@@ -32,9 +33,18 @@ public sealed record GpuOptions
 
     /// <summary>
     /// Tokens up to which an MoE block runs each routed (token, expert) pair directly from the device's
-    /// routing (no host round trip: decode); above, tokens are grouped by expert and each expert runs one GEMM.
+    /// routing (decode); above, tokens are grouped by expert on the device.
     /// </summary>
     public int ExpertPairTokenLimit { get; init; } = DefaultExpertPairTokenLimit;
+
+    /// <summary>
+    /// Rows per routed expert, on average, up to which tokens grouped by expert run as one grouped GEMV
+    /// launch per projection (each expert's weights read once per four rows, no host round trip); above,
+    /// the per-expert counts are read back and each expert runs one GEMM (cuBLAS on CUDA). Unset:
+    /// <see cref="DefaultExpertGemvRowsLimit"/> on CUDA, 0 on ILGPU's CPU accelerator (where simulated
+    /// warps cost more than the thread-per-output products).
+    /// </summary>
+    public int? ExpertGemvRowsLimit { get; init; }
 
     public LinearKernel Linear { get; init; } = LinearKernel.Auto;
 
@@ -48,6 +58,7 @@ public sealed record GpuOptions
     {
         ArgumentOutOfRangeException.ThrowIfNegative(GemvTokenLimit);
         ArgumentOutOfRangeException.ThrowIfNegative(ExpertPairTokenLimit);
+        ArgumentOutOfRangeException.ThrowIfNegative(ExpertGemvRowsLimit ?? 0, nameof(ExpertGemvRowsLimit));
         ArgumentOutOfRangeException.ThrowIfNegative(CudaDevice);
     }
 }

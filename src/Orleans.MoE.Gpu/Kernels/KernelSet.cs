@@ -10,6 +10,7 @@ internal sealed class WeightKernels<TW>(Accelerator accelerator)
     private Action<Index1D, DotArgs, TW>? _dotThread;
     private Action<KernelConfig, DotArgs, TW>? _dotWarp;
     private Action<KernelConfig, DotArgs, TW, int, int>? _tiled;
+    private Action<KernelConfig, ExpertRowsArgs, TW>? _expertRows;
     private Action<Index1D, ArrayView<int>, TW, ArrayView<float>, int>? _embedding;
     private Action<Index1D, ArrayView<float>, TW, ArrayView<float>, int, int, int, int, int>? _mlaQuery;
     private Action<Index1D, ArrayView<float>, TW, ArrayView<float>, int, int, int, int>? _mlaValue;
@@ -19,6 +20,8 @@ internal sealed class WeightKernels<TW>(Accelerator accelerator)
     public Action<KernelConfig, DotArgs, TW> DotWarp => _dotWarp ??= accelerator.LoadStreamKernel<DotArgs, TW>(LinearKernels.DotWarp);
 
     public Action<KernelConfig, DotArgs, TW, int, int> Tiled => _tiled ??= accelerator.LoadStreamKernel<DotArgs, TW, int, int>(LinearKernels.Tiled);
+
+    public Action<KernelConfig, ExpertRowsArgs, TW> ExpertRows => _expertRows ??= accelerator.LoadStreamKernel<ExpertRowsArgs, TW>(MoeKernels.ExpertRows);
 
     public Action<Index1D, ArrayView<int>, TW, ArrayView<float>, int> Embedding =>
         _embedding ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, TW, ArrayView<float>, int>(ElementKernels.Embedding);
@@ -40,9 +43,9 @@ internal sealed class KernelSet(Accelerator accelerator)
     private Action<Index1D, ArrayView<float>, float>? _clamp;
     private Action<Index1D, ArrayView<float>, int, ArrayView<float>, int, int>? _copyRows;
     private Action<KernelConfig, AttentionArgs>? _attention;
-    private Action<Index1D, RouteArgs>? _route;
+    private Action<KernelConfig, RouteArgs>? _route;
     private Action<Index1D, ArrayView<int>, ArrayView<int>>? _countExperts;
-    private Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>? _permute;
+    private Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>? _permute;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? _gather;
     private Action<Index1D, CombineArgs>? _combine;
     private Action<Index1D, ArrayView<float>, ArrayView<ushort>, int>? _splitBf16;
@@ -72,13 +75,13 @@ internal sealed class KernelSet(Accelerator accelerator)
 
     public Action<KernelConfig, AttentionArgs> Attention => _attention ??= accelerator.LoadStreamKernel<AttentionArgs>(AttentionKernels.Attention);
 
-    public Action<Index1D, RouteArgs> Route => _route ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, RouteArgs>(MoeKernels.Route);
+    public Action<KernelConfig, RouteArgs> Route => _route ??= accelerator.LoadStreamKernel<RouteArgs>(MoeKernels.Route);
 
     public Action<Index1D, ArrayView<int>, ArrayView<int>> CountExperts =>
         _countExperts ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>>(MoeKernels.CountExperts);
 
-    public Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>> Permute =>
-        _permute ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>(MoeKernels.Permute);
+    public Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>> Permute =>
+        _permute ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>(MoeKernels.Permute);
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> Gather =>
         _gather ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(MoeKernels.Gather);

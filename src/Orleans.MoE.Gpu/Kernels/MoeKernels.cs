@@ -4,7 +4,7 @@ using ILGPU.Algorithms;
 namespace Orleans.MoE.Gpu.Kernels;
 
 /// <summary>
-/// A routing rule on the device, one thread per token. Scheme 0: softmax over the experts, top k,
+/// A routing rule on the device, one warp per token. Scheme 0: softmax over the experts, top k,
 /// renormalised when Normalize (Mixtral, Qwen, OLMoE). Scheme 1: DeepSeek-V3's sigmoid scores,
 /// selection on score + Bias within the TopKGroups best of Groups groups (a group scores its two
 /// best), weights the unbiased scores, renormalised (+1e-20) when Normalize, times Scaling.
@@ -20,6 +20,7 @@ internal struct RouteArgs
     public ArrayView<float> Bias;
     public ArrayView<int> Experts;
     public ArrayView<float> Weights;
+    public int Tokens;
     public int ExpertCount;
     public int TopK;
     public int Scheme;
@@ -48,165 +49,200 @@ internal struct CombineArgs
     public int TopK;
 }
 
-/// <summary>The routers, the permutation of tokens by expert and the weighted combine.</summary>
+/// <summary>
+/// Tokens grouped by expert (<see cref="MoeKernels.Permute"/>): X [rows, K] holds each routed expert's
+/// Counts[e] rows from Starts[e]; Active[j] is 1 + the j-th routed expert, 0 past the last (Slots in all).
+/// Y [rows, N] = each row times its expert's block of N weight rows (rows [e·N, (e+1)·N) of the stack).
+/// </summary>
+internal struct ExpertRowsArgs
+{
+    public ArrayView<float> X;
+    public ArrayView<int> Counts;
+    public ArrayView<int> Starts;
+    public ArrayView<int> Active;
+    public ArrayView<float> Y;
+    public int K;
+    public int N;
+    public int Slots;
+}
+
+/// <summary>The routers, the permutation of tokens by expert, the experts' grouped GEMV and the weighted combine.</summary>
 internal static class MoeKernels
 {
-    public static void Route(Index1D at, RouteArgs a)
+    /// <summary>One warp per token (launch groups of whole warps); see <see cref="RouteArgs"/>.</summary>
+    public static void Route(RouteArgs a)
     {
-        int token = at;
+        var token = (Grid.IdxX * (Group.DimX / Warp.WarpSize)) + Warp.WarpIdx;
+        if (token >= a.Tokens)
+        {
+            return;
+        }
+
         var e = a.ExpertCount;
         var row = (long)token * e;
-        var slots = (long)token * a.TopK;
         var values = a.Scores.SubView(row, e);
+        var logits = a.Logits.SubView(row, e);
+        var chosen = a.Experts.SubView((long)token * a.TopK, a.TopK);
+        var weights = a.Weights.SubView((long)token * a.TopK, a.TopK);
         if (a.Scheme == 0)
         {
             var max = float.NegativeInfinity;
-            for (var i = 0; i < e; i++)
+            for (var i = Warp.LaneIdx; i < e; i += Warp.WarpSize)
             {
-                max = a.Logits[row + i] > max ? a.Logits[row + i] : max;
+                max = logits[i] > max ? logits[i] : max;
             }
 
+            max = Reductions.WarpMax(max);
             var sum = 0f;
-            for (var i = 0; i < e; i++)
+            for (var i = Warp.LaneIdx; i < e; i += Warp.WarpSize)
             {
-                var v = XMath.Exp(a.Logits[row + i] - max);
+                var v = XMath.Exp(logits[i] - max);
                 values[i] = v;
                 sum += v;
             }
 
-            for (var i = 0; i < e; i++)
+            sum = Reductions.WarpSum(sum);
+            for (var i = Warp.LaneIdx; i < e; i += Warp.WarpSize)
             {
                 values[i] /= sum;
             }
 
-            SelectTopK(values, e, a.Experts.SubView(slots, a.TopK), a.TopK);
+            Warp.Barrier();
+            SelectTopK(values, e, chosen, a.TopK);
         }
         else
         {
             var choice = a.Choice.SubView(row, e);
-            for (var i = 0; i < e; i++)
+            for (var i = Warp.LaneIdx; i < e; i += Warp.WarpSize)
             {
-                var s = 1f / (1f + XMath.Exp(-a.Logits[row + i]));
+                var s = 1f / (1f + XMath.Exp(-logits[i]));
                 values[i] = s;
                 choice[i] = s + (a.Bias.Length > 0 ? a.Bias[i] : 0f);
             }
 
+            Warp.Barrier();
             if (a.Groups > 1)
             {
                 var perGroup = e / a.Groups;
                 var groupScores = a.GroupScores.SubView((long)token * a.Groups, a.Groups);
+                var kept = a.KeptGroups.SubView((long)token * a.Groups, a.TopKGroups);
                 for (var g = 0; g < a.Groups; g++)
                 {
-                    // The group's two best (biased) scores: positions of the top one, then of the best other.
-                    var best = -1;
-                    for (var i = 0; i < perGroup; i++)
-                    {
-                        if (best < 0 || Value(choice, (g * perGroup) + i) > Value(choice, (g * perGroup) + best))
-                        {
-                            best = i;
-                        }
-                    }
-
-                    var score = choice[(g * perGroup) + best];
+                    // The group's two best (biased) scores: the top one, then the best other.
+                    var best = WarpArgMax(choice, g * perGroup, perGroup, kept, 0, -1);
+                    var score = choice[best];
                     if (perGroup > 1)
                     {
-                        var second = -1;
-                        for (var i = 0; i < perGroup; i++)
-                        {
-                            if (i != best && (second < 0 || Value(choice, (g * perGroup) + i) > Value(choice, (g * perGroup) + second)))
-                            {
-                                second = i;
-                            }
-                        }
-
-                        score += choice[(g * perGroup) + second];
+                        score += choice[WarpArgMax(choice, g * perGroup, perGroup, kept, 0, best)];
                     }
 
-                    groupScores[g] = score;
+                    if (Warp.LaneIdx == 0)
+                    {
+                        groupScores[g] = score;
+                    }
                 }
 
-                var kept = a.KeptGroups.SubView((long)token * a.Groups, a.TopKGroups);
+                Warp.Barrier();
                 SelectTopK(groupScores, a.Groups, kept, a.TopKGroups);
-                for (var g = 0; g < a.Groups; g++)
+                for (var i = Warp.LaneIdx; i < e; i += Warp.WarpSize)
                 {
                     var isKept = false;
                     for (var s = 0; s < a.TopKGroups; s++)
                     {
-                        isKept |= kept[s] == g;
+                        isKept |= kept[s] == i / perGroup;
                     }
 
                     if (!isKept)
                     {
-                        for (var i = 0; i < perGroup; i++)
-                        {
-                            choice[(g * perGroup) + i] = 0f;
-                        }
+                        choice[i] = 0f;
                     }
                 }
+
+                Warp.Barrier();
             }
 
-            SelectTopK(choice, e, a.Experts.SubView(slots, a.TopK), a.TopK);
+            SelectTopK(choice, e, chosen, a.TopK);
+        }
+
+        if (Warp.LaneIdx != 0)
+        {
+            return;
         }
 
         var total = 0f;
         for (var s = 0; s < a.TopK; s++)
         {
-            var w = values[a.Experts[slots + s]];
-            a.Weights[slots + s] = w;
+            var w = values[chosen[s]];
+            weights[s] = w;
             total += w;
         }
 
-        if (a.Scheme == 0)
+        for (var s = 0; s < a.TopK; s++)
         {
-            if (a.Normalize != 0)
-            {
-                for (var s = 0; s < a.TopK; s++)
-                {
-                    a.Weights[slots + s] /= total;
-                }
-            }
-        }
-        else
-        {
-            for (var s = 0; s < a.TopK; s++)
-            {
-                var w = a.Weights[slots + s];
-                a.Weights[slots + s] = (a.Normalize != 0 ? w / (total + 1e-20f) : w) * a.Scaling;
-            }
+            weights[s] = a.Scheme == 0
+                ? (a.Normalize != 0 ? weights[s] / total : weights[s])
+                : (a.Normalize != 0 ? weights[s] / (total + 1e-20f) : weights[s]) * a.Scaling;
         }
     }
 
-    /// <summary>The k largest of values[0..n), largest first, ties to the lower index, NaN never chosen first (as TopK.Select).</summary>
+    /// <summary>
+    /// The warp's k largest of values[0..n), largest first, ties to the lower index, NaN never chosen
+    /// first (as TopK.Select), into chosen (lane 0 writes; the warp waits for each choice).
+    /// </summary>
     private static void SelectTopK(ArrayView<float> values, int n, ArrayView<int> chosen, int k)
     {
         for (var s = 0; s < k; s++)
         {
-            var best = -1;
-            for (var i = 0; i < n; i++)
+            var best = WarpArgMax(values, 0, n, chosen, s, -1);
+            if (Warp.LaneIdx == 0)
             {
-                var taken = false;
-                for (var p = 0; p < s; p++)
-                {
-                    taken |= chosen[p] == i;
-                }
-
-                if (!taken && (best < 0 || Value(values, i) > Value(values, best)))
-                {
-                    best = i;
-                }
+                chosen[s] = best;
             }
 
-            chosen[s] = best;
+            Warp.Barrier();
         }
     }
 
-    private static float Value(ArrayView<float> values, int i)
+    /// <summary>
+    /// The index of the largest of values[from..from + count) other than taken[0..takenCount) and
+    /// <paramref name="excluded"/>, ties to the lower index, NaN as −∞; every lane gets it.
+    /// </summary>
+    private static int WarpArgMax(ArrayView<float> values, int from, int count, ArrayView<int> taken, int takenCount, int excluded)
     {
-        var v = values[i];
-        return XMath.IsNaN(v) ? float.NegativeInfinity : v;
+        var best = int.MaxValue;
+        var bestValue = float.NegativeInfinity;
+        for (var i = from + Warp.LaneIdx; i < from + count; i += Warp.WarpSize)
+        {
+            var free = i != excluded;
+            for (var p = 0; p < takenCount; p++)
+            {
+                free &= taken[p] != i;
+            }
+
+            var v = values[i];
+            v = XMath.IsNaN(v) ? float.NegativeInfinity : v;
+            if (free && (best == int.MaxValue || v > bestValue))
+            {
+                best = i;
+                bestValue = v;
+            }
+        }
+
+        for (var mask = Warp.WarpSize / 2; mask > 0; mask >>= 1)
+        {
+            var otherValue = Warp.ShuffleXor(bestValue, mask);
+            var other = Warp.ShuffleXor(best, mask);
+            if (otherValue > bestValue || (otherValue == bestValue && other < best))
+            {
+                best = other;
+                bestValue = otherValue;
+            }
+        }
+
+        return best;
     }
 
-    /// <summary>One thread per expert: how many (token, slot) pairs chose it.</summary>
+/// <summary>One thread per expert: how many (token, slot) pairs chose it.</summary>
     public static void CountExperts(Index1D at, ArrayView<int> experts, ArrayView<int> counts)
     {
         int expert = at;
@@ -221,15 +257,39 @@ internal static class MoeKernels
 
     /// <summary>
     /// One thread per expert: its pairs, in token order, get consecutive rows after the rows of the
-    /// experts before it (rowOfPair[p], pairOfRow[r]): the tokens grouped by expert.
+    /// experts before it (rowOfPair[p], pairOfRow[r]): the tokens grouped by expert. starts[e] is its
+    /// first row; an expert with rows is active[j] − 1, j the number of such experts before it, and
+    /// active[j] is 0 from the last of them to active's end.
     /// </summary>
-    public static void Permute(Index1D at, ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow)
+    public static void Permute(Index1D at, ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> active)
     {
         int expert = at;
         var row = 0;
+        var slot = 0;
         for (var e = 0; e < expert; e++)
         {
             row += counts[e];
+            slot += counts[e] > 0 ? 1 : 0;
+        }
+
+        starts[expert] = row;
+        if (counts[expert] > 0)
+        {
+            active[slot] = expert + 1;
+        }
+
+        if (expert == 0)
+        {
+            var routed = 0;
+            for (var e = 0; e < counts.IntLength; e++)
+            {
+                routed += counts[e] > 0 ? 1 : 0;
+            }
+
+            for (var j = routed; j < active.IntLength; j++)
+            {
+                active[j] = 0;
+            }
         }
 
         for (var p = 0; p < experts.IntLength; p++)
@@ -239,6 +299,88 @@ internal static class MoeKernels
                 rowOfPair[p] = row;
                 pairOfRow[row] = p;
                 row++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Grouped expert GEMV: one warp per (slot, column) of <see cref="ExpertRowsArgs"/>, over the slot's
+    /// expert's rows four at a time, so its weights are read once per four rows, straight from the
+    /// device's permutation (no host round trip). Launch with groups of whole warps.
+    /// </summary>
+    public static void ExpertRows<TW>(ExpertRowsArgs a, TW w)
+        where TW : struct, IWeights
+    {
+        var output = (Grid.IdxX * (Group.DimX / Warp.WarpSize)) + Warp.WarpIdx;
+        if (output >= a.Slots * a.N)
+        {
+            return;
+        }
+
+        var slot = output / a.N;
+        var column = output - (slot * a.N);
+        var expert = a.Active[slot] - 1;
+        if (expert < 0)
+        {
+            return;
+        }
+
+        var start = a.Starts[expert];
+        var count = a.Counts[expert];
+        var weights = (((long)expert * a.N) + column) * a.K;
+        for (var t = 0; t < count; t += 4)
+        {
+            // Rows past the expert's last repeat it (read, not stored).
+            var x0 = (long)(start + t) * a.K;
+            var x1 = (long)(start + XMath.Min(t + 1, count - 1)) * a.K;
+            var x2 = (long)(start + XMath.Min(t + 2, count - 1)) * a.K;
+            var x3 = (long)(start + XMath.Min(t + 3, count - 1)) * a.K;
+            var (s0, s1, s2, s3) = (0f, 0f, 0f, 0f);
+            if ((a.K & 3) == 0)
+            {
+                for (var k = Warp.LaneIdx * 4; k < a.K; k += Warp.WarpSize * 4)
+                {
+                    w.Get4(weights + k, out var w0, out var w1, out var w2, out var w3);
+                    s0 += (a.X[x0 + k] * w0) + (a.X[x0 + k + 1] * w1) + (a.X[x0 + k + 2] * w2) + (a.X[x0 + k + 3] * w3);
+                    s1 += (a.X[x1 + k] * w0) + (a.X[x1 + k + 1] * w1) + (a.X[x1 + k + 2] * w2) + (a.X[x1 + k + 3] * w3);
+                    s2 += (a.X[x2 + k] * w0) + (a.X[x2 + k + 1] * w1) + (a.X[x2 + k + 2] * w2) + (a.X[x2 + k + 3] * w3);
+                    s3 += (a.X[x3 + k] * w0) + (a.X[x3 + k + 1] * w1) + (a.X[x3 + k + 2] * w2) + (a.X[x3 + k + 3] * w3);
+                }
+            }
+            else
+            {
+                for (var k = Warp.LaneIdx; k < a.K; k += Warp.WarpSize)
+                {
+                    var weight = w.Get(weights + k);
+                    s0 += a.X[x0 + k] * weight;
+                    s1 += a.X[x1 + k] * weight;
+                    s2 += a.X[x2 + k] * weight;
+                    s3 += a.X[x3 + k] * weight;
+                }
+            }
+
+            s0 = Reductions.WarpSum(s0);
+            s1 = Reductions.WarpSum(s1);
+            s2 = Reductions.WarpSum(s2);
+            s3 = Reductions.WarpSum(s3);
+            if (Warp.LaneIdx == 0)
+            {
+                var y = ((long)(start + t) * a.N) + column;
+                a.Y[y] = s0;
+                if (t + 1 < count)
+                {
+                    a.Y[y + a.N] = s1;
+                }
+
+                if (t + 2 < count)
+                {
+                    a.Y[y + (2 * a.N)] = s2;
+                }
+
+                if (t + 3 < count)
+                {
+                    a.Y[y + (3 * a.N)] = s3;
+                }
             }
         }
     }

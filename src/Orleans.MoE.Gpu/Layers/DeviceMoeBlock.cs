@@ -20,9 +20,11 @@ internal sealed class DeviceDenseFeedForward(DeviceMlp mlp) : IDeviceFeedForward
 /// A sparse MoE block on the device. The layer's experts are stacked: gate and up of expert e are rows
 /// [e·2I, (e+1)·2I) of one [E·2I, H] matrix, its down projection rows [e·H, (e+1)·H) of one [E·H, I]
 /// matrix, so a kernel reaches any expert from the device's routing. The router and its rule run on
-/// the device; few tokens run every (token, slot) pair straight from the routing (no host round trip);
-/// many tokens are permuted by expert and each expert runs one GEMM over its rows; the outputs are
-/// combined with the routing weights, plus the shared expert (gated for Qwen2-MoE), into the residual.
+/// the device. One token runs each of its (token, slot) pairs straight from the routing; more are
+/// permuted by expert on the device, then a grouped GEMV reads each routed expert's weights once per
+/// four of its rows (no host round trip) or, with many rows per expert, each expert runs one GEMM over
+/// its rows. The outputs are combined with the routing weights, plus the shared expert (gated for
+/// Qwen2-MoE), into the residual.
 /// </summary>
 internal sealed class DeviceMoeBlock : IDeviceFeedForward
 {
@@ -42,6 +44,7 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
     private readonly int _topKGroups;
     private readonly float _scaling;
     private readonly int _pairTokenLimit;
+    private readonly int _gemvRowsLimit;
 
     public DeviceMoeBlock(GpuDevice device, SparseMoeBlock block)
     {
@@ -81,6 +84,7 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
         _hidden = block.Router.InFeatures;
         _intermediate = experts[0].Gate.OutFeatures;
         _pairTokenLimit = device.Options.ExpertPairTokenLimit;
+        _gemvRowsLimit = device.Options.ExpertGemvRowsLimit ?? (device.IsCuda ? GpuOptions.DefaultExpertGemvRowsLimit : 0);
         _router = new DeviceLinear(device, block.Router);
         _gateUp = DeviceMatrix.Stack(device, experts.SelectMany(e => new WeightMatrix[] { e.Gate.Weight, e.Up.Weight }).ToArray());
         _down = DeviceMatrix.Stack(device, experts.Select(e => e.Down.Weight).ToArray());
@@ -108,10 +112,9 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
             {
                 Logits = logits, Scores = workspace.Floats((long)tokens * _experts), Choice = workspace.Floats((long)tokens * _experts),
                 GroupScores = workspace.Floats((long)tokens * _groups), KeptGroups = workspace.Ints((long)tokens * _groups),
-                Bias = _bias?.View ?? ops.NoFloats, Experts = experts, Weights = weights, ExpertCount = _experts, TopK = _topK,
-                Scheme = _scheme, Normalize = _normalize ? 1 : 0, Groups = _groups, TopKGroups = _topKGroups, Scaling = _scaling,
-            },
-            tokens);
+                Bias = _bias?.View ?? ops.NoFloats, Experts = experts, Weights = weights, Tokens = tokens, ExpertCount = _experts,
+                TopK = _topK, Scheme = _scheme, Normalize = _normalize ? 1 : 0, Groups = _groups, TopKGroups = _topKGroups, Scaling = _scaling,
+            });
 
         // shared expert [T, H] and its gate logit [T]
         var shared = ops.NoFloats;
@@ -127,9 +130,10 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
             }
         }
 
-        var (results, rowOfPair) = tokens <= _pairTokenLimit
-            ? RunPairs(ops, workspace, x, experts, pairs)
-            : RunGrouped(ops, workspace, x, experts, pairs);
+        var slots = Math.Min(_experts, pairs);
+        var (results, rowOfPair) = tokens <= _pairTokenLimit ? RunPairs(ops, workspace, x, experts, pairs)
+            : pairs <= (long)_gemvRowsLimit * slots ? RunGroupedGemv(ops, workspace, x, experts, pairs, slots)
+            : RunGroupedGemm(ops, workspace, x, experts, pairs, slots);
         ops.Combine(
             new CombineArgs
             {
@@ -152,56 +156,73 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
     }
 
     /// <summary>
-    /// Tokens grouped by expert (rows of one expert together), one product per routed expert and
-    /// projection: results [T·k, H] by row, rowOfPair mapping (token, slot) pairs to rows. Reads the
-    /// per-expert counts back to size the products.
+    /// Tokens grouped by expert, both projections as one grouped GEMV launch each over the device's
+    /// permutation: results [T·k, H] by row, rowOfPair mapping (token, slot) pairs to rows.
     /// </summary>
-    private (ArrayView<float> Results, ArrayView<int> RowOfPair) RunGrouped(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs)
+    private (ArrayView<float> Results, ArrayView<int> RowOfPair) RunGroupedGemv(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs, int slots)
     {
-        var counts = workspace.Ints(_experts);
-        var rowOfPair = workspace.Ints(pairs);
-        var pairOfRow = workspace.Ints(pairs);
-        ops.CountExperts(experts, counts);
-        ops.Permute(experts, counts, rowOfPair, pairOfRow);
-        var hostCounts = counts.ToHost();
-
-        // rows [T·k, H]: x gathered by expert
-        var rows = workspace.Floats((long)pairs * _hidden);
-        ops.Gather(x, pairOfRow, rows, pairs, _hidden, _topK);
+        var grouped = Group(ops, workspace, x, experts, pairs, slots);
         var gateUp = workspace.Floats((long)pairs * 2 * _intermediate);
-        var offset = 0;
-        for (var e = 0; e < _experts; e++)
-        {
-            var n = hostCounts[e];
-            if (n > 0)
-            {
-                ops.Linear(
-                    _gateUp.View.SliceRows(e * 2 * _intermediate, 2 * _intermediate),
-                    rows.SubView((long)offset * _hidden, (long)n * _hidden), n,
-                    gateUp.SubView((long)offset * 2 * _intermediate, (long)n * 2 * _intermediate), workspace);
-                offset += n;
-            }
-        }
-
+        ops.ExpertRows(_gateUp.View, 2 * _intermediate, grouped.Rows, grouped.Counts, grouped.Starts, grouped.Active, gateUp);
         var act = workspace.Floats((long)pairs * _intermediate);
         ops.SwiGlu(gateUp, act, pairs, _intermediate);
         var results = workspace.Floats((long)pairs * _hidden);
-        offset = 0;
-        for (var e = 0; e < _experts; e++)
+        ops.ExpertRows(_down.View, _hidden, act, grouped.Counts, grouped.Starts, grouped.Active, results);
+        return (results, grouped.RowOfPair);
+    }
+
+    /// <summary>
+    /// Tokens grouped by expert, one product per routed expert and projection (cuBLAS on CUDA): results
+    /// [T·k, H] by row. Reads the per-expert counts back to size the products.
+    /// </summary>
+    private (ArrayView<float> Results, ArrayView<int> RowOfPair) RunGroupedGemm(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs, int slots)
+    {
+        var grouped = Group(ops, workspace, x, experts, pairs, slots);
+        var counts = grouped.Counts.ToHost();
+        var gateUp = workspace.Floats((long)pairs * 2 * _intermediate);
+        ForEachExpert(counts, (e, offset, n) => ops.Linear(
+            _gateUp.View.SliceRows(e * 2 * _intermediate, 2 * _intermediate),
+            grouped.Rows.SubView((long)offset * _hidden, (long)n * _hidden), n,
+            gateUp.SubView((long)offset * 2 * _intermediate, (long)n * 2 * _intermediate), workspace));
+        var act = workspace.Floats((long)pairs * _intermediate);
+        ops.SwiGlu(gateUp, act, pairs, _intermediate);
+        var results = workspace.Floats((long)pairs * _hidden);
+        ForEachExpert(counts, (e, offset, n) => ops.Linear(
+            _down.View.SliceRows(e * _hidden, _hidden),
+            act.SubView((long)offset * _intermediate, (long)n * _intermediate), n,
+            results.SubView((long)offset * _hidden, (long)n * _hidden), workspace));
+        return (results, grouped.RowOfPair);
+    }
+
+    /// <summary>Calls <paramref name="product"/>(expert, first row, rows) for each expert with rows, in expert order.</summary>
+    private static void ForEachExpert(int[] counts, Action<int, int, int> product)
+    {
+        var offset = 0;
+        for (var e = 0; e < counts.Length; e++)
         {
-            var n = hostCounts[e];
-            if (n > 0)
+            if (counts[e] > 0)
             {
-                ops.Linear(
-                    _down.View.SliceRows(e * _hidden, _hidden),
-                    act.SubView((long)offset * _intermediate, (long)n * _intermediate), n,
-                    results.SubView((long)offset * _hidden, (long)n * _hidden), workspace);
-                offset += n;
+                product(e, offset, counts[e]);
+                offset += counts[e];
             }
         }
-
-        return (results, rowOfPair);
     }
+
+    /// <summary>The (token, slot) pairs grouped by expert on the device, and x gathered into their rows [T·k, H].</summary>
+    private GroupedRows Group(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs, int slots)
+    {
+        var grouped = new GroupedRows(
+            Counts: workspace.Ints(_experts), Starts: workspace.Ints(_experts), Active: workspace.Ints(slots),
+            RowOfPair: workspace.Ints(pairs), Rows: workspace.Floats((long)pairs * _hidden));
+        var pairOfRow = workspace.Ints(pairs);
+        ops.CountExperts(experts, grouped.Counts);
+        ops.Permute(experts, grouped.Counts, grouped.RowOfPair, pairOfRow, grouped.Starts, grouped.Active);
+        ops.Gather(x, pairOfRow, grouped.Rows, pairs, _hidden, _topK);
+        return grouped;
+    }
+
+    /// <summary>Rows grouped by expert: its count and first row, the routed experts by slot (+1, 0 past the last), the row of each pair, x by row.</summary>
+    private readonly record struct GroupedRows(ArrayView<int> Counts, ArrayView<int> Starts, ArrayView<int> Active, ArrayView<int> RowOfPair, ArrayView<float> Rows);
 
     public void Dispose()
     {

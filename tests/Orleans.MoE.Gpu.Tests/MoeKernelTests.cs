@@ -1,0 +1,138 @@
+using Orleans.MoE.Gpu.Device;
+using Orleans.MoE.Gpu.Kernels;
+using Orleans.MoE.Models.Layers;
+using Orleans.MoE.Tensors;
+using Orleans.MoE.Tensors.Cpu;
+using static Orleans.MoE.Gpu.Tests.KernelTests;
+
+namespace Orleans.MoE.Gpu.Tests;
+
+/// <summary>
+/// The MoE kernels against the CPU engine: the warp-per-token routers against the routing rules (ties,
+/// groups, bias, scaling) and the grouped expert GEMV over the device's permutation against each
+/// expert's product, on ILGPU's CPU accelerator with 4-wide and 32-wide warps.
+/// </summary>
+public sealed class MoeKernelTests
+{
+    public static TheoryData<int> WarpSizes => new() { 4, 32 };
+
+    [Theory]
+    [MemberData(nameof(WarpSizes))]
+    public void Softmax_router_picks_and_weighs_as_the_cpu_rule(int warpSize)
+    {
+        AssertRoutes(warpSize, new SoftmaxTopKScheme(Normalize: true), experts: 40, topK: 3);
+        AssertRoutes(warpSize, new SoftmaxTopKScheme(Normalize: false), experts: 6, topK: 2);
+    }
+
+    [Theory]
+    [MemberData(nameof(WarpSizes))]
+    public void Deepseek_router_picks_and_weighs_as_the_cpu_rule(int warpSize)
+    {
+        var bias = Values(new Random(5), 16);
+        AssertRoutes(warpSize, new SigmoidGroupLimitedTopKScheme(bias, Groups: 4, TopKGroups: 2, Normalize: true, ScalingFactor: 2.5f), experts: 16, topK: 3);
+        AssertRoutes(warpSize, new SigmoidGroupLimitedTopKScheme(null, Groups: 1, TopKGroups: 1, Normalize: false, ScalingFactor: 1f), experts: 8, topK: 2);
+    }
+
+    [Theory]
+    [InlineData(false, 4)]
+    [InlineData(true, 4)]
+    [InlineData(true, 32)]
+    public void Grouped_expert_gemv_gives_each_row_its_experts_product(bool bf16, int warpSize)
+    {
+        using var device = GpuDevice.CreateIlgpuCpu(warpSize: warpSize, warpsPerGroup: 2);
+        var random = new Random(11);
+        var (experts, n, k, topK) = (5, 6, bf16 ? 40 : 13, 2);
+
+        // 7 tokens, top 2: expert 1 gets 6 rows (two passes of four), expert 3 one, expert 4 seven, 0 and 2 none.
+        int[] routing = [1, 4, 4, 1, 1, 4, 3, 4, 4, 1, 1, 4, 4, 1];
+        var tokens = routing.Length / topK;
+        var stacked = Values(random, experts * n * k);
+        var matrix = bf16 ? Bf16Matrix(stacked, experts * n, k) : WeightMatrix.FromArray(stacked, experts * n, k);
+        var x = Values(random, tokens * k);
+
+        using var w = DeviceMatrix.Upload(device, matrix);
+        using var workspace = new Workspace(device);
+        var xs = Upload(workspace, x);
+        var routed = workspace.Ints(routing.Length);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(routed, routing);
+        var counts = workspace.Ints(experts);
+        var starts = workspace.Ints(experts);
+        var active = workspace.Ints(experts);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(active, Enumerable.Repeat(-7, experts).ToArray()); // stale scratch
+        var rowOfPair = workspace.Ints(routing.Length);
+        var pairOfRow = workspace.Ints(routing.Length);
+        var rows = workspace.Floats((long)routing.Length * k);
+        var y = workspace.Floats((long)routing.Length * n);
+        device.Ops.CountExperts(routed, counts);
+        device.Ops.Permute(routed, counts, rowOfPair, pairOfRow, starts, active);
+        device.Ops.Gather(xs, pairOfRow, rows, routing.Length, k, topK);
+        device.Ops.ExpertRows(w.View, n, rows, counts, starts, active, y);
+
+        Assert.Equal([0, 6, 0, 1, 7], counts.ToHost());
+        Assert.Equal([0, 0, 6, 6, 7], starts.ToHost());
+        Assert.Equal([2, 4, 5, 0, 0], active.ToHost());
+        var rowsOf = rowOfPair.ToHost();
+        var actual = y.ToHost();
+        for (var pair = 0; pair < routing.Length; pair++)
+        {
+            var expected = new float[n];
+            MatMul.Multiply(x.AsSpan(pair / topK * k, k), 1, Expert(matrix, routing[pair], n, stacked, bf16), expected);
+            AssertClose(expected, actual.AsSpan(rowsOf[pair] * n, n).ToArray());
+        }
+    }
+
+    private static WeightMatrix Expert(WeightMatrix stacked, int expert, int n, float[] values, bool bf16)
+    {
+        var block = values.AsSpan(expert * n * stacked.Cols, n * stacked.Cols).ToArray();
+        return bf16 ? Bf16Matrix(block, n, stacked.Cols) : WeightMatrix.FromArray(block, n, stacked.Cols);
+    }
+
+    private static void AssertRoutes(int warpSize, RoutingScheme scheme, int experts, int topK)
+    {
+        using var device = GpuDevice.CreateIlgpuCpu(warpSize: warpSize, warpsPerGroup: 2);
+        var random = new Random(experts * topK);
+        const int Tokens = 5;
+        var logits = Values(random, Tokens * experts).Select(v => v * 8).ToArray();
+
+        // Ties: token 1 has two equal best logits, token 2 all equal, token 3 a pair equal to the third best.
+        logits[experts + 3] = logits[experts + 5] = 9f;
+        Array.Fill(logits, 0.25f, 2 * experts, experts);
+        logits[(3 * experts) + 1] = logits[(3 * experts) + 2] = 1f;
+        logits[3 * experts] = 2f;
+
+        var expectedExperts = new int[Tokens * topK];
+        var expectedWeights = new float[Tokens * topK];
+        for (var t = 0; t < Tokens; t++)
+        {
+            scheme.Route(logits.AsSpan(t * experts, experts).ToArray(), expectedExperts.AsSpan(t * topK, topK), expectedWeights.AsSpan(t * topK, topK));
+        }
+
+        using var workspace = new Workspace(device);
+        var (kind, normalize, groups, topKGroups, scaling, bias) = scheme switch
+        {
+            SoftmaxTopKScheme s => (0, s.Normalize, 1, 1, 1f, null),
+            SigmoidGroupLimitedTopKScheme s => (1, s.Normalize, s.Groups, s.TopKGroups, s.ScalingFactor, s.CorrectionBias),
+            _ => throw new ArgumentOutOfRangeException(nameof(scheme)),
+        };
+        var chosen = workspace.Ints(Tokens * topK);
+        var weights = workspace.Floats(Tokens * topK);
+        device.Ops.Route(new RouteArgs
+        {
+            Logits = Upload(workspace, logits), Scores = workspace.Floats(Tokens * experts), Choice = workspace.Floats(Tokens * experts),
+            GroupScores = workspace.Floats(Tokens * groups), KeptGroups = workspace.Ints(Tokens * groups),
+            Bias = bias is null ? device.Ops.NoFloats : Upload(workspace, bias), Experts = chosen, Weights = weights,
+            Tokens = Tokens, ExpertCount = experts, TopK = topK, Scheme = kind, Normalize = normalize ? 1 : 0,
+            Groups = groups, TopKGroups = topKGroups, Scaling = scaling,
+        });
+
+        Assert.Equal(expectedExperts, chosen.ToHost());
+        AssertClose(expectedWeights, weights.ToHost());
+    }
+
+    private static ILGPU.ArrayView<float> Upload(Workspace workspace, float[] values)
+    {
+        var view = workspace.Floats(values.Length);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(view, values);
+        return view;
+    }
+}
