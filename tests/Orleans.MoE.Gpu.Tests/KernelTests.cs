@@ -75,6 +75,35 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void Device_experts_run_as_one_batch_and_leave_the_rows_between_them_alone()
+    {
+        using var device = GpuDevice.CreateIlgpuCpu();
+        var random = new Random(4);
+        var (hidden, intermediate) = (8, 6);
+        SwiGluMlp Mlp() => new(Linear(random, intermediate, hidden), Linear(random, intermediate, hidden), Linear(random, hidden, intermediate));
+        var (first, second) = (Mlp(), Mlp());
+        var x = Values(random, 7 * hidden);
+
+        // Rows 0-1: the second expert; 2: another engine's (kept); 3-5: the first expert; 6: kept.
+        var output = Enumerable.Repeat(42f, x.Length).ToArray();
+        using var a = DeviceExpert.Upload(device, first);
+        using var b = DeviceExpert.Upload(device, second);
+        using var scratch = new ExpertScratch(device);
+        DeviceExpert.Forward([new ExpertRowsOnDevice(b, 0, 2), new ExpertRowsOnDevice(a, 3, 3)], x, output, scratch);
+
+        var expected = Enumerable.Repeat(42f, x.Length).ToArray();
+        second.Forward(x.AsSpan(0, 2 * hidden), 2, expected.AsSpan(0, 2 * hidden));
+        first.Forward(x.AsSpan(3 * hidden, 3 * hidden), 3, expected.AsSpan(3 * hidden, 3 * hidden));
+        AssertClose(expected, output);
+
+        a.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => DeviceExpert.Forward([new ExpertRowsOnDevice(a, 0, 1)], x, output, scratch));
+        using var elsewhere = GpuDevice.CreateIlgpuCpu();
+        using var foreign = new ExpertScratch(elsewhere);
+        Assert.Throws<ArgumentException>(() => DeviceExpert.Forward([new ExpertRowsOnDevice(b, 0, 1)], x, output, foreign));
+    }
+
+    [Fact]
     public void Cuda_without_a_driver_falls_back_to_the_cpu_engine_with_one_line()
     {
         using var choice = GpuDevice.Choose(DeviceKind.Auto);

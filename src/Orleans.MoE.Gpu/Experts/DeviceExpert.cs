@@ -60,33 +60,87 @@ public sealed class DeviceExpert : IDisposable
     /// <summary>The same with a <paramref name="scratch"/> shared with other experts of the device (used by one call at a time).</summary>
     public void Forward(ReadOnlySpan<float> x, int tokens, Span<float> output, ExpertScratch? scratch)
     {
-        var width = HiddenSize;
-        if (x.Length < (long)tokens * width || output.Length < (long)tokens * width)
+        if (x.Length < (long)tokens * HiddenSize || output.Length < (long)tokens * HiddenSize)
         {
-            throw new ArgumentException($"{tokens} rows of {width} need {tokens * width} values in and out");
+            throw new ArgumentException($"{tokens} rows of {HiddenSize} need {tokens * HiddenSize} values in and out");
         }
 
-        if (scratch is not null && scratch.Device != _device)
+        if (scratch is not null)
         {
-            throw new ArgumentException("the scratch belongs to another device", nameof(scratch));
-        }
-
-        if (tokens == 0)
-        {
+            Forward([new ExpertRowsOnDevice(this, 0, tokens)], x, output, scratch);
             return;
         }
 
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _device.Bind();
-            var workspace = scratch?.Workspace ?? (_workspace ??= new Workspace(_device));
-            workspace.Reset();
-            var input = workspace.Floats((long)tokens * width);
-            ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(input, _device.Accelerator.DefaultStream, x[..(tokens * width)]);
-            var result = workspace.Floats((long)tokens * width);
-            _mlp.Forward(_device.Ops, input, tokens, result, workspace, accumulate: false);
-            result.ToHost().AsSpan().CopyTo(output);
+            Run([new ExpertRowsOnDevice(this, 0, tokens)], x, output, _device, _workspace ??= new Workspace(_device));
+        }
+    }
+
+    /// <summary>
+    /// A batch of experts of one device over rows of one input: output rows [Offset, Offset + Count) =
+    /// Expert(input rows [Offset, Offset + Count)) for each. The rows they cover travel to the device once
+    /// and back once (one wait for the device), not once per expert; other rows of output are left as they are.
+    /// </summary>
+    public static void Forward(IReadOnlyList<ExpertRowsOnDevice> batch, ReadOnlySpan<float> input, Span<float> output, ExpertScratch scratch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(scratch);
+        if (batch.Any(b => b.Expert._device != scratch.Device))
+        {
+            throw new ArgumentException("the scratch belongs to another device", nameof(scratch));
+        }
+
+        Run(batch, input, output, scratch.Device, scratch.Workspace);
+    }
+
+    private static void Run(IReadOnlyList<ExpertRowsOnDevice> batch, ReadOnlySpan<float> input, Span<float> output, GpuDevice device, Workspace workspace)
+    {
+        var live = batch.Where(b => b.Count > 0).ToList();
+        if (live.Count == 0)
+        {
+            return;
+        }
+
+        var width = live[0].Expert.HiddenSize;
+        var first = live.Min(b => b.Offset);
+        var end = live.Max(b => b.Offset + b.Count);
+        foreach (var (expert, offset, count) in live)
+        {
+            if (expert.HiddenSize != width || offset < 0 || count < 0)
+            {
+                throw new ArgumentException($"experts of one batch share their width ({width}) and run rows at offsets ≥ 0");
+            }
+        }
+
+        if (input.Length < (long)end * width || output.Length < (long)end * width)
+        {
+            throw new ArgumentException($"rows up to {end} of {width} need {end * width} values in and out");
+        }
+
+        device.Bind();
+        workspace.Reset();
+        var rows = end - first;
+        var x = workspace.Floats((long)rows * width);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(x, device.Accelerator.DefaultStream, input[(first * width)..(end * width)]);
+        var y = workspace.Floats((long)rows * width);
+        foreach (var (expert, offset, count) in live)
+        {
+            lock (expert._lock)
+            {
+                ObjectDisposedException.ThrowIf(expert._disposed, expert);
+                var at = (long)(offset - first) * width;
+                var mark = workspace.Mark();
+                expert._mlp.Forward(device.Ops, x.SubView(at, (long)count * width), count, y.SubView(at, (long)count * width), workspace, accumulate: false);
+                workspace.Release(mark);
+            }
+        }
+
+        var result = y.ToHost();
+        foreach (var (_, offset, count) in live)
+        {
+            result.AsSpan((offset - first) * width, count * width).CopyTo(output.Slice(offset * width, count * width));
         }
     }
 
@@ -107,3 +161,6 @@ public sealed class DeviceExpert : IDisposable
         }
     }
 }
+
+/// <summary>Rows [Offset, Offset + Count) of a batch that <see cref="Expert"/> runs.</summary>
+public readonly record struct ExpertRowsOnDevice(DeviceExpert Expert, int Offset, int Count);

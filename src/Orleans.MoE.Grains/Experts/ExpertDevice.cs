@@ -68,14 +68,14 @@ public sealed partial class ExpertDevice : IDisposable
         }
     }
 
-    /// <summary>output[T, H] = expert(x[T, H]) on the device.</summary>
-    public void Forward(DeviceExpert expert, ReadOnlySpan<float> x, int tokens, Span<float> output)
+    /// <summary>Each expert of the batch on its rows of input into output (the rows travel to the device and back once).</summary>
+    public void Forward(IReadOnlyList<ExpertRowsOnDevice> batch, ReadOnlySpan<float> input, Span<float> output)
     {
-        ArgumentNullException.ThrowIfNull(expert);
+        ArgumentNullException.ThrowIfNull(batch);
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            expert.Forward(x, tokens, output, _scratch);
+            DeviceExpert.Forward(batch, input, output, _scratch ?? throw new InvalidOperationException($"this silo's experts run on the CPU engine ({Reason})"));
         }
     }
 

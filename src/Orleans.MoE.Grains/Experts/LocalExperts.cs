@@ -178,7 +178,7 @@ public sealed class LocalExperts : IExpertBatchExecutor
     {
         ArgumentNullException.ThrowIfNull(slots);
         var group = new List<ExpertRows>(slots.Count);
-        var onDevice = new List<(DeviceExpert Expert, int Offset, int Count)>();
+        var onDevice = new List<ExpertRowsOnDevice>();
         var held = new List<HostedExpert>(slots.Count);
         var missing = new List<int>();
         try
@@ -194,7 +194,7 @@ public sealed class LocalExperts : IExpertBatchExecutor
                     held.Add(expert);
                     if (expert.Device is { } device)
                     {
-                        onDevice.Add((device, offset, slot.Count));
+                        onDevice.Add(new ExpertRowsOnDevice(device, offset, slot.Count));
                     }
                     else
                     {
@@ -213,10 +213,9 @@ public sealed class LocalExperts : IExpertBatchExecutor
             }
 
             ExpertGroup.Forward(group, input, output, hidden);
-            foreach (var (device, offset, count) in onDevice)
+            if (onDevice.Count > 0)
             {
-                // output[count, H] = expert(input[count, H]): this slot's rows, on the device.
-                _device!.Forward(device, input.Slice(offset * hidden, count * hidden), count, output.Slice(offset * hidden, count * hidden));
+                _device!.Forward(onDevice, input, output);
             }
         }
         finally
