@@ -169,6 +169,7 @@ public static class DeviceBenchmarks
             var distinct = Math.Min(shape.Experts, t * shape.TopK);
             var bytes = ((long)shape.Experts * shape.Hidden * 2) + (expertBytes * distinct);
             result[$"t{t}_ms"] = ms;
+            result[$"t{t}_expert_path"] = block.PathFor(t).ToString();
             result[$"t{t}_tb_per_s_if_distinct_experts"] = bytes / (ms * 1e-3) / 1e12;
             result[$"t{t}_tflop_per_s"] = 2.0 * t * shape.TopK * 3 * shape.Hidden * shape.Intermediate / (ms * 1e-3) / 1e12;
         }

@@ -16,6 +16,19 @@ internal sealed class DeviceDenseFeedForward(DeviceMlp mlp) : IDeviceFeedForward
     public void Dispose() => mlp.Dispose();
 }
 
+/// <summary>How a <see cref="DeviceMoeBlock"/> runs its experts for a number of tokens.</summary>
+internal enum ExpertPath
+{
+    /// <summary>Each (token, slot) pair straight from the routing.</summary>
+    Pairs,
+
+    /// <summary>Rows grouped by expert, one grouped GEMV launch per projection.</summary>
+    GroupedGemv,
+
+    /// <summary>Rows grouped by expert, one GEMM per routed expert (counts read back).</summary>
+    GroupedGemm,
+}
+
 /// <summary>
 /// A sparse MoE block on the device. The layer's experts are stacked: gate and up of expert e are rows
 /// [e·2I, (e+1)·2I) of one [E·2I, H] matrix, its down projection rows [e·H, (e+1)·H) of one [E·H, I]
@@ -131,9 +144,12 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
         }
 
         var slots = Math.Min(_experts, pairs);
-        var (results, rowOfPair) = tokens <= _pairTokenLimit ? RunPairs(ops, workspace, x, experts, pairs)
-            : pairs <= (long)_gemvRowsLimit * slots ? RunGroupedGemv(ops, workspace, x, experts, pairs, slots)
-            : RunGroupedGemm(ops, workspace, x, experts, pairs, slots);
+        var (results, rowOfPair) = PathFor(tokens) switch
+        {
+            ExpertPath.Pairs => RunPairs(ops, workspace, x, experts, pairs),
+            ExpertPath.GroupedGemv => RunGroupedGemv(ops, workspace, x, experts, pairs, slots),
+            _ => RunGroupedGemm(ops, workspace, x, experts, pairs, slots),
+        };
         ops.Combine(
             new CombineArgs
             {
@@ -141,6 +157,15 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
                 Shared = shared, SharedGate = sharedGate, Hidden = hidden, Width = _hidden, TopK = _topK,
             },
             tokens);
+    }
+
+    /// <summary>How the experts run for <paramref name="tokens"/> tokens (see <see cref="GpuOptions"/>'s limits).</summary>
+    public ExpertPath PathFor(int tokens)
+    {
+        var pairs = (long)tokens * _topK;
+        return tokens <= _pairTokenLimit ? ExpertPath.Pairs
+            : pairs <= (long)_gemvRowsLimit * Math.Min(_experts, pairs) ? ExpertPath.GroupedGemv
+            : ExpertPath.GroupedGemm;
     }
 
     /// <summary>Each (token, slot) pair through its expert, read from the device's routing: results [T·k, H] by pair.</summary>
