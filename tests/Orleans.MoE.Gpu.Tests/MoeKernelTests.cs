@@ -81,6 +81,66 @@ public sealed class MoeKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(4, 2)]
+    [InlineData(32, 4)]
+    public void Permutation_groups_the_pairs_by_expert_in_pair_order(int warpSize, int warpsPerGroup)
+    {
+        using var device = GpuDevice.CreateIlgpuCpu(warpSize: warpSize, warpsPerGroup: warpsPerGroup);
+        var random = new Random(warpSize);
+
+        // Many group-wide stretches of pairs; experts 0, 7 and the last get none, expert 3 most.
+        const int Experts = 37;
+        var routing = Enumerable.Range(0, 1000)
+            .Select(_ => random.Next(4) == 0 ? 3 : random.Next(1, Experts - 1))
+            .Select(e => e == 7 ? 8 : e)
+            .ToArray();
+        var expectedCounts = new int[Experts];
+        foreach (var e in routing)
+        {
+            expectedCounts[e]++;
+        }
+
+        var expectedStarts = new int[Experts];
+        for (var e = 1; e < Experts; e++)
+        {
+            expectedStarts[e] = expectedStarts[e - 1] + expectedCounts[e - 1];
+        }
+
+        // Rows in expert order, and within an expert in pair order.
+        var expectedPairOfRow = Enumerable.Range(0, routing.Length).OrderBy(p => routing[p]).ThenBy(p => p).ToArray();
+        var expectedRowOfPair = new int[routing.Length];
+        for (var r = 0; r < routing.Length; r++)
+        {
+            expectedRowOfPair[expectedPairOfRow[r]] = r;
+        }
+
+        var routedExperts = Enumerable.Range(0, Experts).Where(e => expectedCounts[e] > 0).Select(e => e + 1).ToArray();
+        var expectedActive = routedExperts.Concat(Enumerable.Repeat(0, Experts - routedExperts.Length)).ToArray();
+
+        using var workspace = new Workspace(device);
+        var routed = workspace.Ints(routing.Length);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(routed, routing);
+        var counts = workspace.Ints(Experts);
+        var starts = workspace.Ints(Experts);
+        var active = workspace.Ints(Experts);
+        var rowOfPair = workspace.Ints(routing.Length);
+        var pairOfRow = workspace.Ints(routing.Length);
+        foreach (var scratch in new[] { counts, starts, active, rowOfPair, pairOfRow })
+        {
+            ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(scratch, Enumerable.Repeat(-7, scratch.IntLength).ToArray());
+        }
+
+        device.Ops.CountExperts(routed, counts);
+        device.Ops.Permute(routed, counts, rowOfPair, pairOfRow, starts, active);
+
+        Assert.Equal(expectedCounts, counts.ToHost());
+        Assert.Equal(expectedStarts, starts.ToHost());
+        Assert.Equal(expectedActive, active.ToHost());
+        Assert.Equal(expectedPairOfRow, pairOfRow.ToHost());
+        Assert.Equal(expectedRowOfPair, rowOfPair.ToHost());
+    }
+
     private static WeightMatrix Expert(WeightMatrix stacked, int expert, int n, float[] values, bool bf16)
     {
         var block = values.AsSpan(expert * n * stacked.Cols, n * stacked.Cols).ToArray();

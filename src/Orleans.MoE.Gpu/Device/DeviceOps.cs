@@ -166,10 +166,13 @@ internal sealed class DeviceOps
     /// <summary>Routes args.Tokens tokens, a warp each.</summary>
     public void Route(RouteArgs args) => K.Route(WarpConfig(args.Tokens), args);
 
-    public void CountExperts(ArrayView<int> experts, ArrayView<int> counts) => K.CountExperts(counts.IntLength, experts, counts);
+    /// <summary>counts[e] = how many of <paramref name="experts"/> (the routing's (token, slot) pairs) are e; a group per expert.</summary>
+    public void CountExperts(ArrayView<int> experts, ArrayView<int> counts) =>
+        K.CountExperts(new KernelConfig(counts.IntLength, _device.GroupSize), experts, counts);
 
+    /// <summary>The pairs grouped by expert, in pair order within each (see <see cref="MoeKernels.Permute"/>); a group per expert.</summary>
     public void Permute(ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> active) =>
-        K.Permute(counts.IntLength, experts, counts, rowOfPair, pairOfRow, starts, active);
+        K.Permute(new KernelConfig(counts.IntLength, _device.GroupSize), experts, counts, rowOfPair, pairOfRow, starts, active);
 
     /// <summary>
     /// The experts' products over rows grouped by expert (<see cref="Permute"/>), read from the device's

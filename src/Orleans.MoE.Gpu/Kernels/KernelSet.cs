@@ -44,8 +44,8 @@ internal sealed class KernelSet(Accelerator accelerator)
     private Action<Index1D, ArrayView<float>, int, ArrayView<float>, int, int>? _copyRows;
     private Action<KernelConfig, AttentionArgs>? _attention;
     private Action<KernelConfig, RouteArgs>? _route;
-    private Action<Index1D, ArrayView<int>, ArrayView<int>>? _countExperts;
-    private Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>? _permute;
+    private Action<KernelConfig, ArrayView<int>, ArrayView<int>>? _countExperts;
+    private Action<KernelConfig, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>? _permute;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? _gather;
     private Action<Index1D, CombineArgs>? _combine;
     private Action<Index1D, ArrayView<float>, ArrayView<ushort>, int>? _splitBf16;
@@ -77,11 +77,11 @@ internal sealed class KernelSet(Accelerator accelerator)
 
     public Action<KernelConfig, RouteArgs> Route => _route ??= accelerator.LoadStreamKernel<RouteArgs>(MoeKernels.Route);
 
-    public Action<Index1D, ArrayView<int>, ArrayView<int>> CountExperts =>
-        _countExperts ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>>(MoeKernels.CountExperts);
+    public Action<KernelConfig, ArrayView<int>, ArrayView<int>> CountExperts =>
+        _countExperts ??= accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<int>>(MoeKernels.CountExperts);
 
-    public Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>> Permute =>
-        _permute ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>(MoeKernels.Permute);
+    public Action<KernelConfig, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>> Permute =>
+        _permute ??= accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>(MoeKernels.Permute);
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> Gather =>
         _gather ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(MoeKernels.Gather);

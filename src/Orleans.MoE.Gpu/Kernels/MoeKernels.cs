@@ -242,64 +242,80 @@ internal static class MoeKernels
         return best;
     }
 
-/// <summary>One thread per expert: how many (token, slot) pairs chose it.</summary>
-    public static void CountExperts(Index1D at, ArrayView<int> experts, ArrayView<int> counts)
+    /// <summary>One group per expert: how many (token, slot) pairs chose it, the group reading the pairs side by side.</summary>
+    public static void CountExperts(ArrayView<int> experts, ArrayView<int> counts)
     {
-        int expert = at;
+        var expert = Grid.IdxX;
         var count = 0;
-        for (var p = 0; p < experts.IntLength; p++)
+        for (var p = Group.IdxX; p < experts.IntLength; p += Group.DimX)
         {
             count += experts[p] == expert ? 1 : 0;
         }
 
-        counts[expert] = count;
+        Reductions.GroupScan(count, out var total);
+        if (Group.IdxX == 0)
+        {
+            counts[expert] = total;
+        }
     }
 
     /// <summary>
-    /// One thread per expert: its pairs, in token order, get consecutive rows after the rows of the
-    /// experts before it (rowOfPair[p], pairOfRow[r]): the tokens grouped by expert. starts[e] is its
-    /// first row; an expert with rows is active[j] − 1, j the number of such experts before it, and
-    /// active[j] is 0 from the last of them to active's end.
+    /// One group per expert: its pairs, in pair order, get consecutive rows after the rows of the
+    /// experts before it (rowOfPair[p], pairOfRow[r]): the tokens grouped by expert. The group takes a
+    /// group-wide stretch of pairs at a time, and a pair's row is its rank among the stretch's pairs of
+    /// that expert (a group scan), so the order is the pairs' own and every run gives the same rows.
+    /// starts[e] is the expert's first row; an expert with rows is active[j] − 1, j the number of such
+    /// experts before it, and active[j] is 0 from the last of them to active's end.
     /// </summary>
-    public static void Permute(Index1D at, ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> active)
+    public static void Permute(ArrayView<int> experts, ArrayView<int> counts, ArrayView<int> rowOfPair, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> active)
     {
-        int expert = at;
-        var row = 0;
-        var slot = 0;
-        for (var e = 0; e < expert; e++)
+        var expert = Grid.IdxX;
+        var rowsBefore = 0;
+        var routedBefore = 0;
+        var routed = 0;
+        for (var e = Group.IdxX; e < counts.IntLength; e += Group.DimX)
         {
-            row += counts[e];
-            slot += counts[e] > 0 ? 1 : 0;
+            rowsBefore += e < expert ? counts[e] : 0;
+            routedBefore += e < expert && counts[e] > 0 ? 1 : 0;
+            routed += counts[e] > 0 ? 1 : 0;
         }
 
-        starts[expert] = row;
-        if (counts[expert] > 0)
+        Reductions.GroupScan(rowsBefore, out var row);
+        Reductions.GroupScan(routedBefore, out var slot);
+        Reductions.GroupScan(routed, out var routedTotal);
+        var count = counts[expert];
+        if (Group.IdxX == 0)
         {
-            active[slot] = expert + 1;
+            starts[expert] = row;
+            if (count > 0)
+            {
+                active[slot] = expert + 1;
+            }
         }
 
         if (expert == 0)
         {
-            var routed = 0;
-            for (var e = 0; e < counts.IntLength; e++)
-            {
-                routed += counts[e] > 0 ? 1 : 0;
-            }
-
-            for (var j = routed; j < active.IntLength; j++)
+            for (var j = routedTotal + Group.IdxX; j < active.IntLength; j += Group.DimX)
             {
                 active[j] = 0;
             }
         }
 
-        for (var p = 0; p < experts.IntLength; p++)
+        // Every thread sees the same rows found, so the group leaves the loop together, once the
+        // expert's last pair has its row.
+        var end = row + count;
+        for (var first = 0; row < end && first < experts.IntLength; first += Group.DimX)
         {
-            if (experts[p] == expert)
+            var p = first + Group.IdxX;
+            var mine = p < experts.IntLength && experts[p] == expert ? 1 : 0;
+            var rank = Reductions.GroupScan(mine, out var found);
+            if (mine != 0)
             {
-                rowOfPair[p] = row;
-                pairOfRow[row] = p;
-                row++;
+                rowOfPair[p] = row + rank;
+                pairOfRow[row + rank] = p;
             }
+
+            row += found;
         }
     }
 

@@ -68,4 +68,37 @@ internal static class Reductions
         Group.Barrier();
         return result;
     }
+
+    /// <summary>
+    /// Exclusive prefix sum over the group in thread order (warp scans by shuffles, then the warps'
+    /// totals): the sum of the values of the threads before this one, and the group's total.
+    /// </summary>
+    public static int GroupScan(int value, out int total)
+    {
+        var partial = SharedMemory.Allocate<int>(32);
+        var inclusive = value;
+        for (var d = 1; d < Warp.WarpSize; d <<= 1)
+        {
+            var other = Warp.ShuffleUp(inclusive, d);
+            inclusive += Warp.LaneIdx >= d ? other : 0;
+        }
+
+        if (Warp.LaneIdx == Warp.WarpSize - 1)
+        {
+            partial[Warp.WarpIdx] = inclusive;
+        }
+
+        Group.Barrier();
+        var before = 0;
+        total = 0;
+        var warps = Group.DimX / Warp.WarpSize;
+        for (var i = 0; i < warps; i++)
+        {
+            before += i < Warp.WarpIdx ? partial[i] : 0;
+            total += partial[i];
+        }
+
+        Group.Barrier();
+        return before + inclusive - value;
+    }
 }
