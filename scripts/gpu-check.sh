@@ -3,9 +3,11 @@
 #   Here (with .NET):  scripts/gpu-check.sh publish [DIR]   publishes gpu-check self-contained for linux-x64
 #                      into DIR (default .gpu/check, git-ignored), about 35 MB with partial trimming.
 #   On the GPU host:   scripts/gpu-check.sh run [DIR]       verifies every fixture and the demo model on CUDA
-#                      under three kernel settings (auto: warp GEMV + cuBLAS; the ILGPU tiled GEMM; GEMMs even
-#                      for one token), then prints the benchmark JSON (copy bandwidth, bf16 GEMV, cuBLAS GEMM,
-#                      MoE blocks at T = 1, 16, 256, 4096, decode of random-weight models of real size).
+#                      under five settings (auto: warp GEMV + cuBLAS; the ILGPU tiled GEMM; the grouped expert
+#                      GEMV for every token count; GEMMs even for one token; bf16 activations, with their own
+#                      tolerance), then prints the benchmark JSON (copy bandwidth, bf16 GEMV, cuBLAS GEMM,
+#                      MoE blocks at T = 1, 16, 256, 4096 in both precisions, decode of random-weight models
+#                      of real size).
 # Fixtures are read from tests/fixtures and models/moe-tiny-py under the repository root; results go to
 # $OUT (the device tool's output folder) when it is set.
 set -euo pipefail

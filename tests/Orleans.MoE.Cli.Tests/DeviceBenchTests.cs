@@ -26,6 +26,7 @@ public sealed class DeviceBenchTests(ITestOutputHelper log)
         Assert.Equal("qwen3-30b-a3b-small", block.GetProperty("shape").GetString());
         Assert.Equal(16, block.GetProperty("experts").GetInt32());
         Assert.Equal(4, block.GetProperty("top_k").GetInt32());
+        Assert.Equal("exact", block.GetProperty("precision").GetString());
         foreach (var key in new[] { "t1_ms", "t16_ms", "t1_tb_per_s_if_distinct_experts", "t16_tflop_per_s", "t1_fraction_of_bandwidth_roofline", "t16_fraction_of_gemm_peak" })
         {
             Assert.True(block.GetProperty(key).GetDouble() > 0, key);
@@ -42,13 +43,14 @@ public sealed class DeviceBenchTests(ITestOutputHelper log)
     [Fact]
     public async Task Decode_on_ilgpu_cpu_runs_a_random_model_made_in_memory_and_the_demo_checkpoint()
     {
-        var random = await MoeProcess.RunAsync("bench", "decode", "--device", "ilgpu-cpu", "--random", "mixtral-8x7b", "--layers", "1", "--tokens", "3", "--json");
+        var random = await MoeProcess.RunAsync("bench", "decode", "--device", "ilgpu-cpu", "--random", "mixtral-8x7b", "--layers", "1", "--tokens", "3", "--precision", "bf16-activations", "--json");
         Assert.True(random.ExitCode == 0, random.Error);
         var json = JsonDocument.Parse(random.Output).RootElement;
         Assert.Equal("random mixtral-8x7b-small", json.GetProperty("model").GetString());
         var decode = json.GetProperty("decode");
         Assert.Equal(1, decode.GetProperty("layers").GetInt32());
         Assert.Equal(3, decode.GetProperty("decode_steps").GetInt32());
+        Assert.Equal("bf16-activations", decode.GetProperty("precision").GetString());
         Assert.True(decode.GetProperty("decode_tokens_per_s").GetDouble() > 0);
         Assert.True(decode.GetProperty("fraction_of_bandwidth_roofline").GetDouble() > 0);
 
@@ -57,6 +59,7 @@ public sealed class DeviceBenchTests(ITestOutputHelper log)
         var checkpoint = JsonDocument.Parse(demo.Output).RootElement;
         Assert.Equal("moe-tiny-py", checkpoint.GetProperty("model").GetString());
         Assert.Equal(4, checkpoint.GetProperty("decode").GetProperty("layers").GetInt32());
+        Assert.Equal("exact", checkpoint.GetProperty("decode").GetProperty("precision").GetString());
     }
 
     [Fact]

@@ -34,6 +34,7 @@ static int Verify(DeviceKind kind, List<string> directories, bool variants)
         settings.Add(("tiled-gemm", new GpuOptions { Linear = LinearKernel.Tiled }));
         settings.Add(("grouped-gemv", new GpuOptions { ExpertPairTokenLimit = 0, ExpertGemvRowsLimit = int.MaxValue }));
         settings.Add(("gemm-everywhere", new GpuOptions { GemvTokenLimit = 0, ExpertPairTokenLimit = 0, ExpertGemvRowsLimit = 0 }));
+        settings.Add(("bf16-activations", new GpuOptions { Precision = GpuPrecision.Bf16Activations }));
     }
 
     var failed = 0;
@@ -53,7 +54,17 @@ static int Verify(DeviceKind kind, List<string> directories, bool variants)
             var watch = Stopwatch.StartNew();
             using var cpu = ModelLoader.Load(directory);
             using var model = GpuModel.Upload(gpu, cpu);
-            var checks = ReferenceVerifier.Verify(model, Path.Combine(directory, "reference.safetensors"), name).ToList();
+            // Bf16 activations hold a looser stated tolerance; their greedy ids may leave the reference at a
+            // near-tie, so those are printed but not counted.
+            var bf16 = options.Precision == GpuPrecision.Bf16Activations;
+            var checks = ReferenceVerifier.Verify(model, Path.Combine(directory, "reference.safetensors"), name,
+                bf16 ? GpuOptions.Bf16ActivationsTolerance : ReferenceVerifier.RelativeTolerance).ToList();
+            foreach (var check in checks.Where(c => bf16 && !c.Passed && c.Check.EndsWith("greedy", StringComparison.Ordinal)))
+            {
+                Console.WriteLine($"NOTE {variant} {name} {check.Check} (not held under bf16 activations): {check.Detail}");
+            }
+
+            checks = [.. checks.Where(c => !bf16 || !c.Check.EndsWith("greedy", StringComparison.Ordinal))];
             foreach (var check in checks.Where(c => !c.Passed))
             {
                 Console.WriteLine($"FAIL {variant} {name} {check.Check} max|diff| {check.MaxAbsDiff:g3} (tolerance {check.Tolerance:g3}) {check.Detail}");
@@ -88,6 +99,14 @@ static int Bench(DeviceKind kind, bool small, int? decodeLayers)
     foreach (var shape in shapes)
     {
         Run("moe-block", () => DeviceBenchmarks.MoeBlock(gpu, random, shape, small ? DeviceBenchmarks.SmallBlockTokens : DeviceBenchmarks.BlockTokens, copy, gemm));
+    }
+
+    using (var rounding = GpuDevice.Choose(kind, new GpuOptions { Precision = GpuPrecision.Bf16Activations }))
+    {
+        foreach (var shape in shapes.Where(_ => rounding.Device is not null))
+        {
+            Run("moe-block", () => DeviceBenchmarks.MoeBlock(rounding.Device!, random, shape, small ? DeviceBenchmarks.SmallBlockTokens : DeviceBenchmarks.BlockTokens, copy, gemm));
+        }
     }
 
     foreach (var shape in shapes)

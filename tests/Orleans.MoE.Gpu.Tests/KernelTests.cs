@@ -35,6 +35,71 @@ public sealed class KernelTests
         AssertLinearMatches(device, rows: 2, n: 5, k: 72, bf16: true);
     }
 
+    /// <summary>Under bf16 activations a GEMM (more rows than the GEMV limit, or the tiled kernel) rounds its operand; a GEMV does not.</summary>
+    [Theory]
+    [InlineData(LinearKernel.Tiled, 3, true, true)]
+    [InlineData(LinearKernel.Tiled, 3, false, false)]
+    [InlineData(LinearKernel.Auto, 3, true, false)]
+    [InlineData(LinearKernel.Auto, 9, true, true)]
+    public void Bf16_activations_round_the_gemms_operand_for_bf16_weights_only(LinearKernel kernel, int rows, bool bf16, bool rounds)
+    {
+        using var device = GpuDevice.CreateIlgpuCpu(new GpuOptions { Linear = kernel, Precision = GpuPrecision.Bf16Activations });
+        var (n, k) = (10, 24);
+        var random = new Random(17);
+        var weights = Values(random, n * k);
+        var matrix = bf16 ? Bf16Matrix(weights, n, k) : WeightMatrix.FromArray(weights, n, k);
+        var x = Values(random, rows * k).Select(v => v * 3.3f).ToArray();
+        var rounded = x.Select(v => DTypeConvert.BFloat16ToSingle(DTypeConvert.SingleToBFloat16(v))).ToArray();
+        var expected = new float[rows * n];
+        var exact = new float[rows * n];
+        MatMul.Multiply(rounds ? rounded : x, rows, matrix, expected);
+        MatMul.Multiply(x, rows, matrix, exact);
+
+        using var w = DeviceMatrix.Upload(device, matrix);
+        using var workspace = new Workspace(device);
+        var xs = workspace.Floats(x.Length);
+        var ys = workspace.Floats(rows * n);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(xs, x);
+        device.Ops.Linear(w.View, xs, rows, ys, workspace);
+
+        AssertClose(expected, ys.ToHost());
+        Assert.Equal(rounds, expected.Zip(exact).Any(p => Math.Abs(p.First - p.Second) > 1e-4f));
+        Assert.Equal(x, xs.ToHost()); // the activations themselves are left alone
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Activations_split_into_bf16_halves_for_cublas(int halves)
+    {
+        using var device = GpuDevice.CreateIlgpuCpu();
+        var x = Values(new Random(3), 50).Select(v => v * 1000f).Append(1f + (1f / 256)).Append(1f + (3f / 256)).ToArray(); // two ties, to even
+        using var workspace = new Workspace(device);
+        var xs = workspace.Floats(x.Length);
+        var split = workspace.UShorts(2L * x.Length);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(xs, x);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(split, Enumerable.Repeat((ushort)0xDEAD, 2 * x.Length).ToArray());
+        device.Kernels.SplitBf16(x.Length, xs, split, x.Length, halves);
+
+        var bits = split.ToHost();
+        Assert.Equal(x.Select(DTypeConvert.SingleToBFloat16), bits.Take(x.Length));
+        Assert.Equal((ushort)0x3F80, bits[x.Length - 2]); // 1 + 2⁻⁸ rounds down to 1
+        Assert.Equal((ushort)0x3F82, bits[x.Length - 1]); // 1 + 3·2⁻⁸ rounds up to 1 + 2⁻⁶
+        for (var i = 0; i < x.Length; i++)
+        {
+            var hi = DTypeConvert.BFloat16ToSingle(bits[i]);
+            if (halves == 1)
+            {
+                Assert.Equal((ushort)0xDEAD, bits[x.Length + i]);
+            }
+            else
+            {
+                var sum = hi + DTypeConvert.BFloat16ToSingle(bits[x.Length + i]);
+                Assert.True(Math.Abs(sum - x[i]) <= Math.Abs(x[i]) * MathF.Pow(2, -16), $"[{i}] {x[i]} split into {sum}");
+            }
+        }
+    }
+
     [Fact]
     public void Device_expert_uploads_runs_reports_memory_and_frees_it()
     {

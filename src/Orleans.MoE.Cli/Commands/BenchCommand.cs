@@ -169,14 +169,15 @@ internal static class BenchCommand
         {
             Description = "Scaled-down shapes (hidden 64, at most 16 experts, T = 1 and 16) and small copy and GEMM measurements, so ILGPU's CPU accelerator finishes in seconds; always on with --device ilgpu-cpu",
         };
+        var precision = CommonOptions.Precision();
         var json = CommonOptions.Json();
         var command = new Command("moe-block", "One MoE layer on a device at T = 1, 16, 256, 4096 tokens, against the device's copy bandwidth (T = 1) and a large bf16 GEMM (T = 4096) measured in the same run")
         {
-            device, shape, small, json,
+            device, shape, small, precision, json,
         };
         command.SetAction((result, _) => CommonOptions.RunAsync(() =>
         {
-            using var choice = GpuDevice.Choose(DeviceKinds.Parse(result.GetValue(device)));
+            using var choice = GpuDevice.Choose(DeviceKinds.Parse(result.GetValue(device)), new GpuOptions { Precision = GpuPrecisions.Parse(result.GetValue(precision)) });
             var gpu = choice.Device ?? throw new InvalidOperationException($"moe bench moe-block needs a device, and there is none: {choice.Reason}");
             var scaled = result.GetValue(small) || gpu.Kind == DeviceKind.IlgpuCpu;
             var block = ModelShape.Named(result.GetValue(shape)!);
@@ -197,7 +198,7 @@ internal static class BenchCommand
             var tokens = scaled ? DeviceBenchmarks.SmallBlockTokens : DeviceBenchmarks.BlockTokens;
             Console.WriteLine($"device {choice.Reason}");
             Console.WriteLine($"copy {copy["tb_per_s"]:G4} TB/s (read + write), bf16 GEMM {gemm["m"]}³ {gemm["tflop_per_s"]:G4} TFLOP/s ({gemm["kernel"]})");
-            Console.WriteLine($"MoE block {block.Name} (hidden {block.Hidden}, FFN {block.Intermediate}, {block.Experts} experts, top-{block.TopK}): "
+            Console.WriteLine($"MoE block {block.Name} (hidden {block.Hidden}, FFN {block.Intermediate}, {block.Experts} experts, top-{block.TopK}, {measured["precision"]}): "
                 + string.Join(", ", tokens.Select(t => $"T={t} {measured[$"t{t}_ms"]:G4} ms")));
             Console.WriteLine($"T={tokens[0]}: {measured[$"t{tokens[0]}_fraction_of_bandwidth_roofline"]:P1} of the bandwidth roofline; T={tokens[^1]}: {measured[$"t{tokens[^1]}_fraction_of_gemm_peak"]:P1} of the GEMM peak");
             return Task.FromResult(0);
@@ -220,10 +221,11 @@ internal static class BenchCommand
         };
         random.AcceptOnlyFromAmong([.. ModelShape.Real.Select(s => s.Name)]);
         var layers = new Option<int?>("--layers") { Description = "Decoder layers of the --random model (default: the real count)" };
+        var precision = CommonOptions.Precision();
         var json = CommonOptions.Json();
         var command = new Command("decode", "Prefill and decode tokens/s on the CPU, against the machine's memory-bandwidth roofline (decode) and measured f32 FMA peak (prefill); with --device on a GPU, against its copy bandwidth")
         {
-            model, tokens, prompt, threads, repetitions, device, random, layers, json,
+            model, tokens, prompt, threads, repetitions, device, random, layers, precision, json,
         };
         command.SetAction((result, _) => CommonOptions.RunAsync(() =>
         {
@@ -235,7 +237,7 @@ internal static class BenchCommand
             var kind = DeviceKinds.Parse(result.GetValue(device));
             if (kind is not DeviceKind.Cpu || result.GetValue(random) is not null || result.GetValue(layers) is not null)
             {
-                using var choice = GpuDevice.Choose(kind);
+                using var choice = GpuDevice.Choose(kind, new GpuOptions { Precision = GpuPrecisions.Parse(result.GetValue(precision)) });
                 if (choice.Device is { } gpu)
                 {
                     return Task.FromResult(DecodeOnDevice(choice.Reason, gpu, result.GetValue(model), result.GetValue(random), result.GetValue(layers), result.GetValue(tokens), result.GetValue(json)));

@@ -42,6 +42,19 @@ internal static class CommonOptions
         return option;
     }
 
+    /// <summary><c>--precision</c>: what a device's GEMMs with bf16 weights do with their activations (<see cref="GpuPrecisions"/>).</summary>
+    public static Option<string> Precision()
+    {
+        var option = new Option<string>("--precision")
+        {
+            Description = "exact (f32 activations split into two bf16 halves on cuBLAS; the CPU engine's 1e-4 tolerance) or bf16-activations "
+                + $"(GEMMs round the activations to bf16: half the tensor-core work, {GpuOptions.Bf16ActivationsTolerance:0.##e0} relative tolerance; GEMVs stay exact)",
+            DefaultValueFactory = _ => GpuPrecisions.Names[0],
+        };
+        option.AcceptOnlyFromAmong([.. GpuPrecisions.Names]);
+        return option;
+    }
+
     /// <summary>The model directory to use: the option, else $MOE_MODEL, else the demo model.</summary>
     public static string ResolveModel(string? option)
     {

@@ -130,7 +130,14 @@ public static class DeviceBenchmarks
             ["k"] = shape.K,
             ["t"] = shape.T,
             ["kernel"] = gpu.Ops.Choose(shape.T).ToString(),
-            ["note"] = gpu.HasCuBlas ? "f32 activations split into bf16 hi+lo: one bf16 GEMM of 2T rows" : "f32 activations, bf16 weights widened in the kernel",
+            ["precision"] = gpu.Options.Precision.Name(),
+            ["note"] = (gpu.HasCuBlas, gpu.Options.Precision) switch
+            {
+                (true, GpuPrecision.Exact) => "f32 activations split into bf16 hi+lo: one bf16 GEMM of 2T rows",
+                (true, _) => "activations rounded to bf16: one bf16 GEMM of T rows",
+                (false, GpuPrecision.Exact) => "f32 activations, bf16 weights widened in the kernel",
+                _ => "activations rounded to bf16, bf16 weights widened in the kernel",
+            },
             ["ms"] = ms,
             ["tflop_per_s_useful"] = 2.0 * shape.T * shape.N * shape.K / (ms * 1e-3) / 1e12,
         };
@@ -152,7 +159,7 @@ public static class DeviceBenchmarks
         ArgumentNullException.ThrowIfNull(tokens);
         using var block = new DeviceMoeBlock(gpu, random.MoeBlock(shape));
         using var workspace = new Workspace(gpu);
-        var result = new Dictionary<string, object?> { ["shape"] = shape.Name, ["hidden"] = shape.Hidden, ["ffn"] = shape.Intermediate, ["experts"] = shape.Experts, ["top_k"] = shape.TopK, ["dtype"] = "bf16" };
+        var result = new Dictionary<string, object?> { ["shape"] = shape.Name, ["hidden"] = shape.Hidden, ["ffn"] = shape.Intermediate, ["experts"] = shape.Experts, ["top_k"] = shape.TopK, ["dtype"] = "bf16", ["precision"] = gpu.Options.Precision.Name() };
         var expertBytes = 3L * shape.Hidden * shape.Intermediate * 2;
         foreach (var t in tokens)
         {
@@ -216,6 +223,7 @@ public static class DeviceBenchmarks
         var result = new Dictionary<string, object?>
         {
             ["layers"] = model.LayerCount,
+            ["precision"] = model.Device.Options.Precision.Name(),
             ["weights_gib"] = model.WeightBytes / (double)(1L << 30),
             ["prefill_16_ms"] = prefillMs,
             ["decode_steps"] = steps,

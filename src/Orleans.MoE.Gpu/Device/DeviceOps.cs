@@ -59,7 +59,15 @@ internal sealed class DeviceOps
             X = x, Experts = NoInts, Bias = bias, Y = y, K = w.Cols, OutPerRow = w.Rows, XDivisor = 1,
             Accumulate = accumulate ? 1 : 0, Outputs = checked(rows * w.Rows),
         };
-        switch (Choose(rows))
+        var kernel = Choose(rows);
+        var rounds = RoundsActivations(w, rows, kernel);
+        if (rounds && kernel != LinearKernel.CuBlas)
+        {
+            args.X = workspace.Floats((long)rows * w.Cols);
+            K.RoundToBf16(rows * w.Cols, x, args.X);
+        }
+
+        switch (kernel)
         {
             case LinearKernel.Thread:
                 DotThread(args, w);
@@ -71,7 +79,7 @@ internal sealed class DeviceOps
                 Tiled(args, w, rows);
                 break;
             default:
-                CuBlasGemm(w, x, rows, y, bias, accumulate, workspace);
+                CuBlasGemm(w, x, rows, y, bias, accumulate, rounds, workspace);
                 break;
         }
     }
@@ -257,10 +265,20 @@ internal sealed class DeviceOps
     }
 
     /// <summary>
-    /// cuBLAS: f32 weights as an f32 GEMM; bf16 weights against the activations split into bf16 hi and lo
-    /// rows (one tensor-core GEMM of 2·rows, the halves summed), which keeps f32-level accuracy.
+    /// Whether a product rounds its activations to bf16: under <see cref="GpuPrecision.Bf16Activations"/>, with
+    /// bf16 weights, when it is a GEMM (more rows than <see cref="GpuOptions.GemvTokenLimit"/>, or a GEMM kernel
+    /// chosen), whichever kernel computes it, so ILGPU's CPU accelerator rounds where CUDA would.
     /// </summary>
-    private void CuBlasGemm(MatrixView w, ArrayView<float> x, int rows, ArrayView<float> y, ArrayView<float> bias, bool accumulate, Workspace workspace)
+    private bool RoundsActivations(MatrixView w, int rows, LinearKernel kernel) =>
+        w.IsBf16 && _device.Options.Precision == GpuPrecision.Bf16Activations
+        && (rows > _device.Options.GemvTokenLimit || kernel is LinearKernel.Tiled or LinearKernel.CuBlas);
+
+    /// <summary>
+    /// cuBLAS: f32 weights as an f32 GEMM; bf16 weights against the activations split into bf16 hi and lo
+    /// rows (one tensor-core GEMM of 2·rows, the halves summed), which keeps f32-level accuracy, or under
+    /// <see cref="GpuPrecision.Bf16Activations"/> rounded to bf16 (one GEMM of rows).
+    /// </summary>
+    private void CuBlasGemm(MatrixView w, ArrayView<float> x, int rows, ArrayView<float> y, ArrayView<float> bias, bool accumulate, bool roundActivations, Workspace workspace)
     {
         var blas = _device.Blas!;
         var (n, k) = (w.Rows, w.Cols);
@@ -279,11 +297,12 @@ internal sealed class DeviceOps
             return;
         }
 
-        var split = workspace.UShorts(2L * rows * k);
-        K.SplitBf16(rows * k, x, split, rows * k);
-        var halves = workspace.Floats(2L * count);
-        blas.Gemm(w.Address, CuBlas.BFloat16, DevicePointers.Of(split), CuBlas.BFloat16, DevicePointers.Of(halves), 2 * rows, n, k);
-        K.Finish(count, halves, bias, y, count, n, 1, accumulate ? 1 : 0);
+        var halves = roundActivations ? 1 : 2;
+        var split = workspace.UShorts((long)halves * rows * k);
+        K.SplitBf16(rows * k, x, split, rows * k, halves);
+        var parts = workspace.Floats((long)halves * count);
+        blas.Gemm(w.Address, CuBlas.BFloat16, DevicePointers.Of(split), CuBlas.BFloat16, DevicePointers.Of(parts), halves * rows, n, k);
+        K.Finish(count, parts, bias, y, count, n, halves - 1, accumulate ? 1 : 0);
     }
 
     private static void Require(bool condition, string message)

@@ -19,12 +19,52 @@ public enum LinearKernel
     CuBlas,
 }
 
+/// <summary>What a GEMM with bf16 weights does with its f32 activations.</summary>
+public enum GpuPrecision
+{
+    /// <summary>
+    /// Exact to f32 level: cuBLAS multiplies the activations split into bf16 hi and lo halves (a GEMM of
+    /// twice the rows), the tiled GEMM multiplies them as they are. The CPU engine's tolerance holds.
+    /// </summary>
+    Exact,
+
+    /// <summary>
+    /// GEMMs (products of more than <see cref="GpuOptions.GemvTokenLimit"/> rows, or with a GEMM kernel
+    /// chosen) round the activations to bf16 (to nearest even) and multiply once, with f32 accumulation, as
+    /// bf16 inference does: half the tensor-core work of <see cref="Exact"/> on cuBLAS. GEMVs (decode, the
+    /// experts' pairs and grouped GEMV) stay exact; so do products with f32 weights. Holds
+    /// <see cref="GpuOptions.Bf16ActivationsTolerance"/>, not the CPU engine's 1e-4.
+    /// </summary>
+    Bf16Activations,
+}
+
+/// <summary>The names of <see cref="GpuPrecision"/> on the command line and in configuration.</summary>
+public static class GpuPrecisions
+{
+    public static IReadOnlyList<string> Names { get; } = ["exact", "bf16-activations"];
+
+    public static GpuPrecision Parse(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "exact" => GpuPrecision.Exact,
+        "bf16-activations" => GpuPrecision.Bf16Activations,
+        _ => throw new FormatException($"unknown precision '{text}': use one of {string.Join(", ", Names)}"),
+    };
+
+    public static string Name(this GpuPrecision precision) => Names[(int)precision];
+}
+
 /// <summary>Tunables of the GPU backend, with their defaults.</summary>
 public sealed record GpuOptions
 {
     public const int DefaultGemvTokenLimit = 8;
     public const int DefaultExpertPairTokenLimit = 1;
     public const int DefaultExpertGemvRowsLimit = 8;
+
+    /// <summary>
+    /// The relative tolerance <see cref="GpuPrecision.Bf16Activations"/> holds against a reference:
+    /// max |ours − reference| ≤ 2e-2 · max(1, max |reference|) over logits and hidden states.
+    /// </summary>
+    public const double Bf16ActivationsTolerance = 2e-2;
 
     public static GpuOptions Default { get; } = new();
 
@@ -47,6 +87,9 @@ public sealed record GpuOptions
     public int? ExpertGemvRowsLimit { get; init; }
 
     public LinearKernel Linear { get; init; } = LinearKernel.Auto;
+
+    /// <summary>What GEMMs with bf16 weights do with their f32 activations (exact by default).</summary>
+    public GpuPrecision Precision { get; init; } = GpuPrecision.Exact;
 
     /// <summary>Use cuBLAS for GEMMs on CUDA when it loads.</summary>
     public bool UseCuBlas { get; init; } = true;

@@ -48,7 +48,8 @@ internal sealed class KernelSet(Accelerator accelerator)
     private Action<KernelConfig, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>>? _permute;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>? _gather;
     private Action<Index1D, CombineArgs>? _combine;
-    private Action<Index1D, ArrayView<float>, ArrayView<ushort>, int>? _splitBf16;
+    private Action<Index1D, ArrayView<float>, ArrayView<ushort>, int, int>? _splitBf16;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>>? _roundToBf16;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>? _finish;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, int>? _argmax;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, float>? _sample;
@@ -88,8 +89,11 @@ internal sealed class KernelSet(Accelerator accelerator)
 
     public Action<Index1D, CombineArgs> Combine => _combine ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, CombineArgs>(MoeKernels.Combine);
 
-    public Action<Index1D, ArrayView<float>, ArrayView<ushort>, int> SplitBf16 =>
-        _splitBf16 ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>, int>(LinearKernels.SplitBf16);
+    public Action<Index1D, ArrayView<float>, ArrayView<ushort>, int, int> SplitBf16 =>
+        _splitBf16 ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>, int, int>(LinearKernels.SplitBf16);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>> RoundToBf16 =>
+        _roundToBf16 ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(LinearKernels.RoundToBf16);
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> Finish =>
         _finish ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(LinearKernels.Finish);

@@ -145,17 +145,27 @@ internal static class LinearKernels
     }
 
     /// <summary>
-    /// Splits f32 activations into two bf16 rows each, hi = bf16(x) and lo = bf16(x − hi), so that a bf16
-    /// GEMM over [hi; lo] (2R rows) gives W·x to about 2⁻¹⁶ relative: the weights are exactly bf16.
+    /// Splits f32 activations into bf16 rows: hi = bf16(x), and with two halves also lo = bf16(x − hi) at
+    /// [count, 2·count), so that a bf16 GEMM over [hi; lo] (2R rows) gives W·x to about 2⁻¹⁶ relative (the
+    /// weights are exactly bf16). One half is x rounded to bf16 (<see cref="Device.GpuPrecision.Bf16Activations"/>).
     /// </summary>
-    public static void SplitBf16(Index1D at, ArrayView<float> x, ArrayView<ushort> split, int count)
+    public static void SplitBf16(Index1D at, ArrayView<float> x, ArrayView<ushort> split, int count, int halves)
     {
         int index = at;
         var value = x[index];
         var hi = ToBf16(value);
-        var lo = ToBf16(value - Interop.IntAsFloat((uint)hi << 16));
         split[index] = hi;
-        split[index + count] = lo;
+        if (halves == 2)
+        {
+            split[index + count] = ToBf16(value - Interop.IntAsFloat((uint)hi << 16));
+        }
+    }
+
+    /// <summary>rounded[i] = x[i] rounded to bf16 (to nearest even), as f32: the tiled GEMM's operand under bf16 activations.</summary>
+    public static void RoundToBf16(Index1D at, ArrayView<float> x, ArrayView<float> rounded)
+    {
+        int index = at;
+        rounded[index] = Interop.IntAsFloat((uint)ToBf16(x[index]) << 16);
     }
 
     /// <summary>x to bf16, rounding to nearest even (finite values).</summary>
