@@ -146,7 +146,7 @@ internal static class LinearKernels
 
     /// <summary>
     /// Splits f32 activations into bf16 rows: hi = bf16(x), and with two halves also lo = bf16(x − hi) at
-    /// [count, 2·count), so that a bf16 GEMM over [hi; lo] (2R rows) gives W·x to about 2⁻¹⁶ relative (the
+    /// [count, 2·count), so that bf16 GEMMs over hi and lo, added, give W·x to about 2⁻¹⁶ relative (the
     /// weights are exactly bf16). One half is x rounded to bf16 (<see cref="Device.GpuPrecision.Bf16Activations"/>).
     /// </summary>
     public static void SplitBf16(Index1D at, ArrayView<float> x, ArrayView<ushort> split, int count, int halves)
@@ -176,24 +176,11 @@ internal static class LinearKernels
         return (ushort)((bits + rounding) >> 16);
     }
 
-    /// <summary>
-    /// y[r, n] = part[r, n] (+ part[R + r, n] when split) + bias[n] (+ y[r, n]): finishes a cuBLAS product
-    /// computed into a scratch [R or 2R, N].
-    /// </summary>
-    public static void Finish(Index1D at, ArrayView<float> part, ArrayView<float> bias, ArrayView<float> y, int count, int n, int split, int accumulate)
+    /// <summary>y[r, n] = product[r, n] + bias[n] (+ y[r, n]): finishes a cuBLAS product computed into a scratch [R, N].</summary>
+    public static void Finish(Index1D at, ArrayView<float> product, ArrayView<float> bias, ArrayView<float> y, int n, int accumulate)
     {
         int index = at;
-        var value = part[index];
-        if (split != 0)
-        {
-            value += part[index + count];
-        }
-
-        if (bias.Length > 0)
-        {
-            value += bias[index % n];
-        }
-
+        var value = product[index] + bias[index % n];
         if (accumulate != 0)
         {
             value += y[index];

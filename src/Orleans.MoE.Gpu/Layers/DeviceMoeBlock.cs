@@ -197,40 +197,20 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
     }
 
     /// <summary>
-    /// Tokens grouped by expert, one product per routed expert and projection (cuBLAS on CUDA): results
-    /// [T·k, H] by row. Reads the per-expert counts back to size the products.
+    /// Tokens grouped by expert, one product per routed expert and projection (cuBLAS on CUDA, sharing one
+    /// split of the activations): results [T·k, H] by row. Reads the per-expert counts back to size the products.
     /// </summary>
     private (ArrayView<float> Results, ArrayView<int> RowOfPair) RunGroupedGemm(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs, int slots)
     {
         var grouped = Group(ops, workspace, x, experts, pairs, slots);
         var counts = grouped.Counts.ToHost();
         var gateUp = workspace.Floats((long)pairs * 2 * _intermediate);
-        ForEachExpert(counts, (e, offset, n) => ops.Linear(
-            _gateUp.View.SliceRows(e * 2 * _intermediate, 2 * _intermediate),
-            grouped.Rows.SubView((long)offset * _hidden, (long)n * _hidden), n,
-            gateUp.SubView((long)offset * 2 * _intermediate, (long)n * 2 * _intermediate), workspace));
+        ops.ExpertGemms(_gateUp.View, 2 * _intermediate, grouped.Rows, counts, gateUp, workspace);
         var act = workspace.Floats((long)pairs * _intermediate);
         ops.SwiGlu(gateUp, act, pairs, _intermediate);
         var results = workspace.Floats((long)pairs * _hidden);
-        ForEachExpert(counts, (e, offset, n) => ops.Linear(
-            _down.View.SliceRows(e * _hidden, _hidden),
-            act.SubView((long)offset * _intermediate, (long)n * _intermediate), n,
-            results.SubView((long)offset * _hidden, (long)n * _hidden), workspace));
+        ops.ExpertGemms(_down.View, _hidden, act, counts, results, workspace);
         return (results, grouped.RowOfPair);
-    }
-
-    /// <summary>Calls <paramref name="product"/>(expert, first row, rows) for each expert with rows, in expert order.</summary>
-    private static void ForEachExpert(int[] counts, Action<int, int, int> product)
-    {
-        var offset = 0;
-        for (var e = 0; e < counts.Length; e++)
-        {
-            if (counts[e] > 0)
-            {
-                product(e, offset, counts[e]);
-                offset += counts[e];
-            }
-        }
     }
 
     /// <summary>The (token, slot) pairs grouped by expert on the device, and x gathered into their rows [T·k, H].</summary>
