@@ -143,7 +143,30 @@ internal sealed class DeviceOps
     public void CopyRows(ArrayView<float> source, int sourceStride, ArrayView<float> target, int targetStride, int rows, int width) =>
         K.CopyRows(rows * width, source, sourceStride, target, targetStride, width);
 
-    public void Attention(AttentionArgs args, int tokens) => K.Attention(new KernelConfig(tokens * args.Heads, _device.GroupSize), args);
+    /// <summary>
+    /// Attention of <paramref name="tokens"/> queries from position args.Start (<see cref="AttentionArgs"/>, its
+    /// Scores and ScoreStride set here). The scores of one query hold every position up to the last, so the
+    /// queries run in chunks whose scores fit <see cref="GpuOptions.AttentionScratchBytes"/>: a long prefill
+    /// needs chunk·heads·positions floats of scratch, not T·heads·positions. Each (query, head) is computed
+    /// the same way whatever the chunk, so the results do not depend on it.
+    /// </summary>
+    public void Attention(AttentionArgs args, int tokens, Workspace workspace)
+    {
+        var positions = args.Start + tokens;
+        var perToken = (long)args.Heads * positions;
+        var chunk = (int)Math.Clamp(_device.Options.AttentionScratchBytes / sizeof(float) / perToken, 1, tokens);
+        var (q, output, start) = (args.Q, args.Output, args.Start);
+        args.Scores = workspace.Floats(chunk * perToken);
+        args.ScoreStride = positions;
+        for (var first = 0; first < tokens; first += chunk)
+        {
+            var count = Math.Min(chunk, tokens - first);
+            args.Q = q.SubView((long)first * args.Heads * args.KeyDim, (long)count * args.Heads * args.KeyDim);
+            args.Output = output.SubView((long)first * args.Heads * args.ValueDim, (long)count * args.Heads * args.ValueDim);
+            args.Start = start + first;
+            K.Attention(new KernelConfig(count * args.Heads, _device.GroupSize), args);
+        }
+    }
 
     public void MlaQuery(MatrixView kvB, ArrayView<float> queries, ArrayView<float> absorbed, int tokens, int heads, int rank, int ropeDim, int nopeDim, int valueDim)
     {

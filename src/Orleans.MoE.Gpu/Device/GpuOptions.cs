@@ -59,6 +59,7 @@ public sealed record GpuOptions
     public const int DefaultGemvTokenLimit = 8;
     public const int DefaultExpertPairTokenLimit = 1;
     public const int DefaultExpertGemvRowsLimit = 8;
+    public const long DefaultAttentionScratchBytes = 256L << 20;
 
     /// <summary>
     /// The relative tolerance <see cref="GpuPrecision.Bf16Activations"/> holds against a reference:
@@ -86,6 +87,12 @@ public sealed record GpuOptions
     /// </summary>
     public int? ExpertGemvRowsLimit { get; init; }
 
+    /// <summary>
+    /// Bytes of attention scores one layer's attention may use at once: queries run in chunks of at most
+    /// this / (4 · heads · positions) tokens, so a long prefill's scratch stays bounded (at least one token a chunk).
+    /// </summary>
+    public long AttentionScratchBytes { get; init; } = DefaultAttentionScratchBytes;
+
     public LinearKernel Linear { get; init; } = LinearKernel.Auto;
 
     /// <summary>What GEMMs with bf16 weights do with their f32 activations (exact by default).</summary>
@@ -103,5 +110,6 @@ public sealed record GpuOptions
         ArgumentOutOfRangeException.ThrowIfNegative(ExpertPairTokenLimit);
         ArgumentOutOfRangeException.ThrowIfNegative(ExpertGemvRowsLimit ?? 0, nameof(ExpertGemvRowsLimit));
         ArgumentOutOfRangeException.ThrowIfNegative(CudaDevice);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(AttentionScratchBytes);
     }
 }

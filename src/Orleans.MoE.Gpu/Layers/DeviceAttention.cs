@@ -84,18 +84,17 @@ internal sealed class DeviceAttention : IDeviceAttention
         ops.Rope(RopeArgs(newKeys, _kvHeads, kvWidth, start), tokens);
 
         // attended [T, heads, d] over positions 0..start+t
-        var positions = start + tokens;
         var attended = workspace.Floats((long)tokens * qWidth);
-        var scores = workspace.Floats((long)tokens * _heads * positions);
         ops.Attention(
             new AttentionArgs
             {
-                Q = q, K = keys, V = values, Output = attended, Scores = scores,
+                Q = q, K = keys, V = values, Output = attended,
                 Heads = _heads, HeadsPerKv = _heads / _kvHeads, KeyDim = _headDim, ValueDim = _headDim,
                 KRowStride = kvWidth, KHeadStride = _headDim, VRowStride = kvWidth, VHeadStride = _headDim,
-                Start = start, Window = _window ?? 0, ScoreStride = positions, Scale = _scale,
+                Start = start, Window = _window ?? 0, Scale = _scale,
             },
-            tokens);
+            tokens,
+            workspace);
         _o.Forward(ops, attended, tokens, hidden, workspace, accumulate: true);
     }
 
@@ -192,18 +191,17 @@ internal sealed class DeviceLatentAttention : IDeviceAttention
         // absorbed queries [T, heads, rank + rope] attend over the cache rows; context [T, heads, rank]
         var absorbed = workspace.Floats((long)tokens * _heads * width);
         ops.MlaQuery(_kvB.Weight, q, absorbed, tokens, _heads, _rank, _ropeDim, _nope, _valueDim);
-        var positions = start + tokens;
         var context = workspace.Floats((long)tokens * _heads * _rank);
-        var scores = workspace.Floats((long)tokens * _heads * positions);
         ops.Attention(
             new AttentionArgs
             {
-                Q = absorbed, K = keys, V = keys, Output = context, Scores = scores,
+                Q = absorbed, K = keys, V = keys, Output = context,
                 Heads = _heads, HeadsPerKv = _heads, KeyDim = width, ValueDim = _rank,
                 KRowStride = width, KHeadStride = 0, VRowStride = width, VHeadStride = 0,
-                Start = start, Window = 0, ScoreStride = positions, Scale = _scale,
+                Start = start, Window = 0, Scale = _scale,
             },
-            tokens);
+            tokens,
+            workspace);
 
         // values [T, heads, v] through each head's value rows of kv_b_proj, then o_proj into the residual
         var attended = workspace.Floats((long)tokens * _heads * _valueDim);
