@@ -24,6 +24,13 @@ public sealed class MeshOptions
     /// </summary>
     public string Device { get; set; } = DefaultDevice;
 
+    /// <summary>
+    /// On a GPU: "exact" (the default; f32-level results, the CPU engine's tolerance) or "bf16-activations"
+    /// (the experts' GEMMs round their activations to bf16: half the tensor-core work, 2e-2 relative
+    /// tolerance; GEMVs stay exact). See docs/GPU-BACKEND.md.
+    /// </summary>
+    public string DevicePrecision { get; set; } = "exact";
+
 
     /// <summary>How long a gate keeps retrying an expert call that failed (its silo died, it is moving) before the step fails.</summary>
     public TimeSpan ExpertRetryWindow { get; set; } = TimeSpan.FromSeconds(60);

@@ -101,6 +101,11 @@ static int Bench(DeviceKind kind, bool small, int? decodeLayers)
         Run("moe-block", () => DeviceBenchmarks.MoeBlock(gpu, random, shape, small ? DeviceBenchmarks.SmallBlockTokens : DeviceBenchmarks.BlockTokens, copy, gemm));
     }
 
+    foreach (var shape in shapes)
+    {
+        Run("expert-paths", () => DeviceBenchmarks.ExpertPaths(gpu, random, shape, small ? DeviceBenchmarks.SmallBlockTokens : [4, 16, 64, 256]));
+    }
+
     using (var rounding = GpuDevice.Choose(kind, new GpuOptions { Precision = GpuPrecision.Bf16Activations }))
     {
         foreach (var shape in shapes.Where(_ => rounding.Device is not null))

@@ -158,6 +158,22 @@ public sealed class DeviceTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Mesh_device_precision_reaches_the_device_and_its_line_and_a_bad_one_is_refused()
+    {
+        using var device = new ExpertDevice(
+            Microsoft.Extensions.Options.Options.Create(new MeshOptions { Device = "ilgpu-cpu", DevicePrecision = "bf16-activations" }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<ExpertDevice>.Instance);
+        Assert.Equal(GpuPrecision.Bf16Activations, device.Device!.Options.Precision);
+        Assert.EndsWith(", bf16-activations (GEMMs round their activations to bf16)", device.Reason, StringComparison.Ordinal);
+
+        var validator = new Orleans.MoE.Grains.Hosting.MeshOptionsValidator();
+        Assert.True(validator.Validate(null, new MeshOptions { DevicePrecision = "exact" }).Succeeded);
+        var refused = validator.Validate(null, new MeshOptions { DevicePrecision = "fp8" });
+        Assert.True(refused.Failed);
+        Assert.Equal("Mesh:DevicePrecision: unknown precision 'fp8': use one of exact, bf16-activations", Assert.Single(refused.Failures!));
+    }
+
     private static string? Published(MeshCluster mesh, Orleans.TestingHost.InProcessSiloHandle silo, string key) =>
         MeshCluster.Service<MeshSilos>(mesh.Silos[0]).Metadata(silo.SiloAddress).GetValueOrDefault(key);
 

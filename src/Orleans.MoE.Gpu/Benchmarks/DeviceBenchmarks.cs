@@ -163,16 +163,7 @@ public static class DeviceBenchmarks
         var expertBytes = 3L * shape.Hidden * shape.Intermediate * 2;
         foreach (var t in tokens)
         {
-            workspace.Reset();
-            var x = workspace.Floats((long)t * shape.Hidden);
-            var hidden = workspace.Floats((long)t * shape.Hidden);
-            x.CopyFromCPU(Enumerable.Range(0, t * shape.Hidden).Select(i => MathF.Sin(i * 0.37f)).ToArray());
-            var mark = workspace.Mark();
-            var ms = Time(gpu, () =>
-            {
-                workspace.Release(mark);
-                block.Forward(new DeviceStep(gpu.Ops, workspace, t, 0), x, hidden, null);
-            }, repeats: t >= 256 ? 10 : 30);
+            var ms = TimeBlock(gpu, block, workspace, shape, t, repeats: t >= 256 ? 10 : 30);
             var distinct = Math.Min(shape.Experts, t * shape.TopK);
             var bytes = ((long)shape.Experts * shape.Hidden * 2) + (expertBytes * distinct);
             result[$"t{t}_ms"] = ms;
@@ -196,6 +187,55 @@ public static class DeviceBenchmarks
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// One MoE block of <paramref name="shape"/> with each expert path forced in turn at each of
+    /// <paramref name="tokens"/> (t{T}_{path}_ms), beside the path the block's limits choose (t{T}_chosen_path)
+    /// and the fastest measured (t{T}_fastest_path): the data for tuning <see cref="GpuOptions.ExpertPairTokenLimit"/>
+    /// and <see cref="GpuOptions.ExpertGemvRowsLimit"/> on a device.
+    /// </summary>
+    public static Dictionary<string, object?> ExpertPaths(GpuDevice gpu, RandomModels random, ModelShape shape, IReadOnlyList<int> tokens)
+    {
+        ArgumentNullException.ThrowIfNull(gpu);
+        ArgumentNullException.ThrowIfNull(random);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(tokens);
+        using var block = new DeviceMoeBlock(gpu, random.MoeBlock(shape));
+        using var workspace = new Workspace(gpu);
+        var result = new Dictionary<string, object?> { ["shape"] = shape.Name, ["precision"] = gpu.Options.Precision.Name() };
+        foreach (var t in tokens)
+        {
+            var fastest = (Path: "", Ms: double.PositiveInfinity);
+            foreach (var path in Enum.GetValues<ExpertPath>())
+            {
+                block.ForcedPath = path;
+                var ms = TimeBlock(gpu, block, workspace, shape, t, repeats: 10);
+                result[$"t{t}_{path.ToString().ToLowerInvariant()}_ms"] = ms;
+                fastest = ms < fastest.Ms ? (path.ToString(), ms) : fastest;
+            }
+
+            block.ForcedPath = null;
+            result[$"t{t}_chosen_path"] = block.PathFor(t).ToString();
+            result[$"t{t}_fastest_path"] = fastest.Path;
+        }
+
+        return result;
+    }
+
+    /// <summary>The median time of the block's forward over <paramref name="t"/> tokens (fixed activations), its workspace rewound each run.</summary>
+    private static double TimeBlock(GpuDevice gpu, DeviceMoeBlock block, Workspace workspace, ModelShape shape, int t, int repeats)
+    {
+        workspace.Reset();
+        var x = workspace.Floats((long)t * shape.Hidden);
+        var hidden = workspace.Floats((long)t * shape.Hidden);
+        x.CopyFromCPU(Enumerable.Range(0, t * shape.Hidden).Select(i => MathF.Sin(i * 0.37f)).ToArray());
+        var mark = workspace.Mark();
+        return Time(gpu, () =>
+        {
+            workspace.Release(mark);
+            block.Forward(new DeviceStep(gpu.Ops, workspace, t, 0), x, hidden, null);
+        }, repeats);
     }
 
     /// <summary>

@@ -77,14 +77,18 @@ public sealed class GpuDevice : IDisposable
                 return new DeviceChoice(kind, null, "cpu: the CPU engine, as asked");
             case DeviceKind.IlgpuCpu:
                 var simulated = CreateIlgpuCpu(options);
-                return new DeviceChoice(kind, simulated, $"ilgpu-cpu: {simulated.Description}");
+                return new DeviceChoice(kind, simulated, $"ilgpu-cpu: {simulated.Description}{PrecisionNote(options)}");
             default:
                 var cuda = TryCreateCuda(options, out var reason);
                 return cuda is not null
-                    ? new DeviceChoice(kind, cuda, $"cuda: {cuda.Description}, {cuda.BlasDescription}")
+                    ? new DeviceChoice(kind, cuda, $"cuda: {cuda.Description}, {cuda.BlasDescription}{PrecisionNote(options)}")
                     : new DeviceChoice(kind, null, $"cpu: {reason}; running on the CPU engine");
         }
     }
+
+    /// <summary>The device line's mention of a precision other than exact.</summary>
+    private static string PrecisionNote(GpuOptions options) =>
+        options.Precision == GpuPrecision.Exact ? "" : $", {options.Precision.Name()} (GEMMs round their activations to bf16)";
 
     /// <summary>
     /// ILGPU's CPU accelerator, simulating 4-wide warps in groups of up to 16 threads (or the given shape):

@@ -144,7 +144,7 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
         }
 
         var slots = Math.Min(_experts, pairs);
-        var (results, rowOfPair) = PathFor(tokens) switch
+        var (results, rowOfPair) = (ForcedPath ?? PathFor(tokens)) switch
         {
             ExpertPath.Pairs => RunPairs(ops, workspace, x, experts, pairs),
             ExpertPath.GroupedGemv => RunGroupedGemv(ops, workspace, x, experts, pairs, slots),
@@ -158,6 +158,9 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
             },
             tokens);
     }
+
+    /// <summary>The expert path every forward takes whatever its tokens, when set (benchmarks compare the paths with it).</summary>
+    internal ExpertPath? ForcedPath { get; set; }
 
     /// <summary>How the experts run for <paramref name="tokens"/> tokens (see <see cref="GpuOptions"/>'s limits).</summary>
     public ExpertPath PathFor(int tokens)

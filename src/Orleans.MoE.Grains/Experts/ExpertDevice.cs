@@ -7,7 +7,7 @@ using Orleans.MoE.Models.Layers;
 namespace Orleans.MoE.Grains.Experts;
 
 /// <summary>
-/// The device this silo's experts run on ("Mesh:Device"), chosen once when the silo starts and said in
+/// The device this silo's experts run on ("Mesh:Device", with "Mesh:DevicePrecision"), chosen once when the silo starts and said in
 /// one log line: a GPU (<c>cuda</c>; <c>ilgpu-cpu</c>, the same kernels on ILGPU's CPU accelerator, in
 /// tests), or none: the CPU engine (<c>cpu</c>, the default; <c>cuda</c> or <c>auto</c> without a CUDA
 /// driver or device, with the reason). Expert grains upload their weights through it on activation and
@@ -27,7 +27,7 @@ public sealed partial class ExpertDevice : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var kind = DeviceKinds.Parse(options.Value.Device);
-        _choice = GpuDevice.Choose(kind);
+        _choice = GpuDevice.Choose(kind, new GpuOptions { Precision = GpuPrecisions.Parse(options.Value.DevicePrecision) });
         _scratch = _choice.Device is { } device ? new ExpertScratch(device) : null;
         if (kind is DeviceKind.Cuda && !_choice.IsGpu)
         {

@@ -36,6 +36,15 @@ internal sealed class MeshOptionsValidator : IValidateOptions<MeshOptions>
             errors.Add($"Mesh:Device: {e.Message}");
         }
 
+        try
+        {
+            GpuPrecisions.Parse(options.DevicePrecision);
+        }
+        catch (FormatException e)
+        {
+            errors.Add($"Mesh:DevicePrecision: {e.Message}");
+        }
+
         if (options.Scheduler.MaxBatchSequences <= 0 || options.Scheduler.MaxQueuedSequences <= 0 || options.Scheduler.MaxStepTokens < options.Scheduler.MaxBatchSequences)
         {
             errors.Add("Mesh:Scheduler:MaxBatchSequences and MaxQueuedSequences must be positive, MaxStepTokens at least MaxBatchSequences");
