@@ -43,8 +43,8 @@ public sealed class MoeKernelTests
         var random = new Random(11);
         var (experts, n, k, topK) = (5, 6, bf16 ? 40 : 13, 2);
 
-        // 7 tokens, top 2: expert 1 gets 6 rows (two passes of four), expert 3 one, expert 4 seven, 0 and 2 none.
-        int[] routing = [1, 4, 4, 1, 1, 4, 3, 4, 4, 1, 1, 4, 4, 1];
+        // 11 tokens, top 2: expert 1 gets 11 rows (two passes of eight), expert 3 one, expert 4 ten, 0 and 2 none.
+        int[] routing = [1, 4, 4, 1, 1, 4, 3, 4, 4, 1, 1, 4, 4, 1, 1, 4, 1, 4, 1, 4, 1, 1];
         var tokens = routing.Length / topK;
         var stacked = Values(random, experts * n * k);
         var matrix = bf16 ? Bf16Matrix(stacked, experts * n, k) : WeightMatrix.FromArray(stacked, experts * n, k);
@@ -68,8 +68,8 @@ public sealed class MoeKernelTests
         device.Ops.Gather(xs, pairOfRow, rows, routing.Length, k, topK);
         device.Ops.ExpertRows(w.View, n, rows, counts, starts, active, y);
 
-        Assert.Equal([0, 6, 0, 1, 7], counts.ToHost());
-        Assert.Equal([0, 0, 6, 6, 7], starts.ToHost());
+        Assert.Equal([0, 11, 0, 1, 10], counts.ToHost());
+        Assert.Equal([0, 0, 11, 11, 12], starts.ToHost());
         Assert.Equal([2, 4, 5, 0, 0], active.ToHost());
         var rowsOf = rowOfPair.ToHost();
         var actual = y.ToHost();

@@ -80,7 +80,7 @@ public sealed record GpuOptions
 
     /// <summary>
     /// Rows per routed expert, on average, up to which tokens grouped by expert run as one grouped GEMV
-    /// launch per projection (each expert's weights read once per four rows, no host round trip); above,
+    /// launch per projection (each expert's weights read once per eight rows, no host round trip); above,
     /// the per-expert counts are read back and each expert runs one GEMM (cuBLAS on CUDA). Unset:
     /// <see cref="DefaultExpertGemvRowsLimit"/> on CUDA, 0 on ILGPU's CPU accelerator (where simulated
     /// warps cost more than the thread-per-output products).

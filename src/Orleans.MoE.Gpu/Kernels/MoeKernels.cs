@@ -321,8 +321,9 @@ internal static class MoeKernels
 
     /// <summary>
     /// Grouped expert GEMV: one warp per (slot, column) of <see cref="ExpertRowsArgs"/>, over the slot's
-    /// expert's rows four at a time, so its weights are read once per four rows, straight from the
-    /// device's permutation (no host round trip). Launch with groups of whole warps.
+    /// expert's rows eight at a time, so its weights are read once per eight rows (once in all for the
+    /// few rows an expert gets at small T), straight from the device's permutation (no host round trip).
+    /// Launch with groups of whole warps.
     /// </summary>
     public static void ExpertRows<TW>(ExpertRowsArgs a, TW w)
         where TW : struct, IWeights
@@ -344,23 +345,31 @@ internal static class MoeKernels
         var start = a.Starts[expert];
         var count = a.Counts[expert];
         var weights = (((long)expert * a.N) + column) * a.K;
-        for (var t = 0; t < count; t += 4)
+        for (var t = 0; t < count; t += 8)
         {
             // Rows past the expert's last repeat it (read, not stored).
-            var x0 = (long)(start + t) * a.K;
-            var x1 = (long)(start + XMath.Min(t + 1, count - 1)) * a.K;
-            var x2 = (long)(start + XMath.Min(t + 2, count - 1)) * a.K;
-            var x3 = (long)(start + XMath.Min(t + 3, count - 1)) * a.K;
-            var (s0, s1, s2, s3) = (0f, 0f, 0f, 0f);
+            var x0 = RowOf(a, start, t, count);
+            var x1 = RowOf(a, start, t + 1, count);
+            var x2 = RowOf(a, start, t + 2, count);
+            var x3 = RowOf(a, start, t + 3, count);
+            var x4 = RowOf(a, start, t + 4, count);
+            var x5 = RowOf(a, start, t + 5, count);
+            var x6 = RowOf(a, start, t + 6, count);
+            var x7 = RowOf(a, start, t + 7, count);
+            var (s0, s1, s2, s3, s4, s5, s6, s7) = (0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f);
             if ((a.K & 3) == 0)
             {
                 for (var k = Warp.LaneIdx * 4; k < a.K; k += Warp.WarpSize * 4)
                 {
                     w.Get4(weights + k, out var w0, out var w1, out var w2, out var w3);
-                    s0 += (a.X[x0 + k] * w0) + (a.X[x0 + k + 1] * w1) + (a.X[x0 + k + 2] * w2) + (a.X[x0 + k + 3] * w3);
-                    s1 += (a.X[x1 + k] * w0) + (a.X[x1 + k + 1] * w1) + (a.X[x1 + k + 2] * w2) + (a.X[x1 + k + 3] * w3);
-                    s2 += (a.X[x2 + k] * w0) + (a.X[x2 + k + 1] * w1) + (a.X[x2 + k + 2] * w2) + (a.X[x2 + k + 3] * w3);
-                    s3 += (a.X[x3 + k] * w0) + (a.X[x3 + k + 1] * w1) + (a.X[x3 + k + 2] * w2) + (a.X[x3 + k + 3] * w3);
+                    s0 += Dot4(a.X, x0 + k, w0, w1, w2, w3);
+                    s1 += Dot4(a.X, x1 + k, w0, w1, w2, w3);
+                    s2 += Dot4(a.X, x2 + k, w0, w1, w2, w3);
+                    s3 += Dot4(a.X, x3 + k, w0, w1, w2, w3);
+                    s4 += Dot4(a.X, x4 + k, w0, w1, w2, w3);
+                    s5 += Dot4(a.X, x5 + k, w0, w1, w2, w3);
+                    s6 += Dot4(a.X, x6 + k, w0, w1, w2, w3);
+                    s7 += Dot4(a.X, x7 + k, w0, w1, w2, w3);
                 }
             }
             else
@@ -372,32 +381,37 @@ internal static class MoeKernels
                     s1 += a.X[x1 + k] * weight;
                     s2 += a.X[x2 + k] * weight;
                     s3 += a.X[x3 + k] * weight;
+                    s4 += a.X[x4 + k] * weight;
+                    s5 += a.X[x5 + k] * weight;
+                    s6 += a.X[x6 + k] * weight;
+                    s7 += a.X[x7 + k] * weight;
                 }
             }
 
-            s0 = Reductions.WarpSum(s0);
-            s1 = Reductions.WarpSum(s1);
-            s2 = Reductions.WarpSum(s2);
-            s3 = Reductions.WarpSum(s3);
-            if (Warp.LaneIdx == 0)
-            {
-                var y = ((long)(start + t) * a.N) + column;
-                a.Y[y] = s0;
-                if (t + 1 < count)
-                {
-                    a.Y[y + a.N] = s1;
-                }
+            var y = ((long)(start + t) * a.N) + column;
+            Store(a, y, t, count, 0, Reductions.WarpSum(s0));
+            Store(a, y, t, count, 1, Reductions.WarpSum(s1));
+            Store(a, y, t, count, 2, Reductions.WarpSum(s2));
+            Store(a, y, t, count, 3, Reductions.WarpSum(s3));
+            Store(a, y, t, count, 4, Reductions.WarpSum(s4));
+            Store(a, y, t, count, 5, Reductions.WarpSum(s5));
+            Store(a, y, t, count, 6, Reductions.WarpSum(s6));
+            Store(a, y, t, count, 7, Reductions.WarpSum(s7));
+        }
+    }
 
-                if (t + 2 < count)
-                {
-                    a.Y[y + (2 * a.N)] = s2;
-                }
+    /// <summary>The offset in X of the expert's row <paramref name="t"/>, or of its last row past the end.</summary>
+    private static long RowOf(ExpertRowsArgs a, int start, int t, int count) => (long)(start + XMath.Min(t, count - 1)) * a.K;
 
-                if (t + 3 < count)
-                {
-                    a.Y[y + (3 * a.N)] = s3;
-                }
-            }
+    private static float Dot4(ArrayView<float> x, long at, float w0, float w1, float w2, float w3) =>
+        (x[at] * w0) + (x[at + 1] * w1) + (x[at + 2] * w2) + (x[at + 3] * w3);
+
+    /// <summary>Lane 0 stores row t + i's sum when that row is the expert's.</summary>
+    private static void Store(ExpertRowsArgs a, long y, int t, int count, int i, float sum)
+    {
+        if (Warp.LaneIdx == 0 && t + i < count)
+        {
+            a.Y[y + (i * a.N)] = sum;
         }
     }
 

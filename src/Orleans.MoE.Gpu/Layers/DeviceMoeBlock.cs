@@ -35,7 +35,7 @@ internal enum ExpertPath
 /// matrix, so a kernel reaches any expert from the device's routing. The router and its rule run on
 /// the device. One token runs each of its (token, slot) pairs straight from the routing; more are
 /// permuted by expert on the device, then a grouped GEMV reads each routed expert's weights once per
-/// four of its rows (no host round trip) or, with many rows per expert, each expert runs one GEMM over
+/// eight of its rows (no host round trip) or, with many rows per expert, each expert runs one GEMM over
 /// its rows. The outputs are combined with the routing weights, plus the shared expert (gated for
 /// Qwen2-MoE), into the residual.
 /// </summary>
