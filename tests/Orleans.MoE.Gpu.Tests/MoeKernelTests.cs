@@ -141,6 +141,62 @@ public sealed class MoeKernelTests
         Assert.Equal(expectedRowOfPair, rowOfPair.ToHost());
     }
 
+    /// <summary>
+    /// The exact split for the experts' cuBLAS GEMMs, all rows at once: each expert's hi rows then its lo
+    /// rows side by side (one GEMM per expert), and the finish adding each row's two halves back.
+    /// </summary>
+    [Fact]
+    public void Rows_split_by_expert_keep_each_experts_halves_side_by_side()
+    {
+        using var device = GpuDevice.CreateIlgpuCpu();
+        var random = new Random(23);
+        int[] routing = [2, 0, 2, 1, 0, 2, 2, 0];
+        var (experts, k, width) = (3, 5, 3);
+        var rows = routing.Length;
+        var x = Values(random, rows * k).Select(v => v * 77f).ToArray();
+        var parts = Values(random, 2 * rows * width);
+
+        using var workspace = new Workspace(device);
+        var routed = workspace.Ints(rows);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(routed, routing);
+        var counts = workspace.Ints(experts);
+        var starts = workspace.Ints(experts);
+        var rowOfPair = workspace.Ints(rows);
+        var pairOfRow = workspace.Ints(rows);
+        device.Ops.CountExperts(routed, counts);
+        device.Ops.Permute(routed, counts, rowOfPair, pairOfRow, starts, workspace.Ints(experts));
+        var xs = Upload(workspace, x);
+        var split = workspace.UShorts(2L * rows * k);
+        device.Kernels.SplitBf16ByExpert(rows * k, xs, split, routed, pairOfRow, starts, counts, k);
+        var ps = Upload(workspace, parts);
+        var y = workspace.Floats(rows * width);
+        device.Kernels.FinishByExpert(rows * width, ps, y, routed, pairOfRow, starts, counts, width);
+
+        var bits = split.ToHost();
+        var sums = y.ToHost();
+        var (n, o) = (counts.ToHost(), starts.ToHost());
+        Assert.Equal([3, 1, 4], n);
+        for (var e = 0; e < experts; e++)
+        {
+            for (var j = 0; j < n[e]; j++)
+            {
+                var r = o[e] + j;
+                for (var c = 0; c < k; c++)
+                {
+                    var value = x[(r * k) + c];
+                    var hi = DTypeConvert.SingleToBFloat16(value);
+                    Assert.Equal(hi, bits[((2 * o[e]) + j) * k + c]);
+                    Assert.Equal(DTypeConvert.SingleToBFloat16(value - DTypeConvert.BFloat16ToSingle(hi)), bits[((2 * o[e]) + n[e] + j) * k + c]);
+                }
+
+                for (var c = 0; c < width; c++)
+                {
+                    Assert.Equal(parts[((2 * o[e]) + j) * width + c] + parts[((2 * o[e]) + n[e] + j) * width + c], sums[(r * width) + c]);
+                }
+            }
+        }
+    }
+
     private static WeightMatrix Expert(WeightMatrix stacked, int expert, int n, float[] values, bool bf16)
     {
         var block = values.AsSpan(expert * n * stacked.Cols, n * stacked.Cols).ToArray();

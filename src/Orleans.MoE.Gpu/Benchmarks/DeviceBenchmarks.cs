@@ -133,7 +133,7 @@ public static class DeviceBenchmarks
             ["precision"] = gpu.Options.Precision.Name(),
             ["note"] = (gpu.HasCuBlas, gpu.Options.Precision) switch
             {
-                (true, GpuPrecision.Exact) => "f32 activations split into bf16 hi+lo: two bf16 GEMMs of T rows, added",
+                (true, GpuPrecision.Exact) => "f32 activations split into bf16 hi+lo: one bf16 GEMM of 2T rows",
                 (true, _) => "activations rounded to bf16: one bf16 GEMM of T rows",
                 (false, GpuPrecision.Exact) => "f32 activations, bf16 weights widened in the kernel",
                 _ => "activations rounded to bf16, bf16 weights widened in the kernel",

@@ -298,104 +298,101 @@ internal sealed class DeviceOps
 
     /// <summary>
     /// cuBLAS: f32 weights as an f32 GEMM; bf16 weights against the activations split into bf16 hi and lo
-    /// rows (two tensor-core GEMMs, the lo product added onto the hi one), which keeps f32-level accuracy,
-    /// or under <see cref="GpuPrecision.Bf16Activations"/> rounded to bf16 (one GEMM). Without a bias the
-    /// products go straight into y.
+    /// rows (one tensor-core GEMM of 2·rows, so the weights are read once, then the halves summed), which
+    /// keeps f32-level accuracy, or under <see cref="GpuPrecision.Bf16Activations"/> rounded to bf16 (one
+    /// GEMM of rows, straight into y when there is no bias).
     /// </summary>
     private void CuBlasGemm(MatrixView w, ArrayView<float> x, int rows, ArrayView<float> y, ArrayView<float> bias, bool accumulate, bool roundActivations, Workspace workspace)
     {
         var blas = _device.Blas!;
         var (n, k) = (w.Rows, w.Cols);
         var count = rows * n;
-        if (bias.Length == 0)
+        if (!w.IsBf16)
         {
-            if (w.IsBf16)
-            {
-                GemmBf16(w, SplitBf16(x, rows, k, roundActivations, workspace), rows, y, accumulate ? 1f : 0f);
-            }
-            else
+            if (bias.Length == 0)
             {
                 blas.Gemm(w.Address, CuBlas.Float32, DevicePointers.Of(x), CuBlas.Float32, DevicePointers.Of(y), rows, n, k, accumulate ? 1f : 0f);
+                return;
             }
 
+            var product = workspace.Floats(count);
+            blas.Gemm(w.Address, CuBlas.Float32, DevicePointers.Of(x), CuBlas.Float32, DevicePointers.Of(product), rows, n, k);
+            K.Finish(count, product, bias, y, count, n, 0, accumulate ? 1 : 0);
             return;
         }
 
-        var product = workspace.Floats(count);
-        if (w.IsBf16)
+        var halves = roundActivations ? 1 : 2;
+        var split = workspace.UShorts((long)halves * rows * k);
+        K.SplitBf16(rows * k, x, split, rows * k, halves);
+        if (halves == 1 && bias.Length == 0)
         {
-            GemmBf16(w, SplitBf16(x, rows, k, roundActivations, workspace), rows, product, 0f);
-        }
-        else
-        {
-            blas.Gemm(w.Address, CuBlas.Float32, DevicePointers.Of(x), CuBlas.Float32, DevicePointers.Of(product), rows, n, k);
+            blas.Gemm(w.Address, CuBlas.BFloat16, DevicePointers.Of(split), CuBlas.BFloat16, DevicePointers.Of(y), rows, n, k, accumulate ? 1f : 0f);
+            return;
         }
 
-        K.Finish(count, product, bias, y, n, accumulate ? 1 : 0);
+        var parts = workspace.Floats((long)halves * count);
+        blas.Gemm(w.Address, CuBlas.BFloat16, DevicePointers.Of(split), CuBlas.BFloat16, DevicePointers.Of(parts), halves * rows, n, k);
+        K.Finish(count, parts, bias, y, count, n, halves - 1, accumulate ? 1 : 0);
     }
 
     /// <summary>
     /// The experts' products over rows grouped by expert (<see cref="Permute"/>), the per-expert counts on
     /// the host: y rows [o, o + n) = W_e · x rows [o, o + n) for each expert e with n = counts[e] rows, o the
-    /// rows of the experts before it, W_e rows [e·N, (e+1)·N) of <paramref name="stacked"/>. The experts whose
-    /// rows make a bf16 cuBLAS GEMM share one split of all the rows (one launch, not one per expert) and
-    /// write straight into y; the others run as <see cref="Linear"/>.
+    /// rows of the experts before it, W_e rows [e·N, (e+1)·N) of <paramref name="stacked"/>. When every
+    /// expert's product is a bf16 cuBLAS GEMM, the rows are split once for all of them and finished once
+    /// (each expert's hi and lo rows side by side, one GEMM each): a split, a GEMM per expert and a finish,
+    /// not the three launches per expert of <see cref="Linear"/>, which the others run as.
     /// </summary>
-    public void ExpertGemms(MatrixView stacked, int rowsPerExpert, ArrayView<float> x, int[] counts, ArrayView<float> y, Workspace workspace)
+    public void ExpertGemms(MatrixView stacked, int rowsPerExpert, ArrayView<float> x, int[] counts, RowsByExpert layout, ArrayView<float> y, Workspace workspace)
     {
         var k = stacked.Cols;
         var rows = counts.Sum();
-        SplitRows? split = null;
-        var offset = 0;
-        for (var e = 0; e < counts.Length; e++)
+        var fewest = counts.Where(n => n > 0).DefaultIfEmpty(0).Min();
+        if (rows == 0 || !stacked.IsBf16 || Choose(fewest) != LinearKernel.CuBlas)
         {
-            var n = counts[e];
-            if (n == 0)
-            {
-                continue;
-            }
+            ForEachExpert(counts, (e, offset, n) => Linear(
+                stacked.SliceRows(e * rowsPerExpert, rowsPerExpert), x.SubView((long)offset * k, (long)n * k), n,
+                y.SubView((long)offset * rowsPerExpert, (long)n * rowsPerExpert), workspace));
+            return;
+        }
 
-            var w = stacked.SliceRows(e * rowsPerExpert, rowsPerExpert);
-            var ys = y.SubView((long)offset * rowsPerExpert, (long)n * rowsPerExpert);
-            if (stacked.IsBf16 && Choose(n) == LinearKernel.CuBlas)
-            {
-                split ??= SplitBf16(x, rows, k, RoundsActivations(stacked, n, LinearKernel.CuBlas), workspace);
-                GemmBf16(w, split.Value.From(offset), n, ys, 0f);
-            }
-            else
-            {
-                Linear(w, x.SubView((long)offset * k, (long)n * k), n, ys, workspace);
-            }
+        var blas = _device.Blas!;
+        var round = RoundsActivations(stacked, fewest, LinearKernel.CuBlas);
+        var halves = round ? 1 : 2;
+        var split = workspace.UShorts((long)halves * rows * k);
+        if (round)
+        {
+            K.SplitBf16(rows * k, x, split, rows * k, 1);
+        }
+        else
+        {
+            K.SplitBf16ByExpert(rows * k, x, split, layout.Experts, layout.PairOfRow, layout.Starts, layout.Counts, k);
+        }
 
-            offset += n;
+        // Rounded: each expert's rows straight into y. Exact: its [hi; lo] (rows [2o, 2o + 2n)) into parts, finished once.
+        var parts = round ? y : workspace.Floats((long)halves * rows * rowsPerExpert);
+        ForEachExpert(counts, (e, offset, n) => blas.Gemm(
+            stacked.SliceRows(e * rowsPerExpert, rowsPerExpert).Address, CuBlas.BFloat16,
+            DevicePointers.Of(split.SubView((long)halves * offset * k, (long)halves * n * k)), CuBlas.BFloat16,
+            DevicePointers.Of(parts.SubView((long)halves * offset * rowsPerExpert, (long)halves * n * rowsPerExpert)),
+            halves * n, rowsPerExpert, k));
+        if (!round)
+        {
+            K.FinishByExpert(rows * rowsPerExpert, parts, y, layout.Experts, layout.PairOfRow, layout.Starts, layout.Counts, rowsPerExpert);
         }
     }
 
-    /// <summary>Activations split for bf16 cuBLAS GEMMs: device addresses of the hi rows and of the lo rows (0 when rounded), K wide.</summary>
-    private readonly record struct SplitRows(nint Hi, nint Lo, int K)
+    /// <summary>Calls <paramref name="product"/>(expert, first row, rows) for each expert with rows, in expert order.</summary>
+    private static void ForEachExpert(int[] counts, Action<int, int, int> product)
     {
-        /// <summary>The same split from <paramref name="row"/> on.</summary>
-        public SplitRows From(int row) => new(Hi + ((nint)row * K * sizeof(ushort)), Lo == 0 ? 0 : Lo + ((nint)row * K * sizeof(ushort)), K);
-    }
-
-    /// <summary>x [rows, K] as bf16 hi rows and, unless <paramref name="round"/>, lo rows after them (<see cref="LinearKernels.SplitBf16"/>).</summary>
-    private SplitRows SplitBf16(ArrayView<float> x, int rows, int k, bool round, Workspace workspace)
-    {
-        var halves = round ? 1 : 2;
-        var split = workspace.UShorts((long)halves * rows * k);
-        K.SplitBf16(rows * k, x, split, rows * k, halves);
-        var hi = DevicePointers.Of(split);
-        return new SplitRows(hi, round ? 0 : hi + ((nint)rows * k * sizeof(ushort)), k);
-    }
-
-    /// <summary>y[rows, N] = x · Wᵀ + beta · y on cuBLAS from split activations: the hi rows, then the lo rows added on (beta 1) when exact.</summary>
-    private void GemmBf16(MatrixView w, SplitRows x, int rows, ArrayView<float> y, float beta)
-    {
-        var blas = _device.Blas!;
-        blas.Gemm(w.Address, CuBlas.BFloat16, x.Hi, CuBlas.BFloat16, DevicePointers.Of(y), rows, w.Rows, w.Cols, beta);
-        if (x.Lo != 0)
+        var offset = 0;
+        for (var e = 0; e < counts.Length; e++)
         {
-            blas.Gemm(w.Address, CuBlas.BFloat16, x.Lo, CuBlas.BFloat16, DevicePointers.Of(y), rows, w.Rows, w.Cols, 1f);
+            if (counts[e] > 0)
+            {
+                product(e, offset, counts[e]);
+                offset += counts[e];
+            }
         }
     }
 

@@ -50,7 +50,9 @@ internal sealed class KernelSet(Accelerator accelerator)
     private Action<Index1D, CombineArgs>? _combine;
     private Action<Index1D, ArrayView<float>, ArrayView<ushort>, int, int>? _splitBf16;
     private Action<Index1D, ArrayView<float>, ArrayView<float>>? _roundToBf16;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? _finish;
+    private Action<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>? _splitBf16ByExpert;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>? _finishByExpert;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>? _finish;
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, int>? _argmax;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, float>? _sample;
 
@@ -92,11 +94,17 @@ internal sealed class KernelSet(Accelerator accelerator)
     public Action<Index1D, ArrayView<float>, ArrayView<ushort>, int, int> SplitBf16 =>
         _splitBf16 ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>, int, int>(LinearKernels.SplitBf16);
 
+    public Action<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int> SplitBf16ByExpert =>
+        _splitBf16ByExpert ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(LinearKernels.SplitBf16ByExpert);
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int> FinishByExpert =>
+        _finishByExpert ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(LinearKernels.FinishByExpert);
+
     public Action<Index1D, ArrayView<float>, ArrayView<float>> RoundToBf16 =>
         _roundToBf16 ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(LinearKernels.RoundToBf16);
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Finish =>
-        _finish ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearKernels.Finish);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> Finish =>
+        _finish ??= accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(LinearKernels.Finish);
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<int>, int> Argmax =>
         _argmax ??= accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int>(SamplingKernels.Argmax);

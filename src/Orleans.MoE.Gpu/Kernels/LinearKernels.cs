@@ -146,8 +146,8 @@ internal static class LinearKernels
 
     /// <summary>
     /// Splits f32 activations into bf16 rows: hi = bf16(x), and with two halves also lo = bf16(x − hi) at
-    /// [count, 2·count), so that bf16 GEMMs over hi and lo, added, give W·x to about 2⁻¹⁶ relative (the
-    /// weights are exactly bf16). One half is x rounded to bf16 (<see cref="Device.GpuPrecision.Bf16Activations"/>).
+    /// [count, 2·count), so that a bf16 GEMM over [hi; lo] (2R rows), its halves added, gives W·x to about
+    /// 2⁻¹⁶ relative (the weights are exactly bf16). One half is x rounded to bf16 (<see cref="Device.GpuPrecision.Bf16Activations"/>).
     /// </summary>
     public static void SplitBf16(Index1D at, ArrayView<float> x, ArrayView<ushort> split, int count, int halves)
     {
@@ -159,6 +159,36 @@ internal static class LinearKernels
         {
             split[index + count] = ToBf16(value - Interop.IntAsFloat((uint)hi << 16));
         }
+    }
+
+    /// <summary>
+    /// <see cref="SplitBf16"/> of rows grouped by expert, both halves, each expert's side by side: row r of
+    /// expert e = experts[pairOfRow[r]] (first row o = starts[e], n = counts[e] rows) goes to split rows
+    /// r + o (hi) and r + o + n (lo), so the expert's [hi; lo] are rows [2o, 2o + 2n): one GEMM per expert
+    /// reads its weights once for both halves.
+    /// </summary>
+    public static void SplitBf16ByExpert(Index1D at, ArrayView<float> x, ArrayView<ushort> split, ArrayView<int> experts, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> counts, int k)
+    {
+        int index = at;
+        var r = index / k;
+        var c = index - (r * k);
+        var e = experts[pairOfRow[r]];
+        var hiRow = r + starts[e];
+        var value = x[index];
+        var hi = ToBf16(value);
+        split[((long)hiRow * k) + c] = hi;
+        split[((long)(hiRow + counts[e]) * k) + c] = ToBf16(value - Interop.IntAsFloat((uint)hi << 16));
+    }
+
+    /// <summary>y[r, :] = parts[r + o, :] + parts[r + o + n, :]: the two halves of <see cref="SplitBf16ByExpert"/>'s GEMMs added, row r of expert e with o = starts[e], n = counts[e].</summary>
+    public static void FinishByExpert(Index1D at, ArrayView<float> parts, ArrayView<float> y, ArrayView<int> experts, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> counts, int width)
+    {
+        int index = at;
+        var r = index / width;
+        var c = index - (r * width);
+        var e = experts[pairOfRow[r]];
+        var hiRow = r + starts[e];
+        y[index] = parts[((long)hiRow * width) + c] + parts[((long)(hiRow + counts[e]) * width) + c];
     }
 
     /// <summary>rounded[i] = x[i] rounded to bf16 (to nearest even), as f32: the tiled GEMM's operand under bf16 activations.</summary>
@@ -176,11 +206,24 @@ internal static class LinearKernels
         return (ushort)((bits + rounding) >> 16);
     }
 
-    /// <summary>y[r, n] = product[r, n] + bias[n] (+ y[r, n]): finishes a cuBLAS product computed into a scratch [R, N].</summary>
-    public static void Finish(Index1D at, ArrayView<float> product, ArrayView<float> bias, ArrayView<float> y, int n, int accumulate)
+    /// <summary>
+    /// y[r, n] = part[r, n] (+ part[R + r, n] when split) + bias[n] (+ y[r, n]): finishes a cuBLAS product
+    /// computed into a scratch [R or 2R, N].
+    /// </summary>
+    public static void Finish(Index1D at, ArrayView<float> part, ArrayView<float> bias, ArrayView<float> y, int count, int n, int split, int accumulate)
     {
         int index = at;
-        var value = product[index] + bias[index % n];
+        var value = part[index];
+        if (split != 0)
+        {
+            value += part[index + count];
+        }
+
+        if (bias.Length > 0)
+        {
+            value += bias[index % n];
+        }
+
         if (accumulate != 0)
         {
             value += y[index];

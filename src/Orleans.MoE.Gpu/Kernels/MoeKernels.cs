@@ -66,6 +66,12 @@ internal struct ExpertRowsArgs
     public int Slots;
 }
 
+/// <summary>
+/// The (token, slot) pairs grouped by expert (<see cref="MoeKernels.Permute"/>), on the device: Counts[e] rows
+/// from Starts[e] for expert e; row r is pair PairOfRow[r], of expert Experts[PairOfRow[r]]. Host-side only.
+/// </summary>
+internal readonly record struct RowsByExpert(ArrayView<int> Counts, ArrayView<int> Starts, ArrayView<int> Experts, ArrayView<int> PairOfRow);
+
 /// <summary>The routers, the permutation of tokens by expert, the experts' grouped GEMV and the weighted combine.</summary>
 internal static class MoeKernels
 {

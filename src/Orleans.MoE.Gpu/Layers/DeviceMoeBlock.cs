@@ -200,19 +200,20 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
     }
 
     /// <summary>
-    /// Tokens grouped by expert, one product per routed expert and projection (cuBLAS on CUDA, sharing one
-    /// split of the activations): results [T·k, H] by row. Reads the per-expert counts back to size the products.
+    /// Tokens grouped by expert, one product per routed expert and projection (cuBLAS on CUDA, the
+    /// activations split once for all of them): results [T·k, H] by row. Reads the per-expert counts back to size the products.
     /// </summary>
     private (ArrayView<float> Results, ArrayView<int> RowOfPair) RunGroupedGemm(DeviceOps ops, Workspace workspace, ArrayView<float> x, ArrayView<int> experts, int pairs, int slots)
     {
         var grouped = Group(ops, workspace, x, experts, pairs, slots);
         var counts = grouped.Counts.ToHost();
         var gateUp = workspace.Floats((long)pairs * 2 * _intermediate);
-        ops.ExpertGemms(_gateUp.View, 2 * _intermediate, grouped.Rows, counts, gateUp, workspace);
+        var layout = new RowsByExpert(grouped.Counts, grouped.Starts, experts, grouped.PairOfRow);
+        ops.ExpertGemms(_gateUp.View, 2 * _intermediate, grouped.Rows, counts, layout, gateUp, workspace);
         var act = workspace.Floats((long)pairs * _intermediate);
         ops.SwiGlu(gateUp, act, pairs, _intermediate);
         var results = workspace.Floats((long)pairs * _hidden);
-        ops.ExpertGemms(_down.View, _hidden, act, counts, results, workspace);
+        ops.ExpertGemms(_down.View, _hidden, act, counts, layout, results, workspace);
         return (results, grouped.RowOfPair);
     }
 
@@ -221,16 +222,15 @@ internal sealed class DeviceMoeBlock : IDeviceFeedForward
     {
         var grouped = new GroupedRows(
             Counts: workspace.Ints(_experts), Starts: workspace.Ints(_experts), Active: workspace.Ints(slots),
-            RowOfPair: workspace.Ints(pairs), Rows: workspace.Floats((long)pairs * _hidden));
-        var pairOfRow = workspace.Ints(pairs);
+            RowOfPair: workspace.Ints(pairs), PairOfRow: workspace.Ints(pairs), Rows: workspace.Floats((long)pairs * _hidden));
         ops.CountExperts(experts, grouped.Counts);
-        ops.Permute(experts, grouped.Counts, grouped.RowOfPair, pairOfRow, grouped.Starts, grouped.Active);
-        ops.Gather(x, pairOfRow, grouped.Rows, pairs, _hidden, _topK);
+        ops.Permute(experts, grouped.Counts, grouped.RowOfPair, grouped.PairOfRow, grouped.Starts, grouped.Active);
+        ops.Gather(x, grouped.PairOfRow, grouped.Rows, pairs, _hidden, _topK);
         return grouped;
     }
 
-    /// <summary>Rows grouped by expert: its count and first row, the routed experts by slot (+1, 0 past the last), the row of each pair, x by row.</summary>
-    private readonly record struct GroupedRows(ArrayView<int> Counts, ArrayView<int> Starts, ArrayView<int> Active, ArrayView<int> RowOfPair, ArrayView<float> Rows);
+    /// <summary>Rows grouped by expert: its count and first row, the routed experts by slot (+1, 0 past the last), the row of each pair and the pair of each row, x by row.</summary>
+    private readonly record struct GroupedRows(ArrayView<int> Counts, ArrayView<int> Starts, ArrayView<int> Active, ArrayView<int> RowOfPair, ArrayView<int> PairOfRow, ArrayView<float> Rows);
 
     public void Dispose()
     {
