@@ -170,25 +170,32 @@ internal static class LinearKernels
     public static void SplitBf16ByExpert(Index1D at, ArrayView<float> x, ArrayView<ushort> split, ArrayView<int> experts, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> counts, int k)
     {
         int index = at;
-        var r = index / k;
-        var c = index - (r * k);
-        var e = experts[pairOfRow[r]];
-        var hiRow = r + starts[e];
+        var (hiAt, loAt) = HalvesOf(index, k, experts, pairOfRow, starts, counts);
         var value = x[index];
         var hi = ToBf16(value);
-        split[((long)hiRow * k) + c] = hi;
-        split[((long)(hiRow + counts[e]) * k) + c] = ToBf16(value - Interop.IntAsFloat((uint)hi << 16));
+        split[hiAt] = hi;
+        split[loAt] = ToBf16(value - Interop.IntAsFloat((uint)hi << 16));
     }
 
     /// <summary>y[r, :] = parts[r + o, :] + parts[r + o + n, :]: the two halves of <see cref="SplitBf16ByExpert"/>'s GEMMs added, row r of expert e with o = starts[e], n = counts[e].</summary>
     public static void FinishByExpert(Index1D at, ArrayView<float> parts, ArrayView<float> y, ArrayView<int> experts, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> counts, int width)
     {
         int index = at;
+        var (hiAt, loAt) = HalvesOf(index, width, experts, pairOfRow, starts, counts);
+        y[index] = parts[hiAt] + parts[loAt];
+    }
+
+    /// <summary>
+    /// Where element <paramref name="index"/> of rows grouped by expert (row r, <paramref name="width"/> wide)
+    /// lies in the expert's hi and lo rows of <see cref="SplitBf16ByExpert"/>'s layout: rows r + o and r + o + n.
+    /// </summary>
+    private static (long Hi, long Lo) HalvesOf(int index, int width, ArrayView<int> experts, ArrayView<int> pairOfRow, ArrayView<int> starts, ArrayView<int> counts)
+    {
         var r = index / width;
         var c = index - (r * width);
         var e = experts[pairOfRow[r]];
         var hiRow = r + starts[e];
-        y[index] = parts[((long)hiRow * width) + c] + parts[((long)(hiRow + counts[e]) * width) + c];
+        return (((long)hiRow * width) + c, ((long)(hiRow + counts[e]) * width) + c);
     }
 
     /// <summary>rounded[i] = x[i] rounded to bf16 (to nearest even), as f32: the tiled GEMM's operand under bf16 activations.</summary>
